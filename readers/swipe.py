@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a reader hands to the core: one `Swipe` per card read or PIN entered.
+
+A Swipe never shows its value in `repr` or logs; use `mask()` for anything a person reads.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+SwipeKind = Literal["card", "pin"]
+
+
+def mask(value: str, shown: int = 4) -> str:
+    """Return `value` with all but the last `shown` characters hidden (never more than half)."""
+    if not value:
+        return "<empty>"
+    keep = min(shown, len(value) // 2)
+    return "*" * (len(value) - keep) + (value[-keep:] if keep else "")
+
+
+@dataclass(frozen=True)
+class Swipe:
+    """One entry at a reader.
+
+    `kind` is "pin" when the reader knows the value was typed as a PIN (a keypad); "card"
+    otherwise. The core may still treat a short all-digit "card" as a PIN (`pin_max_digits`).
+    `raw` is what the reader sent before conversion, kept for diagnostics only.
+    """
+
+    reader: str
+    value: str
+    kind: SwipeKind = "card"
+    at: float = field(default_factory=time.time)
+    raw: str | None = None
+
+    def masked(self) -> str:
+        return mask(self.value)
+
+    def __repr__(self) -> str:
+        return f"Swipe(reader={self.reader!r}, value={self.masked()!r}, kind={self.kind!r})"
+
+    __str__ = __repr__

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What every directory (LDAP / Active Directory, or the local user list) offers the core."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class User:
+    """A person who may release jobs. `cards` is never logged; `source` says where they live."""
+
+    username: str
+    display_name: str = ""
+    email: str = ""
+    source: str = "local"  # ldap | local | visitor
+    dn: str | None = None
+    disabled: bool = False
+    cost_center: str | None = None
+
+    def __repr__(self) -> str:
+        return f"User({self.username!r}, source={self.source!r})"
+
+
+class Directory(Protocol):
+    """Looks people up. Raises DirectoryError when it cannot answer (never returns a guess)."""
+
+    def user_by_card(self, card: str) -> User | None:
+        """The enabled user holding `card` (exact match on a card attribute), else None."""
+
+    def user_by_name(self, username: str) -> User | None:
+        """The enabled user called `username` (case-insensitive), else None."""
+
+    def iter_users(self) -> Iterator[User]:
+        """Every enabled user, in pages (for batch work such as credgen)."""
+
+    def check(self) -> list[str]:
+        """Problems for `releasestation check`; empty when bind and a test search work."""
+
+    def close(self) -> None:
+        """Release connections."""

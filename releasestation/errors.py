@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One exception root, one subclass per layer. Messages name the key, host or device."""
+
+from __future__ import annotations
+
+from readers.base import ReaderError
+
+__all__ = [
+    "ConfigError",
+    "DirectoryError",
+    "PrintServerError",
+    "ReaderError",
+    "ReleaseStationError",
+    "StoreError",
+]
+
+
+class ReleaseStationError(Exception):
+    """Root of every error the station reports to a person."""
+
+
+class ConfigError(ReleaseStationError):
+    """The config file is missing, unreadable or has wrong keys; lists each problem."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class DirectoryError(ReleaseStationError):
+    """The directory (LDAP server or local user list) cannot answer."""
+
+
+class PrintServerError(ReleaseStationError):
+    """cupsd cannot be reached or refused a request."""
+
+
+class StoreError(ReleaseStationError):
+    """The database cannot be opened, migrated or written."""
