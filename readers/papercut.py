@@ -24,6 +24,7 @@ import logging
 import selectors
 import socket
 import time
+import typing
 from dataclasses import dataclass
 
 from readers.base import Reader, ReaderSettings
@@ -41,6 +42,7 @@ class PaperCutSettings(ReaderSettings):
     keepalive_seconds: float = 5.0
     connect_timeout: float = 5.0
     max_line: int = 64
+    min_backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
 
     def __post_init__(self) -> None:
@@ -66,6 +68,7 @@ class PaperCutReader(Reader):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.backoff.first = self.settings.min_backoff_seconds
         self.backoff.cap = self.settings.max_backoff_seconds
         self._wake_r, self._wake_w = socket.socketpair()
         self._allowed = [ipaddress.ip_network(n, strict=False) for n in self.settings.allow]
@@ -146,7 +149,7 @@ class PaperCutReader(Reader):
             while not self.stopping.is_set():
                 timeout = max(0.0, next_keepalive - time.monotonic())
                 for key, _ in sel.select(timeout):
-                    sock = key.fileobj
+                    sock = typing.cast(socket.socket, key.fileobj)
                     if sock is self._wake_r:
                         self._wake_r.recv(64)
                     elif sock is listener:
@@ -154,10 +157,10 @@ class PaperCutReader(Reader):
                         self._admit(listener, peers)
                         for new in set(peers) - before:
                             sel.register(new, selectors.EVENT_READ)
-                    elif not self._read(sock, peers[sock]):  # type: ignore[index]
+                    elif not self._read(sock, peers[sock]):
                         sel.unregister(sock)
-                        peers.pop(sock).reset()  # type: ignore[call-overload]
-                        sock.close()  # type: ignore[union-attr]
+                        peers.pop(sock).reset()
+                        sock.close()
                         if listener is None:
                             return
                 if time.monotonic() >= next_keepalive:

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The parts of a station built from its config, each made on first use.
+
+The CLI commands and the daemon share this; tests hand in parts started by fixtures.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from releasestation.audit import Audit
+from releasestation.config import Config
+from releasestation.directory import Directory, open_directory
+from releasestation.owners import OwnerMatcher
+from releasestation.secret import Hasher, load_or_create
+from releasestation.store import Store
+
+if TYPE_CHECKING:
+    from releasestation.identity import Identity
+    from releasestation.printq import PrintServer
+    from releasestation.release import Releaser
+
+
+class App:
+    def __init__(self, config: Config):
+        self.config = config
+
+    @functools.cached_property
+    def store(self) -> Store:
+        db = self.config.database
+        return Store(db.url, busy_timeout=db.busy_timeout_seconds)
+
+    @functools.cached_property
+    def hasher(self) -> Hasher:
+        return Hasher(load_or_create(self.config.station.secret_file))
+
+    @functools.cached_property
+    def directory(self) -> Directory:
+        return open_directory(self.config.directory, self.store, self.hasher)
+
+    @functools.cached_property
+    def printq(self) -> PrintServer:
+        from releasestation.printq import PrintServer
+
+        return PrintServer(self.config.cups)
+
+    @functools.cached_property
+    def matcher(self) -> OwnerMatcher:
+        station = self.config.station
+        return OwnerMatcher(station.owner_domains, station.owner_realms)
+
+    @functools.cached_property
+    def audit(self) -> Audit:
+        return Audit(self.store, self.config.station.name)
+
+    @functools.cached_property
+    def identity(self) -> Identity:
+        from releasestation.identity import Identity
+
+        return Identity(self)
+
+    @functools.cached_property
+    def releaser(self) -> Releaser:
+        from releasestation.release import Releaser
+
+        return Releaser(self)
+
+    def close(self) -> None:
+        for name in ("directory", "printq", "store"):
+            part = self.__dict__.pop(name, None)
+            if part is not None:
+                part.close()

@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The `releasestation` command: the daemon and the admin's tools.
+
+Each module in COMMANDS adds its sub-commands with `register(subparsers)`; a handler takes
+the parsed arguments and returns an exit code. Exit codes are for cron and systemd:
+0 done, 1 failed or problems found, 2 bad usage or config, 3 a service is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from releasestation import __version__
+from releasestation.errors import (
+    ConfigError,
+    DirectoryError,
+    PrintServerError,
+    ReleaseStationError,
+    StoreError,
+)
+
+OK, FAILED, USAGE, UNAVAILABLE = 0, 1, 2, 3
+
+COMMANDS = [
+    "releasestation.cli.station",
+    "releasestation.cli.admin",
+]
+
+# -v count -> level; without -v the config's [logging] level (or WARNING for admin tools).
+VERBOSITY = {-1: logging.ERROR, 1: logging.INFO, 2: logging.DEBUG}
+
+log = logging.getLogger("releasestation")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="releasestation", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-c", "--config", help="config file (default: $RELEASESTATION_CONFIG, else "
+        "/etc/releasestation/releasestation.ini)",
+    )  # fmt: skip
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbose")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def setup_logging(verbose: int, default: int = logging.WARNING) -> None:
+    level = VERBOSITY.get(min(verbose, 2), default)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return int(args.handler(args) or OK)
+    except ConfigError as exc:
+        print("releasestation: config error:\n  " + "\n  ".join(exc.problems), file=sys.stderr)
+        return USAGE
+    except (DirectoryError, PrintServerError, StoreError) as exc:
+        print(f"releasestation: {exc}", file=sys.stderr)
+        return UNAVAILABLE
+    except ReleaseStationError as exc:
+        print(f"releasestation: {exc}", file=sys.stderr)
+        return FAILED
+    except KeyboardInterrupt:
+        return FAILED

@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Admin commands: held jobs, admin release, local users, card assignments, the database."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from releasestation.cli import FAILED, OK
+from releasestation.cli.common import load_app, secret_arg, table
+from releasestation.directory import User
+from releasestation.errors import ReleaseStationError
+from releasestation.store import users as store_users
+
+
+def register(sub) -> None:
+    p = sub.add_parser("jobs", help="list held jobs on the hold queues (of one user)")
+    p.add_argument("user", nargs="?")
+    p.set_defaults(handler=cmd_jobs)
+
+    p = sub.add_parser("release", help="release a user's held jobs now (audited)")
+    p.add_argument("user")
+    p.set_defaults(handler=cmd_release)
+
+    user = sub.add_parser("user", help="local users").add_subparsers(dest="action", required=True)
+    p = user.add_parser("add", help="add a local user")
+    p.add_argument("username")
+    p.add_argument("--email", default="")
+    p.add_argument("--name", default="", help="display name")
+    p.add_argument("--cost-center")
+    p.set_defaults(handler=cmd_user_add)
+    p = user.add_parser("list", help="list local and visitor users")
+    p.set_defaults(handler=cmd_user_list)
+    p = user.add_parser("remove", help="remove a local user and their cards")
+    p.add_argument("username")
+    p.set_defaults(handler=cmd_user_remove)
+
+    card = sub.add_parser("card", help="card assignments").add_subparsers(
+        dest="action", required=True
+    )
+    p = card.add_parser("add", help="bind a card to a user (CARD '-' reads it from stdin)")
+    p.add_argument("user")
+    p.add_argument("card")
+    p.set_defaults(handler=cmd_card_add)
+    p = card.add_parser("list", help="list card assignments (last digits only)")
+    p.add_argument("user", nargs="?")
+    p.set_defaults(handler=cmd_card_list)
+    p = card.add_parser("remove", help="unbind a card (CARD '-' reads it from stdin)")
+    p.add_argument("card")
+    p.set_defaults(handler=cmd_card_remove)
+
+    db = sub.add_parser("db", help="the database").add_subparsers(dest="action", required=True)
+    p = db.add_parser("upgrade", help="create or migrate the tables")
+    p.set_defaults(handler=cmd_db_upgrade)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    queues = app.config.station.hold_queues
+    jobs = app.releaser.held_jobs_for(args.user) if args.user else app.printq.held_jobs(queues)
+    rows = [
+        (
+            j.id,
+            j.owner,
+            j.queue,
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created)),
+            j.title,
+        )
+        for j in sorted(jobs, key=lambda j: j.id)
+    ]
+    print(table(rows, ("job", "owner", "queue", "submitted", "title")))
+    return OK
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    user = app.directory.user_by_name(args.user) or User(args.user, source="admin")
+    outcome = app.releaser.release_user_jobs(user, "admin", reader=None)
+    if outcome.refused:
+        print(f"nothing released: {outcome.refused}")
+        return FAILED
+    for job in outcome.released:
+        print(f"released job {job.id} ({job.queue})")
+    for job, why in outcome.failed:
+        print(f"FAILED job {job.id}: {why}")
+    if not outcome.released and not outcome.failed:
+        print(f"{args.user} has no held jobs")
+    return FAILED if outcome.failed else OK
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    fields = {"email": args.email, "display_name": args.name}
+    with app.store.write() as session:
+        user = store_users.add_user(session, args.username, "local", **fields)
+        user.cost_center = args.cost_center
+    print(f"added local user {args.username}")
+    return OK
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    with app.store.read() as session:
+        rows = [
+            (
+                u.username,
+                u.source,
+                u.email,
+                u.cost_center,
+                len(u.cards),
+                "yes" if u.disabled else "",
+            )
+            for u in store_users.list_users(session)
+        ]
+    print(table(rows, ("user", "source", "email", "cost center", "cards", "disabled")))
+    return OK
+
+
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    with app.store.write() as session:
+        if not store_users.remove_user(session, args.username):
+            raise ReleaseStationError(f"no user {args.username!r} in the store")
+    print(f"removed {args.username}")
+    return OK
+
+
+def cmd_card_add(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    number = secret_arg(args.card, "card number: ")
+    if not number:
+        raise ReleaseStationError("no card number given")
+    source = "ldap" if app.config.directory.type == "ldap" else "local"
+    found = app.directory.user_by_name(args.user)
+    if found is None:
+        raise ReleaseStationError(
+            f"no user {args.user!r} in the {app.config.directory.type} directory"
+        )
+    with app.store.write() as session:
+        row = store_users.ensure_user(session, found.username, source, email=found.email)
+        card = store_users.add_card(session, app.hasher, row, number)
+        last = card.last4
+    print(f"card ending {last} bound to {found.username}")
+    return OK
+
+
+def cmd_card_list(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    with app.store.read() as session:
+        rows = store_users.list_cards(session, args.user)
+    print(
+        table([(u, f"…{last}", origin) for u, last, origin in rows], ("user", "card", "bound by"))
+    )
+    return OK
+
+
+def cmd_card_remove(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    number = secret_arg(args.card, "card number: ")
+    with app.store.write() as session:
+        owner = store_users.remove_card(session, app.hasher, number)
+    if owner is None:
+        print("that card is not assigned")
+        return FAILED
+    print(f"card unbound from {owner}")
+    return OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    app.store.upgrade()
+    print("database is up to date")
+    return OK

@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Helpers the command modules share: loading the config into an App, reading secrets."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+from releasestation import config as config_mod
+from releasestation.app import App
+
+
+def load_app(args: argparse.Namespace) -> App:
+    config = config_mod.load(args.config)
+    if args.verbose == 0:
+        logging.getLogger().setLevel(config.logging.level.upper())
+    return App(config)
+
+
+def secret_arg(value: str, prompt: str) -> str:
+    """A card number or PIN given as `-` is read from stdin (or asked for on a terminal),
+    so that it stays out of shell history and the process list."""
+    if value != "-":
+        return value
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().strip()
+
+
+def table(rows: list[tuple], headers: tuple[str, ...]) -> str:
+    cells = [tuple(str(c) for c in headers)] + [
+        tuple("" if c is None else str(c) for c in r) for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )

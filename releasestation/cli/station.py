@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`run`, `demo`, `check` and `config`: running the station and checking its set-up."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from releasestation import secret
+from releasestation.cli import FAILED, OK
+from releasestation.cli.common import load_app
+from releasestation.errors import ReleaseStationError
+
+log = logging.getLogger(__name__)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run the station daemon")
+    p.set_defaults(handler=cmd_run)
+    p = sub.add_parser("demo", help="a self-contained demo: private cupsd, two users, a swipe")
+    p.add_argument("--keep", action="store_true", help="keep serving after the demo swipe")
+    p.set_defaults(handler=cmd_demo)
+    p = sub.add_parser("check", help="check config, cupsd, policy, directory and database")
+    p.set_defaults(handler=cmd_check)
+    p = sub.add_parser("config", help="show the config as read, secrets masked")
+    p.set_defaults(handler=lambda a: print(load_app(a).config.show()) or OK)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from releasestation.daemon import run
+
+    app = load_app(args)
+    problem = app.store.migration_problem()
+    if problem:
+        raise ReleaseStationError(problem)
+    try:
+        return run(app)
+    finally:
+        app.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from releasestation.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+def checks(app) -> list[tuple[str, list[str]]]:
+    """(what was checked, problems) for every part of the station."""
+    station = app.config.station
+    results: list[tuple[str, list[str]]] = [(f"config {app.config.path}", [])]
+    results.append(("secret file", _secret_problems(station.secret_file)))
+    results.append(("database", _try(lambda: [p for p in [app.store.migration_problem()] if p])))
+    results.append(
+        ("cupsd, hold queues and policy", _try(lambda: app.printq.check(station.hold_queues)))
+    )
+    if station.printer:
+        results.append(
+            (
+                f"printer {station.printer}",
+                _try(lambda: [p for p in [app.printq.printer_problem(station.printer)] if p]),
+            )
+        )
+    results.append((f"directory ({app.config.directory.type})", _try(app.directory.check)))
+    for name, settings in app.config.readers.items():
+        state = "enabled" if settings.enabled else "disabled"
+        results.append((f"reader {name} ({settings.type}, {state})", []))
+    return results
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    failed = False
+    try:
+        for what, problems in checks(app):
+            print(f"{'ok  ' if not problems else 'FAIL'}  {what}")
+            for problem in problems:
+                print(f"        {problem}")
+            failed = failed or bool(problems)
+    finally:
+        app.close()
+    return FAILED if failed else OK
+
+
+def _secret_problems(path: str) -> list[str]:
+    where = Path(path)
+    if not where.exists():
+        return [f"{where} does not exist (it is created 0600 on first use)"]
+    problem = secret.check_mode(where)
+    return [problem] if problem else []
+
+
+def _try(check) -> list[str]:
+    try:
+        return list(check())
+    except ReleaseStationError as exc:
+        return [str(exc)]

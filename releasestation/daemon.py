@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The station daemon: readers feed one queue, one worker resolves and releases in order.
+
+One consumer means the same job can never be released twice by two swipes racing. The same
+card on the same reader within `debounce_seconds` is ignored. A failing reader, directory or
+cupsd is logged and retried; the daemon keeps serving the rest. SIGTERM stops it promptly.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+from collections.abc import Callable
+
+from readers import Reader, Swipe, build_reader
+from releasestation import sdnotify
+from releasestation.app import App
+from releasestation.audit import Event
+from releasestation.errors import ReleaseStationError
+
+log = logging.getLogger(__name__)
+
+STOP = object()
+
+
+class Station:
+    """Runs the readers and the worker; `handle()` is one swipe's whole journey."""
+
+    def __init__(self, app: App, readers: list[Reader] | None = None):
+        self.app = app
+        self.queue: queue.Queue = queue.Queue()
+        self.readers = readers if readers is not None else self._build_readers()
+        self._last_seen: dict[tuple[str, str], float] = {}
+        self._worker: threading.Thread | None = None
+        self.stopped = threading.Event()
+        self.handled = 0
+        self.listeners: list[Callable[[Swipe, str], None]] = []  # (swipe, outcome) for tests
+
+    def _build_readers(self) -> list[Reader]:
+        built = []
+        for name, settings in self.app.config.readers.items():
+            if settings.enabled:
+                built.append(build_reader(name, settings, self.queue.put))
+        return built
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._work, name="release-worker", daemon=True)
+        self._worker.start()
+        for reader in self.readers:
+            reader.start()
+        log.info(
+            "station %s: %d reader(s) started", self.app.config.station.name, len(self.readers)
+        )
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for reader in self.readers:
+            reader.stop()
+        self.queue.put(STOP)
+        if self._worker is not None:
+            self._worker.join(10)
+
+    def alive(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    # -- the worker -----------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is STOP:
+                return
+            outcome = "error"
+            try:
+                outcome = self.handle(item)
+            except Exception:
+                log.exception("reader %s: failed to handle %s", item.reader, item)
+            self.handled += 1
+            for listener in self.listeners:
+                listener(item, outcome)
+
+    def debounced(self, swipe: Swipe) -> bool:
+        """True when the same value came from the same reader within debounce_seconds."""
+        window = self.app.config.station.debounce_seconds
+        key = (swipe.reader, swipe.value)
+        last = self._last_seen.get(key)
+        self._last_seen[key] = swipe.at
+        if len(self._last_seen) > 1024:
+            horizon = swipe.at - window
+            self._last_seen = {k: t for k, t in self._last_seen.items() if t >= horizon}
+        return last is not None and 0 <= swipe.at - last < window
+
+    def handle(self, swipe: Swipe) -> str:
+        """Identify the person and release their jobs; returns a one-word outcome."""
+        if self.debounced(swipe):
+            log.debug("reader %s: %s ignored (debounce)", swipe.reader, swipe.masked())
+            return "debounced"
+        try:
+            who = self.app.identity.identify(swipe)
+        except ReleaseStationError as exc:
+            log.error("reader %s: cannot identify %s: %s", swipe.reader, swipe.masked(), exc)
+            self._deny(swipe, "lookup-failed", str(exc), method=None)
+            return "lookup-failed"
+        if who.user is None:
+            log.info(
+                "reader %s: denied %s %s: %s", swipe.reader, who.method, swipe.masked(), who.reason
+            )
+            self._deny(swipe, "unknown", who.reason, who.method)
+            return "denied"
+        try:
+            result = self.app.releaser.release_user_jobs(who.user, who.method, swipe.reader)
+        except ReleaseStationError as exc:
+            log.error("reader %s: release for %s failed: %s", swipe.reader, who.user.username, exc)
+            self._deny(swipe, "print-server", str(exc), who.method, who.user.username)
+            return "release-failed"
+        self._feedback(swipe, result.ok)
+        if result.refused:
+            return "refused"
+        return "released" if result.released else "no-jobs"
+
+    def _deny(self, swipe: Swipe, outcome: str, detail: str, method, username=None) -> None:
+        self._feedback(swipe, False)
+        event = Event("deny", outcome, method, username, swipe.reader, detail=detail)
+        try:
+            self.app.audit.record(event)
+        except ReleaseStationError as exc:
+            log.error("audit: cannot record a denial: %s", exc)
+
+    def _feedback(self, swipe: Swipe, ok: bool) -> None:
+        for reader in self.readers:
+            if reader.name == swipe.reader:
+                reader.feedback(ok)
+
+
+def run(app: App, ready: Callable[[Station], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT. Exit code 0 on a clean stop, 1 when nothing can run."""
+    station = Station(app)
+    if not station.readers:
+        log.error("no enabled [reader:NAME] sections: nothing to listen to")
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        station.start()
+        sdnotify.notify("READY=1\nSTATUS=serving")
+        if ready:
+            ready(station)
+        _supervise(station, stop)
+    finally:
+        sdnotify.notify("STOPPING=1")
+        station.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _supervise(station: Station, stop: threading.Event) -> None:
+    """Ping the systemd watchdog while the worker lives; report reader health in STATUS."""
+    interval = sdnotify.watchdog_interval() or 5.0
+    while not stop.wait(min(interval, 5.0)):
+        if not station.alive():
+            log.error("release worker died; stopping so that systemd restarts the station")
+            return
+        states = ", ".join(f"{r.name}: {r.health.state}" for r in station.readers)
+        sdnotify.notify(f"WATCHDOG=1\nSTATUS={station.handled} swipes; {states}")

@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The local directory: users kept in the store (`[directory] type = local`, and visitors)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from releasestation.directory.base import User
+from releasestation.secret import Hasher
+from releasestation.store import Store, models
+from releasestation.store import users as store_users
+
+LOCAL_SOURCES = ("local", "visitor")
+
+
+def to_user(row: models.User) -> User:
+    return User(
+        username=row.username,
+        display_name=row.display_name,
+        email=row.email,
+        source=row.source,
+        disabled=row.disabled,
+        cost_center=row.cost_center,
+    )
+
+
+class LocalDirectory:
+    """Users whose source is local or visitor; cards are the store's card assignments."""
+
+    def __init__(self, store: Store, hasher: Hasher):
+        self.store = store
+        self.hasher = hasher
+
+    def user_by_card(self, card: str) -> User | None:
+        with self.store.read() as session:
+            row = store_users.user_by_card(session, self.hasher, card)
+            return self._enabled(row)
+
+    def user_by_name(self, username: str) -> User | None:
+        with self.store.read() as session:
+            return self._enabled(store_users.find_user(session, username))
+
+    def iter_users(self) -> Iterator[User]:
+        with self.store.read() as session:
+            rows = store_users.list_users(session, LOCAL_SOURCES)
+        for row in rows:
+            if not row.disabled:
+                yield to_user(row)
+
+    def check(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+    @staticmethod
+    def _enabled(row: models.User | None) -> User | None:
+        if row is None or row.disabled or row.source not in LOCAL_SOURCES:
+            return None
+        return to_user(row)

@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Alembic migrations, run from code (`releasestation db upgrade`) with no alembic.ini."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from releasestation.errors import StoreError
+
+if TYPE_CHECKING:
+    from releasestation.store import Store
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _config(store: Store) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPTS))
+    cfg.attributes["engine"] = store.engine
+    return cfg
+
+
+def upgrade(store: Store) -> None:
+    """Bring the database to the newest revision of every branch."""
+    try:
+        command.upgrade(_config(store), "heads")
+    except Exception as exc:
+        raise StoreError(f"cannot migrate the database: {exc}") from exc
+
+
+def problem(store: Store) -> str | None:
+    """A text when the database is not at the newest revisions, else None."""
+    heads = set(ScriptDirectory.from_config(_config(store)).get_heads())
+    with store.engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current == heads:
+        return None
+    if not current:
+        return "database is empty: run `releasestation db upgrade`"
+    return (
+        f"database is at {sorted(current)}, code expects {sorted(heads)}:"
+        " run `releasestation db upgrade`"
+    )
