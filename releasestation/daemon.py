@@ -8,11 +8,13 @@ cupsd is logged and retried; the daemon keeps serving the rest. SIGTERM stops it
 
 from __future__ import annotations
 
+import importlib
 import logging
 import queue
 import signal
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from readers import Reader, Swipe, build_reader
 from releasestation import sdnotify
@@ -24,12 +26,33 @@ log = logging.getLogger(__name__)
 
 STOP = object()
 
+# Background work beside the readers (job expiry, the job watcher, ...): each entry names a
+# function `services(app) -> list of objects with start() and stop()`. start() may do its
+# first round of work synchronously (it runs before the readers start).
+SERVICES: list[str] = []
+
+
+class Service(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def build_services(app: App) -> list[Service]:
+    built: list[Service] = []
+    for entry in SERVICES:
+        module, _, name = entry.partition(":")
+        built.extend(getattr(importlib.import_module(module), name)(app))
+    return built
+
 
 class Station:
     """Runs the readers and the worker; `handle()` is one swipe's whole journey."""
 
-    def __init__(self, app: App, readers: list[Reader] | None = None):
+    def __init__(
+        self, app: App, readers: list[Reader] | None = None, services: list[Service] | None = None
+    ):
         self.app = app
+        self.services = services if services is not None else build_services(app)
         self.queue: queue.Queue = queue.Queue()
         self.readers = readers if readers is not None else self._build_readers()
         self._last_seen: dict[tuple[str, str], float] = {}
@@ -47,6 +70,8 @@ class Station:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        for service in self.services:
+            service.start()
         self._worker = threading.Thread(target=self._work, name="release-worker", daemon=True)
         self._worker.start()
         for reader in self.readers:
@@ -62,6 +87,8 @@ class Station:
         self.queue.put(STOP)
         if self._worker is not None:
             self._worker.join(10)
+        for service in reversed(self.services):
+            service.stop()
 
     def alive(self) -> bool:
         return self._worker is not None and self._worker.is_alive()
