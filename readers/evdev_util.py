@@ -14,8 +14,8 @@ Errors other than absence (permission denied, held by another program) are raise
 `Reader.run()` retries them with backoff.
 
 The `opener` (path -> device) and `lister` (() -> paths) seams default to
-`evdev.InputDevice` and `evdev.list_devices`; tests pass a fake device with the same
-interface.
+`evdev.InputDevice` and the readable `/dev/input/event*`; tests pass a fake device with the
+same interface.
 """
 
 from __future__ import annotations
@@ -149,6 +149,11 @@ def _grab(device: InputLike, busy_is_error: bool) -> InputLike:
     return device
 
 
+def readable_devices() -> list[str]:
+    """/dev/input/event* that this process may read (a udev rule may grant read only)."""
+    return evdev.list_devices(writable=False)
+
+
 def release(device: InputLike) -> None:
     """Ungrab and close, quietly: an unplugged device cannot be ungrabbed."""
     with contextlib.suppress(OSError):
@@ -170,7 +175,7 @@ class EvdevReader(Reader):
     def __init__(self, *args: Any, opener: Opener | None = None, lister: Lister | None = None):
         super().__init__(*args)
         self._opener: Opener = opener or evdev.InputDevice
-        self._lister: Lister = lister or evdev.list_devices
+        self._lister: Lister = lister or readable_devices
         self._wake_r, self._wake_w = socket.socketpair()
         self.grabs = 0  # how many times a device was grabbed; diagnostics and tests
 
