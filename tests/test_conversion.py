@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -195,3 +198,26 @@ def test_parse_of_str_is_the_same_chain(steps, value):
 def test_steps_compare_by_name_and_argument():
     assert Step.parse("pad:10") == Step.parse(" PAD : 10 ")
     assert Step.parse("pad:10") != Step.parse("pad:8")
+
+
+def doc_examples(heading: str) -> list[list[str]]:
+    """The first backticked value of each cell of the table under `heading` in the docs."""
+    text = (Path(__file__).parent.parent / "docs" / "readers.md").read_text()
+    section = text.split(heading, 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return [[first_code(cell) for cell in row.strip("|").split("|")] for row in rows]
+
+
+def first_code(cell: str) -> str:
+    found = re.findall(r"`([^`]*)`", cell)
+    return found[0] if found else ""
+
+
+def test_the_documented_examples_hold():
+    more = doc_examples("### More examples")
+    worked = doc_examples("### Worked example")
+    assert len(more) == 5 and len(worked) == 4
+    for sent, held, spec in more:
+        assert Chain.parse(spec).apply(sent) == held, spec
+    for sent, _, spec in worked:
+        assert Chain.parse(spec).apply(sent) == "4567", spec
