@@ -140,7 +140,10 @@ class SwipeHandler(http.server.BaseHTTPRequestHandler):
         return self.client_address[0]
 
     def _body(self) -> str:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0  # then there is no card, and the answer is 400
         limit = self.server.reader.settings.max_body
         return self.rfile.read(min(max(length, 0), limit)).decode("ascii", "replace")
 

@@ -97,6 +97,21 @@ def test_post_form_and_plain_body(run_reader):
     assert [swipes.next().value, swipes.next().value] == ["4711", "4712"]
 
 
+def test_post_with_a_bad_length_gets_an_answer(run_reader):
+    reader, swipes = start(run_reader)
+    conn = http.client.HTTPConnection("127.0.0.1", reader.bound_port, timeout=5)
+    try:
+        conn.putrequest("POST", "/swipe")
+        conn.putheader("Content-Length", "lots")
+        conn.putheader("X-Reader-Token", TOKEN)
+        conn.endheaders()
+        assert conn.getresponse().status == 400
+    finally:
+        conn.close()
+    with pytest.raises(queue.Empty):
+        swipes.next(timeout=0.05)
+
+
 def test_configured_card_field_and_path(run_reader):
     reader, swipes = start(run_reader, path="/rfideas", card_params="tag")
     assert get(reader, "/rfideas?" + urllib.parse.urlencode({"tag": "9", "token": TOKEN}))[0] == 200
