@@ -20,6 +20,7 @@ same interface.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import errno
 import fnmatch
@@ -180,8 +181,9 @@ class EvdevReader(Reader):
         self.grabs = 0  # how many times a device was grabbed; diagnostics and tests
 
     # -- subclass hooks -------------------------------------------------------------------
+    @abc.abstractmethod
     def on_key(self, code: int, value: int, now: float) -> None:
-        raise NotImplementedError
+        """One EV_KEY event (value 1 down, 0 up, 2 repeat) read at monotonic time `now`."""
 
     def deadline(self) -> float | None:
         return None
