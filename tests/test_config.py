@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Config validation: every problem named with its section and key; secrets masked."""
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -84,9 +85,12 @@ def test_example_config_is_valid_and_documents_every_key():
     cfg = config.load(str(example))
     text = example.read_text()
     for name, cls in config.SECTIONS.items():
-        import dataclasses
-
         for field in dataclasses.fields(cls):
             assert f"{field.name} =" in text or f"; {field.name} =" in text, (name, field.name)
+    from readers import REGISTRY, reader_class
+
+    for kind in REGISTRY:
+        for field in dataclasses.fields(reader_class(kind).Settings):
+            assert f"{field.name} =" in text, (kind, field.name)
     assert cfg.readers, "the example shows at least one reader"
     assert os.path.basename(cfg.path or "") == "releasestation.ini"
