@@ -12,6 +12,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 from readers import ReaderSettings, SettingsError, from_section, reader_settings, suggest
 from readers.settings import shown
+from releasestation.credentials.settings import CredgenSettings
 from releasestation.errors import ConfigError
 
 DEFAULT_PATH = "/etc/releasestation/releasestation.ini"
@@ -37,10 +39,20 @@ class StationSettings:
     pin_max_digits: int = 0
     owner_domains: tuple[str, ...] = ()
     owner_realms: tuple[str, ...] = ()
+    hold_hours: float = 8.0  # held jobs older than this are cancelled; 0: kept forever
+    expire_every_seconds: float = 300.0
+    watch_every_seconds: float = 1.0  # how often the job watcher asks cupsd for new jobs
+    visitors_on_arrival: bool = True
 
     def __post_init__(self) -> None:
         if not self.hold_queues:
             raise ValueError("hold_queues: name at least one CUPS queue")
+        if self.hold_hours < 0:
+            raise ValueError("hold_hours: must not be negative (0 keeps held jobs forever)")
+        if self.expire_every_seconds < 10:
+            raise ValueError("expire_every_seconds: must be at least 10")
+        if not 0.2 <= self.watch_every_seconds <= 60:
+            raise ValueError("watch_every_seconds: must be between 0.2 and 60")
         if self.debounce_seconds < 0:
             raise ValueError("debounce_seconds: must not be negative")
         if not 0 <= self.pin_max_digits <= 12:
@@ -110,6 +122,54 @@ class LoggingSettings:
             raise ValueError("level: must be debug, info, warning or error")
 
 
+OWNER_FORMATS = ("plain", "nt4", "upn")
+GENERIC_OWNERS = ("anonymous", "lp", "guest", "nobody", "root", "unknown", "smbprn", "remroot")
+
+
+@dataclass(frozen=True)
+class OwnerSettings:
+    """[owners]: finding the real owner of a job cupsd knows under a generic name."""
+
+    generic_names: tuple[str, ...] = GENERIC_OWNERS
+    pjl: bool = True
+    pjl_max_bytes: int = 16384
+    spool_dir: str | None = None  # cupsd's RequestRoot, when the station may read it
+    title_regex: str = ""
+    fallback_user: str = ""
+    name_format: str = "plain"
+    domain: str = ""
+    realm: str = ""
+
+    def __post_init__(self) -> None:
+        if self.name_format not in OWNER_FORMATS:
+            raise ValueError(f"name_format: must be plain, nt4 or upn, not {self.name_format!r}")
+        if self.name_format == "nt4" and not self.domain:
+            raise ValueError("domain: required when name_format = nt4")
+        if self.name_format == "upn" and not self.realm:
+            raise ValueError("realm: required when name_format = upn")
+        if not 256 <= self.pjl_max_bytes <= 1 << 20:
+            raise ValueError("pjl_max_bytes: must be between 256 and 1048576")
+        try:
+            re.compile(self.title_regex)
+        except re.error as exc:
+            raise ValueError(f"title_regex: not a valid regular expression: {exc}") from None
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """[audit]: privacy of the audit trail."""
+
+    keep_titles: bool = True
+    retain_days: int = 0  # 0: keep rows forever
+    retention: str = "anonymise"  # anonymise | purge rows older than retain_days
+
+    def __post_init__(self) -> None:
+        if self.retain_days < 0:
+            raise ValueError("retain_days: must not be negative (0 keeps rows forever)")
+        if self.retention not in ("anonymise", "purge"):
+            raise ValueError(f"retention: must be anonymise or purge, not {self.retention!r}")
+
+
 # Section name -> (attribute on Config, dataclass). Sections whose dataclass has a required
 # key are required sections.
 SECTIONS: dict[str, type] = {
@@ -118,6 +178,9 @@ SECTIONS: dict[str, type] = {
     "directory": DirectorySettings,
     "database": DatabaseSettings,
     "logging": LoggingSettings,
+    "credgen": CredgenSettings,
+    "owners": OwnerSettings,
+    "audit": AuditSettings,
 }
 
 
@@ -128,6 +191,9 @@ class Config:
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    credgen: CredgenSettings = field(default_factory=CredgenSettings)
+    owners: OwnerSettings = field(default_factory=OwnerSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     readers: Mapping[str, ReaderSettings] = field(default_factory=dict)
     path: str | None = None
 

@@ -1,41 +1,94 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Who is at the reader: a card or PIN to a user, or a reason for saying no.
+"""Who is at the reader: a card, PIN or card-assignment code to a user, or why not.
 
 A card is looked up first among the store's card assignments (local users, visitors, and
 cards bound to directory users), then in the directory. A user a card was bound to must
 still be found, enabled, in the directory: a disabled account releases nothing.
+
+A PIN (a keypad entry, or an all-digit value of at most `[station] pin_max_digits`) is
+looked up by its HMAC and refused when expired. An unknown card is remembered, in memory
+only, for 60 s per reader: if the next entry on that reader is a valid card-assignment code
+(CAC), the card is bound to the code's owner (origin "self"), the code is used up, and the
+owner is identified. Wrong PINs and codes count towards the lockout of the reader and of the
+site (releasestation.credentials.lockout); a locked reader refuses PINs and codes, not cards.
+The daemon audits every denial with the reason given here, which never holds the value.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from readers import Swipe
+from releasestation.audit import Event
+from releasestation.credentials import records
+from releasestation.credentials.lockout import LockoutPolicy, Lockouts
 from releasestation.directory import LocalDirectory, User
 from releasestation.directory.local import LOCAL_SOURCES, to_user
+from releasestation.errors import StoreError
+from releasestation.secret import last_chars
+from releasestation.store import models
 from releasestation.store import users as store_users
+from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
     from releasestation.app import App
 
 log = logging.getLogger(__name__)
 
+PENDING_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class Identified:
-    """The outcome of a lookup: `user` is None when denied, with `reason` saying why."""
+    """The outcome of a lookup: `user` is None when denied, with `reason` saying why;
+    `locked` when the reader refused a PIN or code because of a lockout."""
 
     method: str  # card | pin | cac
     user: User | None = None
     reason: str = ""
+    locked: bool = False
+
+
+class PendingCards:
+    """The last unknown card seen on each reader, for `seconds`, in memory only."""
+
+    def __init__(self, seconds: float = PENDING_SECONDS):
+        self.seconds = seconds
+        self._cards: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, reader: str, number: str, at: float) -> None:
+        with self._lock:
+            self._cards[reader] = (number, at)
+
+    def take(self, reader: str, at: float) -> str | None:
+        """The card remembered on `reader` if it is recent enough; forgotten either way."""
+        with self._lock:
+            number, seen = self._cards.pop(reader, (None, 0.0))
+        if number is not None and 0 <= at - seen <= self.seconds:
+            return number
+        return None
 
 
 class Identity:
-    def __init__(self, app: App):
+    def __init__(
+        self,
+        app: App,
+        clock: Callable[[], dt.datetime] = utcnow,
+        policy: LockoutPolicy | None = None,
+    ):
         self.app = app
         self.pin_max_digits = app.config.station.pin_max_digits
+        self.station = app.config.station.name
+        self.cac_length = app.config.credgen.puk_length
+        self.clock = clock
+        self.pending = PendingCards()
+        self.lockouts = Lockouts(app.store, app.audit, policy, clock)
 
     def method_of(self, swipe: Swipe) -> str:
         """A keypad entry, or a short all-digit value when PINs are on, is a PIN."""
@@ -48,11 +101,48 @@ class Identity:
 
     def identify(self, swipe: Swipe) -> Identified:
         """Raises DirectoryError/StoreError when a part cannot answer; never guesses."""
-        method = self.method_of(swipe)
-        if method == "pin":
-            return Identified("pin", reason="PIN release is not enabled at this station")
+        pending = self.pending.take(swipe.reader, swipe.at)
+        as_pin = self.method_of(swipe) == "pin"
+        as_code = pending is not None and self._code_shaped(swipe, as_pin)
+        if not (as_pin or as_code):
+            return self._card(swipe)
+        method = "cac" if as_code else "pin"
+        refusal = self.lockouts.refusal(self.station, swipe.reader)
+        if refusal:
+            known = None if as_pin else self.user_by_card(swipe.value)
+            return Identified("card", known) if known else Identified(method, None, refusal, True)
+        bound = self._bind(swipe, pending) if as_code and pending is not None else None
+        if bound is not None:
+            return bound
+        if as_pin:
+            who = self._pin(swipe.value)
+            if who.user is not None:
+                return who
+            reason = who.reason if not as_code else "wrong card-assignment code or PIN"
+        else:
+            known = self.user_by_card(swipe.value)
+            if known is not None:
+                return Identified("card", known)
+            reason = "wrong card-assignment code"
+        return self._failed(swipe, method, reason)
+
+    def _code_shaped(self, swipe: Swipe, as_pin: bool) -> bool:
+        """After an unknown card: could this entry be a card-assignment code?"""
+        return swipe.value.isdigit() and (as_pin or len(swipe.value) == self.cac_length)
+
+    def _failed(self, swipe: Swipe, method: str, reason: str) -> Identified:
+        locked = self.lockouts.failure(self.station, swipe.reader, method)
+        if locked:
+            reason += "; " + ("the site" if "site" in locked else "this reader") + " is now locked"
+        return Identified(method, None, reason)
+
+    # -- cards --------------------------------------------------------------------------
+    def _card(self, swipe: Swipe) -> Identified:
         user = self.user_by_card(swipe.value)
-        return Identified("card", user, "" if user else "unknown card")
+        if user is not None:
+            return Identified("card", user)
+        self.pending.remember(swipe.reader, swipe.value, swipe.at)
+        return Identified("card", None, "unknown card")
 
     def user_by_card(self, number: str) -> User | None:
         with self.app.store.read() as session:
@@ -70,3 +160,73 @@ class Identity:
         if isinstance(directory, LocalDirectory):
             return None
         return directory.user_by_card(number)
+
+    def owner(self, row: models.User) -> User | None:
+        """The enabled user a credential row belongs to, checked in the directory."""
+        if row.disabled:
+            return None
+        if row.source in LOCAL_SOURCES:
+            return to_user(row)
+        return self.app.directory.user_by_name(row.username)
+
+    # -- PINs ---------------------------------------------------------------------------
+    def _pin(self, pin: str) -> Identified:
+        with self.app.store.read() as session:
+            cred = records.pin_owner(session, self.app.hasher, pin)
+        if cred is None:
+            return Identified("pin", None, "unknown PIN")
+        if records.is_expired(cred.pin_expires_at, self.clock()):
+            return Identified("pin", None, f"PIN of {cred.user.username} has expired")
+        user = self.owner(cred.user)
+        if user is None:
+            return Identified("pin", None, f"{cred.user.username} is disabled or unknown")
+        return Identified("pin", user)
+
+    # -- card-assignment codes ----------------------------------------------------------
+    def _bind(self, swipe: Swipe, number: str) -> Identified | None:
+        """Bind `number` to the owner of the code typed; None when no such code exists."""
+        hasher = self.app.hasher
+        with self.app.store.read() as session:
+            cred = records.cac_owner(session, hasher, swipe.value)
+        if cred is None:
+            return None
+        if not records.cac_usable(cred, self.clock()):
+            return self._failed(swipe, "cac", "card-assignment code expired or already used")
+        user = self.owner(cred.user)
+        if user is None:
+            return self._failed(swipe, "cac", f"{cred.user.username} is disabled or unknown")
+        try:
+            self._store_binding(swipe, number, cred.user_id, user)
+        except _CodeGone:
+            return self._failed(swipe, "cac", "card-assignment code expired or already used")
+        except StoreError as exc:  # the card was bound to someone meanwhile
+            return Identified("cac", None, str(exc))
+        where, last = swipe.reader, last_chars(number)
+        log.info("reader %s: card ending %s bound to %s", where, last, user.username)
+        return Identified("cac", user)
+
+    def _store_binding(self, swipe: Swipe, number: str, user_id: int, user: User) -> None:
+        """One transaction: the code is still good, the card is bound, the code used up."""
+        app = self.app
+        with app.store.write() as session:
+            app.store.lock(session, "credentials")
+            cred = records.cac_owner(session, app.hasher, swipe.value)
+            now = self.clock()
+            if cred is None or cred.user_id != user_id or not records.cac_usable(cred, now):
+                raise _CodeGone
+            card = store_users.add_card(session, app.hasher, cred.user, number, origin="self")
+            records.use_cac(cred, now)
+            event = Event(
+                "card",
+                outcome="bound",
+                method="cac",
+                username=user.username,
+                reader=swipe.reader,
+                detail=f"card ending {card.last4} bound with a card-assignment code",
+                at=now,
+            )
+            app.audit.record_in(session, [event])
+
+
+class _CodeGone(Exception):
+    """The code was used or expired between looking it up and binding the card."""

@@ -27,6 +27,7 @@ OK, FAILED, USAGE, UNAVAILABLE = 0, 1, 2, 3
 COMMANDS = [
     "releasestation.cli.station",
     "releasestation.cli.admin",
+    "releasestation.cli.credentials",
 ]
 
 # -v count -> level; without -v the config's [logging] level (or WARNING for admin tools).
