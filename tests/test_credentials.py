@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import re
 import textwrap
 
@@ -62,6 +63,16 @@ def station_app(db_url: str, tmp_path, credgen: str = "", station: str = "", **p
     app = App(cfg)
     app.store.upgrade()
     return app
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """The CLIs' main() sets up root logging on the (captured) stderr; undo it afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
