@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`capture` — a CUPS backend that "prints" into a directory, for tests and the demo.
+
+Device URI: `capture:/absolute/dir`. CUPS runs a backend as
+`capture JOB-ID USER TITLE COPIES OPTIONS [FILE]` with the job's data on stdin when no FILE
+is given (and with no arguments to list devices). Each job becomes `JOB-ID.data` (the
+bytes) and `JOB-ID.json` (job id, user, title, queue, copies, options), the JSON written
+last and atomically so a reader never sees half a job. Standard library only: PrivateCups
+copies this file into its ServerBin/backend as `capture`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+CUPS_BACKEND_OK = 0
+CUPS_BACKEND_FAILED = 1
+
+
+def capture(argv: list[str], env: dict[str, str]) -> int:
+    if len(argv) == 1:
+        print('direct capture "Unknown" "releasestation capture backend"')
+        return CUPS_BACKEND_OK
+    if len(argv) not in (6, 7):
+        print("ERROR: usage: capture job-id user title copies options [file]", file=sys.stderr)
+        return CUPS_BACKEND_FAILED
+    target = env.get("DEVICE_URI", "").partition(":")[2]
+    if not target.startswith("/"):
+        print("ERROR: device URI must be capture:/absolute/dir", file=sys.stderr)
+        return CUPS_BACKEND_FAILED
+    job_id, user, title, copies, options = argv[1:6]
+    data = _read(argv[6] if len(argv) == 7 else None)
+    base = os.path.join(target, job_id)
+    _write(base + ".data", data)
+    meta = {
+        "job_id": int(job_id),
+        "user": user,
+        "title": title,
+        "queue": env.get("PRINTER", ""),
+        "copies": int(copies or 1),
+        "options": options,
+    }
+    _write(base + ".json", json.dumps(meta).encode("utf-8"))
+    return CUPS_BACKEND_OK
+
+
+def _read(path: str | None) -> bytes:
+    if path is None:
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _write(path: str, data: bytes) -> None:
+    partial = path + ".part"
+    with open(partial, "wb") as f:
+        f.write(data)
+    os.replace(partial, path)
+
+
+if __name__ == "__main__":
+    sys.exit(capture(sys.argv, dict(os.environ)))
