@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Read-only IPP requests to cupsd over our own HTTP connection, never authenticated.
+
+Why not pycups for reads: pycups' getJobs() always asks about every queue, cannot name the
+requesting user without `my_jobs` (so other users' job-originating-user-name comes back
+hidden), and takes `my_jobs`'s user from `cups.setUser()`, which is per thread and, once a
+connection has authenticated (PeerCred) for a release, is ignored in favour of the
+authenticated name. Here each request names its printer-uri, its requesting-user-name and
+its which-jobs itself. Requests are built by libcups (`cups.IPPRequest`); responses are
+parsed here.
+
+Server: a domain socket path, or `host[:port]` (TLS with certificate validation when
+encryption is "required"). One IppClient per thread.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import cups
+
+IPP_PORT = 631
+OK_LIMIT = 0x00FF  # successful-ok .. successful-ok-events-complete
+NOT_FOUND = 0x0406
+_END = 0x03
+_INTEGER, _BOOLEAN, _ENUM = 0x21, 0x22, 0x23
+_TEXT_LANG, _NAME_LANG = 0x35, 0x36
+
+Value = str | int | bool | Sequence[str]
+
+
+class IppError(Exception):
+    """cupsd answered with an HTTP or IPP error status."""
+
+    def __init__(self, status: int, text: str):
+        self.status = status
+        super().__init__(text)
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def split_server(server: str) -> tuple[str, int]:
+    """(host, port) of a CupsSettings.server; a domain socket path is its own host."""
+    if server.startswith("/"):
+        return server, IPP_PORT
+    if server.startswith("["):
+        host, _, rest = server[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else IPP_PORT
+    host, _, port = server.partition(":")
+    return host, int(port) if port else IPP_PORT
+
+
+class IppClient:
+    """One keep-alive HTTP connection to cupsd for read-only IPP operations."""
+
+    def __init__(self, server: str, encryption: str = "if-requested", timeout: float = 10.0):
+        self.server = server
+        self.encryption = encryption
+        self.timeout = timeout
+        self._http: http.client.HTTPConnection | None = None
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def request(
+        self, operation: int, attributes: Iterable[tuple[int, str, Value]]
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Send one request (operation-group attributes as (value tag, name, value)) and
+        return the response's attribute groups as (group tag, {name: value}).
+
+        A connection that has gone away (cupsd restarted) is reopened once.
+        """
+        body = _encode(operation, attributes)
+        try:
+            data = self._post(body)
+        except (OSError, http.client.HTTPException):
+            self.close()
+            data = self._post(body)
+        return _decode(data)
+
+    def _post(self, body: bytes) -> bytes:
+        conn = self._http or self._connect()
+        conn.request("POST", "/", body=body, headers={"Content-Type": "application/ipp"})
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            self.close()
+            raise IppError(response.status, f"HTTP {response.status} {response.reason}")
+        return data
+
+    def _connect(self) -> http.client.HTTPConnection:
+        host, port = split_server(self.server)
+        conn: http.client.HTTPConnection
+        if host.startswith("/"):
+            conn = _UnixHTTPConnection(host, self.timeout)
+        elif self.encryption == "required":
+            context = ssl.create_default_context()
+            conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        self._http = conn
+        return conn
+
+
+def _encode(operation: int, attributes: Iterable[tuple[int, str, Value]]) -> bytes:
+    request = cups.IPPRequest(operation)  # adds attributes-charset / -natural-language
+    for tag, name, value in attributes:
+        values = list(value) if isinstance(value, list | tuple) else value
+        request.add(cups.IPPAttribute(cups.IPP_TAG_OPERATION, tag, name, values))
+    chunks: list[bytes] = []
+
+    def write(chunk: bytes) -> int:
+        chunks.append(bytes(chunk))
+        return len(chunk)
+
+    request.writeIO(write)
+    return b"".join(chunks)
+
+
+def _decode(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """The attribute groups of an IPP response; IppError for an error status.
+
+    Parsed here rather than by `cups.IPPRequest.readIO`, which calls back into Python for
+    every chunk (four times slower) and whose group-separator entries crash when touched.
+    """
+    if len(data) < 8:
+        raise IppError(0x0500, "short IPP response")
+    status = int.from_bytes(data[2:4], "big")
+    groups: list[tuple[int, dict[str, Any]]] = []
+    current: dict[str, Any] = {}
+    name = ""
+    pos, end = 8, len(data)
+    while pos < end:
+        tag = data[pos]
+        pos += 1
+        if tag == _END:
+            break
+        if tag < 0x10:  # a delimiter starts a new group (operation, job, printer, ...)
+            current, name = {}, ""
+            groups.append((tag, current))
+            continue
+        size = int.from_bytes(data[pos : pos + 2], "big")
+        attr_name = data[pos + 2 : pos + 2 + size].decode("utf-8", "replace")
+        pos += 2 + size
+        size = int.from_bytes(data[pos : pos + 2], "big")
+        value = _value(tag, data[pos + 2 : pos + 2 + size])
+        pos += 2 + size
+        if attr_name:
+            name = attr_name
+            current[name] = value
+        elif name:  # one more value of the attribute before
+            old = current[name]
+            current[name] = [*old, value] if isinstance(old, list) else [old, value]
+    if status > OK_LIMIT:
+        raise IppError(status, _status_message(groups) or cups.ippErrorString(status))
+    return groups
+
+
+def _value(tag: int, raw: bytes) -> Any:
+    if tag in (_INTEGER, _ENUM):
+        return int.from_bytes(raw, "big", signed=True)
+    if tag == _BOOLEAN:
+        return raw != b"\0"
+    if tag in (_TEXT_LANG, _NAME_LANG):  # language, then the text itself
+        skip = 2 + int.from_bytes(raw[:2], "big")
+        return raw[skip + 2 :].decode("utf-8", "replace")
+    if 0x40 <= tag <= 0x5F:  # text, name, keyword, uri, charset, language, mime type
+        return raw.decode("utf-8", "replace")
+    if tag < 0x20:  # out-of-band: unsupported, unknown, no-value
+        return None
+    return raw
+
+
+def _status_message(groups: list[tuple[int, dict[str, Any]]]) -> str:
+    for tag, attrs in groups:
+        if tag == cups.IPP_TAG_OPERATION and "status-message" in attrs:
+            return str(attrs["status-message"])
+    return ""
+
+
+def groups_of(groups: list[tuple[int, dict[str, Any]]], tag: int) -> list[dict[str, Any]]:
+    """The attribute groups of one kind (job, printer) from a response."""
+    return [attrs for group, attrs in groups if group == tag]

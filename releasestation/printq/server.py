@@ -1,0 +1,349 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""PrintServer: everything the station asks of cupsd — the only code that talks to CUPS.
+
+Reads (held jobs, one job, queue state) go through `ipp.IppClient`: unauthenticated IPP
+requests that name their printer, their which-jobs and their requesting-user-name. The swipe
+hot path asks, per owner-name variant, for that owner's held jobs (`my-jobs`); cupsd filters
+(case-insensitively) and returns a handful of jobs, never the whole queue. Writes (move,
+release, cancel) go through a pycups `cups.Connection` that authenticates as the station's
+account (PeerCred on the domain socket; `[cups] user` + password over the network).
+
+Each thread gets its own connections (libcups state is per thread; sharing a Connection
+across threads crashes). A request that fails because cupsd went away is retried once on a
+fresh connection. Every failure surfaces as PrintServerError naming the server and the
+job or queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import cups
+
+from releasestation.config import CupsSettings, read_secret_text
+from releasestation.errors import PrintServerError
+from releasestation.printq import ipp
+from releasestation.printq.jobs import HELD, JOB_ATTRIBUTES, HeldJob, from_attributes, printer_uri
+from releasestation.printq.policy import Station, parse_policies, policy_problems
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ALL_PRINTERS = "ipp://localhost/printers/"
+LOCAL_CUPSD_CONF = Path("/etc/cups/cupsd.conf")
+LOCAL_SOCKETS = ("/run/cups/cups.sock", "/var/run/cups/cups.sock")
+PRINTER_ATTRIBUTES = (
+    "printer-name",
+    "printer-state",
+    "printer-state-reasons",
+    "printer-state-message",
+    "printer-is-accepting-jobs",
+    "printer-op-policy",
+    "job-hold-until-default",
+)
+_ENCRYPTION = {
+    "never": cups.HTTP_ENCRYPT_NEVER,
+    "if-requested": cups.HTTP_ENCRYPT_IF_REQUESTED,
+    "required": cups.HTTP_ENCRYPT_REQUIRED,
+}
+# IPP statuses libcups reports when the connection, not the request, failed.
+_CONNECTION_STATUSES = {cups.IPP_INTERNAL_ERROR, cups.IPP_SERVICE_UNAVAILABLE}
+
+
+class PrintServer:
+    """The station's view of one cupsd: held jobs, release, cancel, queue health, check."""
+
+    def __init__(self, settings: CupsSettings):
+        self.settings = settings
+        self.server = settings.server
+        self.account = settings.user or pwd.getpwuid(os.geteuid()).pw_name
+        self._password = read_secret_text(settings.password, settings.password_file, "[cups]")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._readers: list[ipp.IppClient] = []
+
+    # -- held jobs -----------------------------------------------------------------------
+
+    def held_jobs_for(self, queues: Sequence[str], names: Sequence[str]) -> list[HeldJob]:
+        """Held jobs on `queues` owned by any of `names` (case-insensitive), oldest first.
+
+        One Get-Jobs per distinct name (my-jobs, which-jobs=pending-held); every job is
+        checked again here, so a job of someone else is never returned.
+        """
+        wanted = {n.casefold() for n in names if n}
+        found: dict[int, HeldJob] = {}
+        for name in _distinct(names):
+            for job in self._held(ALL_PRINTERS, requesting=name, mine=True):
+                if job.owner.casefold() in wanted and _on(job, queues):
+                    found[job.id] = job
+        return sorted(found.values(), key=lambda j: j.id)
+
+    def held_jobs(self, queues: Sequence[str]) -> list[HeldJob]:
+        """Every held job on `queues` (admin listing, expiry), oldest first."""
+        jobs: list[HeldJob] = []
+        for queue in _distinct(queues):
+            jobs += [j for j in self._held(printer_uri(queue), self.account) if _on(j, [queue])]
+        return sorted(jobs, key=lambda j: j.id)
+
+    def job(self, job_id: int) -> HeldJob | None:
+        """Job `job_id` in any state (for reconciliation); None if cupsd has forgotten it."""
+        try:
+            groups = self._read(
+                f"job {job_id}",
+                cups.IPP_OP_GET_JOB_ATTRIBUTES,
+                [
+                    (cups.IPP_TAG_URI, "job-uri", f"ipp://localhost/jobs/{int(job_id)}"),
+                    (cups.IPP_TAG_NAME, "requesting-user-name", self.account),
+                    (cups.IPP_TAG_KEYWORD, "requested-attributes", list(JOB_ATTRIBUTES)),
+                ],
+            )
+        except _NotFound:
+            return None
+        jobs = [from_attributes(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB)]
+        return next((j for j in jobs if j is not None), None)
+
+    def _held(self, uri: str, requesting: str, mine: bool = False) -> list[HeldJob]:
+        jobs = (from_attributes(a) for a in self._held_attributes(uri, requesting, mine))
+        return [j for j in jobs if j is not None and j.state == HELD]
+
+    def held_job_attributes(self, queue: str) -> list[dict[str, Any]]:
+        """The raw IPP attributes of every held job on `queue`, as the station sees them."""
+        return self._held_attributes(printer_uri(queue), self.account)
+
+    def _held_attributes(self, uri: str, requesting: str, mine: bool = False) -> list[dict]:
+        attributes: list[tuple[int, str, ipp.Value]] = [
+            (cups.IPP_TAG_URI, "printer-uri", uri),
+            (cups.IPP_TAG_NAME, "requesting-user-name", requesting),
+            (cups.IPP_TAG_KEYWORD, "which-jobs", "pending-held"),
+            (cups.IPP_TAG_KEYWORD, "requested-attributes", list(JOB_ATTRIBUTES)),
+        ]
+        if mine:
+            attributes.append((cups.IPP_TAG_BOOLEAN, "my-jobs", True))
+        try:
+            groups = self._read(f"held jobs on {uri}", cups.IPP_OP_GET_JOBS, attributes)
+        except _NotFound:
+            return []
+        return ipp.groups_of(groups, cups.IPP_TAG_JOB)
+
+    # -- queues ----------------------------------------------------------------------------
+
+    def printer_problem(self, queue: str) -> str | None:
+        """None when `queue` accepts jobs and is neither stopped nor in error; else why not."""
+        attrs = self.queue_attributes(queue)
+        if attrs is None:
+            return "no such queue"
+        reasons = _as_list(attrs.get("printer-state-reasons"))
+        errors = [r for r in reasons if r.endswith("-error")]
+        message = str(attrs.get("printer-state-message") or "").strip()
+        if attrs.get("printer-state") == cups.IPP_PRINTER_STOPPED:
+            return f"stopped ({message or ', '.join(reasons) or 'no reason given'})"
+        if errors:
+            return f"in error ({', '.join(errors)}{'; ' + message if message else ''})"
+        if not attrs.get("printer-is-accepting-jobs", True):
+            return "not accepting jobs"
+        return None
+
+    def queue_exists(self, queue: str) -> bool:
+        return self.queue_attributes(queue) is not None
+
+    def queue_holds(self, queue: str) -> bool:
+        """True when `queue` holds every new job (job-hold-until-default=indefinite)."""
+        attrs = self.queue_attributes(queue)
+        return attrs is not None and attrs.get("job-hold-until-default") == "indefinite"
+
+    def queue_attributes(self, queue: str) -> dict[str, Any] | None:
+        """State, policy and hold default of `queue`; None if there is no such queue."""
+        try:
+            groups = self._read(
+                f"queue {queue}",
+                cups.IPP_OP_GET_PRINTER_ATTRIBUTES,
+                [
+                    (cups.IPP_TAG_URI, "printer-uri", printer_uri(queue)),
+                    (cups.IPP_TAG_NAME, "requesting-user-name", self.account),
+                    (cups.IPP_TAG_KEYWORD, "requested-attributes", list(PRINTER_ATTRIBUTES)),
+                ],
+            )
+        except _NotFound:
+            return None
+        printers = ipp.groups_of(groups, cups.IPP_TAG_PRINTER)
+        return printers[0] if printers else None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def release(self, job: HeldJob, printer: str | None = None) -> None:
+        """Print `job`: first move it to `printer` (it stays held there), then un-hold it."""
+        if printer and printer.casefold() != job.queue.casefold():
+            target = printer_uri(printer)
+            self._write(
+                f"moving job {job.id} from {job.queue} to {printer}",
+                lambda c: c.moveJob(job_id=job.id, job_printer_uri=target),
+            )
+        self._write(
+            f"releasing job {job.id} on {printer or job.queue}",
+            lambda c: c.setJobHoldUntil(job.id, "no-hold"),
+        )
+        log.debug("released job %d of %s to %s", job.id, job.owner, printer or job.queue)
+
+    def cancel(self, job_id: int, purge: bool = True) -> None:
+        self._write(f"cancelling job {job_id}", lambda c: c.cancelJob(job_id, purge_job=purge))
+
+    # -- check -----------------------------------------------------------------------------
+
+    def check(self, queues: Sequence[str], printer: str | None = None) -> list[str]:
+        """Problems for `releasestation check`; an empty list when all is well.
+
+        cupsd must answer; each queue must exist and hold by default; the op-policy of each
+        queue (and of the follow-me `printer`) must limit Release-Job, Set-Job-Attributes,
+        Restart-Job and CUPS-Move-Job to the station's authenticated account and show it
+        job owners and titles. The policy is read from cupsd.conf as cupsd serves it
+        (/admin/conf/cupsd.conf, which needs an @SYSTEM account), else from the local
+        /etc/cups/cupsd.conf when cupsd is local; held jobs whose owner still comes back
+        hidden are reported as well.
+        """
+        from releasestation.printq.checks import run_check
+
+        return run_check(self, queues, printer)
+
+    def cupsd_conf(self) -> str:
+        """cupsd.conf as cupsd serves it to an administrator; PrintServerError if refused."""
+        with tempfile.TemporaryFile(prefix="rs-cupsd-conf-") as out:
+            self._write(
+                "reading /admin/conf/cupsd.conf",
+                lambda c: c.getFile("/admin/conf/cupsd.conf", fd=out.fileno()),
+            )
+            out.seek(0)
+            return out.read().decode("utf-8", "replace")
+
+    def local_cupsd_conf(self) -> str | None:
+        """/etc/cups/cupsd.conf, when the server is this machine's own cupsd and it is
+        readable (a cupsd on another socket or host has a cupsd.conf of its own)."""
+        if self.server not in LOCAL_SOCKETS:
+            return None
+        try:
+            return LOCAL_CUPSD_CONF.read_text("utf-8", "replace")
+        except OSError:
+            return None
+
+    def station(self) -> Station:
+        return Station.local(self.account)
+
+    def policy_text_problems(self, conf: str, names: Iterable[str]) -> list[str]:
+        policies = parse_policies(conf)
+        problems = []
+        for name in sorted(set(names)):
+            policy = policies.get(name)
+            if policy is None:
+                problems.append(f"cupsd.conf at {self.server} has no <Policy {name}>")
+            else:
+                problems += policy_problems(policy, self.station())
+        return problems
+
+    # -- connections -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Drop every connection; a later call opens new ones."""
+        with self._lock:
+            self._generation += 1
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
+
+    def _read(self, what: str, operation: int, attributes: list[tuple[int, str, ipp.Value]]):
+        try:
+            return self._reader().request(operation, attributes)
+        except ipp.IppError as exc:
+            if exc.status == ipp.NOT_FOUND:
+                raise _NotFound(what) from None
+            raise PrintServerError(f"cupsd at {self.server}: {what}: {exc}") from None
+        except OSError as exc:
+            raise PrintServerError(f"cupsd at {self.server} unreachable ({what}): {exc}") from None
+        except Exception as exc:  # http.client errors, malformed IPP
+            raise PrintServerError(f"cupsd at {self.server}: {what}: {exc!r}") from None
+
+    def _reader(self) -> ipp.IppClient:
+        local = self._local
+        if getattr(local, "reader_generation", None) != self._generation:
+            s = self.settings
+            local.reader = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
+            local.reader_generation = self._generation
+            with self._lock:
+                self._readers.append(local.reader)
+        reader: ipp.IppClient = local.reader
+        return reader
+
+    def _write(self, what: str, call: Callable[[cups.Connection], T]) -> T:
+        try:
+            try:
+                return call(self._connection())
+            except (cups.IPPError, cups.HTTPError, RuntimeError) as exc:
+                if not _connection_lost(exc):
+                    raise
+                log.info("cupsd at %s: connection lost (%s); reconnecting", self.server, exc)
+                self._local.connection = None
+                return call(self._connection())
+        except (cups.IPPError, cups.HTTPError, RuntimeError) as exc:
+            raise PrintServerError(f"cupsd at {self.server}: {what}: {_describe(exc)}") from None
+
+    def _connection(self) -> cups.Connection:
+        local = self._local
+        if getattr(local, "connection", None) is None or local.generation != self._generation:
+            # setUser is per thread: this thread's requests are the station's.
+            cups.setUser(self.account)
+            cups.setPasswordCB2(self._password_callback)
+            host, port = ipp.split_server(self.server)
+            encryption = _ENCRYPTION[self.settings.encryption]
+            local.connection = cups.Connection(host=host, port=port, encryption=encryption)
+            local.generation = self._generation
+        connection: cups.Connection = local.connection
+        return connection
+
+    def _password_callback(self, *_args: object) -> str:
+        # Never prompt on a terminal: without a configured password, give up at once.
+        return self._password or ""
+
+
+class _NotFound(Exception):
+    """cupsd has no such printer or job."""
+
+
+def _distinct(names: Iterable[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for name in names:
+        if name:
+            seen.setdefault(name.casefold(), name)
+    return list(seen.values())
+
+
+def _on(job: HeldJob, queues: Iterable[str]) -> bool:
+    return job.queue.casefold() in {q.casefold() for q in queues}
+
+
+def _as_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _connection_lost(exc: Exception) -> bool:
+    if isinstance(exc, RuntimeError):
+        return True
+    if isinstance(exc, cups.IPPError):
+        return bool(exc.args) and exc.args[0] in _CONNECTION_STATUSES
+    return False
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, cups.IPPError) and len(exc.args) == 2:
+        status, message = exc.args
+        return f"{message} (IPP status 0x{status:04x})"
+    if isinstance(exc, cups.HTTPError) and exc.args:
+        return f"HTTP status {exc.args[0]}"
+    return str(exc) or type(exc).__name__
