@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""PrivateCups itself: start/stop, failure reports, the capture backend, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from releasestation.errors import PrintServerError
+from releasestation.printq import PrivateCups, capture_backend
+
+
+def test_starts_and_stops_fast_and_leaves_nothing():
+    started = time.monotonic()
+    with PrivateCups(policy="default") as cups:
+        assert time.monotonic() - started < 2
+        root, pid = cups.root, cups._proc.pid if cups._proc else None
+        assert pid and Path(f"/proc/{pid}").exists()
+        assert Path(cups.socket).is_socket()
+        conf = (root / "conf" / "cupsd.conf").read_text()
+        assert [line for line in conf.splitlines() if line.startswith(("Listen", "Port"))] == [
+            f"Listen {cups.socket}"
+        ]
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 2
+    assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
+    assert not root.exists()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def test_failed_start_reports_the_error_log():
+    class Broken(PrivateCups):
+        def _cupsd_conf(self) -> str:
+            return super()._cupsd_conf().replace(self.socket, "/nonexistent/dir/cups.sock")
+
+    with pytest.raises(PrintServerError) as caught, Broken():
+        pass
+    assert "/nonexistent/dir/cups.sock" in str(caught.value)
+    assert "exited at start" in str(caught.value)
+
+
+def test_given_root_is_kept_and_reused():
+    root = Path(os.environ.get("TMPDIR", "/tmp")) / f"rs-cups-keep-{os.getpid()}"
+    try:
+        with PrivateCups(root=root, policy="default") as cups:
+            cups.add_hold_queue("Keep")
+            job_id = cups.submit("alice", "survives a new PrivateCups", queue="Keep")
+        assert root.exists()
+        with PrivateCups(root=root, policy="default") as again:
+            jobs = subprocess.run(
+                ["lpstat", "-h", again.socket, "-o", "Keep"],
+                capture_output=True,
+                text=True,
+                env=again.client_env(),
+                check=True,
+            ).stdout
+            assert f"Keep-{job_id}" in jobs
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_restart_keeps_queues_and_held_jobs(cups_clean):
+    job_id = cups_clean.submit("alice", "held across restart")
+    cups_clean.restart()
+    out = subprocess.run(
+        ["lpstat", "-h", cups_clean.socket, "-o", "Secure"],
+        capture_output=True,
+        text=True,
+        env=cups_clean.client_env(),
+        check=True,
+    ).stdout
+    assert f"Secure-{job_id}" in out
+
+
+def test_printed_returns_what_the_backend_received(cups_clean):
+    data = bytes(range(256)) * 4
+    job_id = cups_clean.submit("bob", "binary", data=data, queue="Lobby")
+    [captured] = cups_clean.wait_printed(1)
+    assert (captured.job_id, captured.user, captured.title, captured.queue) == (
+        job_id,
+        "bob",
+        "binary",
+        "Lobby",
+    )
+    assert captured.data == data
+    cups_clean.reset()
+    assert cups_clean.printed() == []
+
+
+def test_capture_backend_lists_itself_and_captures(tmp_path):
+    script = Path(capture_backend.__file__)
+    listing = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert listing.returncode == 0 and listing.stdout.startswith("direct capture ")
+    env = {"DEVICE_URI": f"capture:{tmp_path}", "PRINTER": "Q", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, str(script), "7", "carol", "t", "2", "opt=1"],
+        input=b"payload",
+        env=env,
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "7.data").read_bytes() == b"payload"
+    meta = json.loads((tmp_path / "7.json").read_text())
+    assert meta == {
+        "job_id": 7,
+        "user": "carol",
+        "title": "t",
+        "queue": "Q",
+        "copies": 2,
+        "options": "opt=1",
+    }
+    bad = subprocess.run(
+        [sys.executable, str(script), "8", "carol", "t", "1", ""],
+        input=b"x",
+        env=env | {"DEVICE_URI": "capture:relative"},
+        capture_output=True,
+    )
+    assert bad.returncode == capture_backend.CUPS_BACKEND_FAILED
+
+
+def test_submit_many_gives_each_owner_their_jobs(cups_clean):
+    ids = cups_clean.submit_many([(f"owner{i % 3}", f"doc {i}") for i in range(9)], "Secure2")
+    assert len(set(ids)) == 9
+    out = subprocess.run(
+        ["lpstat", "-h", cups_clean.socket, "-W", "not-completed", "-o", "Secure2"],
+        capture_output=True,
+        text=True,
+        env=cups_clean.client_env(),
+        check=True,
+    ).stdout
+    owners = [line.split()[1] for line in out.splitlines()]
+    assert sorted(owners) == sorted(f"owner{i % 3}" for i in range(9))
