@@ -25,7 +25,7 @@ from releasestation.printq.policy import (
     parse_policies,
     policy_problems,
 )
-from releasestation.printq.private import stock_default_policy
+from releasestation.printq.private_setup import stock_default_policy
 
 ROOT = Station("root", frozenset({"root"}), system=True)
 STATION = Station("releasestation", frozenset({"releasestation"}))

@@ -10,8 +10,9 @@ policy="hardened" gives hold queues and printers the shipped releasestation poli
 (`releasestation/data/cups-policy.conf`, exactly, with the station's account filled in);
 policy="default" leaves them on the distribution's stock `<Policy default>`.
 
-cupsd refuses `User root`: run as root it drops to `User lp`/`Group lp` for backends and
-owns its spool accordingly; run as another user it runs everything as that user.
+cupsd refuses `User root`: run as root it runs with `User lp`/`Group lp` and owns its spool
+accordingly (the capture backend alone, mode 0700, runs as root so that captures can live
+anywhere); run as another user, cupsd runs everything as that user.
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ import json
 import logging
 import os
 import pwd
-import re
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -38,14 +37,16 @@ from types import TracebackType
 import cups
 
 from releasestation.errors import PrintServerError
-from releasestation.printq import capture_backend
 from releasestation.printq.policy import POLICY_NAME, render_policy
+from releasestation.printq.private_setup import (
+    cupsd_conf,
+    files_conf,
+    install_server_bin,
+    stock_default_policy,
+)
 
 log = logging.getLogger(__name__)
 
-STOCK_CUPSD_CONF = Path("/usr/share/cups/cupsd.conf.default")
-SYSTEM_SERVER_BIN = Path("/usr/lib/cups")
-DATA_DIR = Path("/usr/share/cups")
 START_TIMEOUT = 30.0  # seconds; cupsd reloads every held job from the spool at start
 STOP_TIMEOUT = 5.0
 RAW = "application/vnd.cups-raw"
@@ -198,12 +199,12 @@ class PrivateCups:
         user, group = self._run_as()
         for sub in ("conf", "spool", "spool/tmp", "state", "cache", "log", "bin/backend"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o755)  # noqa: S103 - the backend (as `user`) must reach capture/
+        # Other users' clients (spoof_release) must reach the socket inside.
+        os.chmod(self.root, 0o755)  # noqa: S103
         self.captures.mkdir(exist_ok=True)
-        shutil.chown(self.captures, user, group)
-        os.chmod(self.captures, 0o755)  # noqa: S103 - written by the backend, read by tests
-        self._server_bin()
-        self._conf("cups-files.conf").write_text(self._files_conf(user, group))
+        install_server_bin(self.root / "bin", as_root=os.geteuid() == 0)
+        system_group = "root" if os.geteuid() == 0 else group
+        self._files().write_text(files_conf(self.root, user, group, system_group))
         self._conf("cupsd.conf").write_text(self._cupsd_conf())
 
     def _run_as(self) -> tuple[str, str]:
@@ -217,69 +218,11 @@ class PrivateCups:
     def _files(self) -> Path:
         return self._conf("cups-files.conf")
 
-    def _server_bin(self) -> None:
-        """ServerBin: our capture backend plus the system's helpers cupsd runs."""
-        bin_dir = self.root / "bin"
-        for part in ("daemon", "filter", "notifier", "monitor", "cgi-bin"):
-            target, link = SYSTEM_SERVER_BIN / part, bin_dir / part
-            if target.is_dir() and not link.exists():
-                link.symlink_to(target)
-        backend = bin_dir / "backend" / "capture"
-        source = Path(capture_backend.__file__).read_text("utf-8")
-        backend.write_text(f"#!{_system_python()}\n{source}")
-        os.chmod(backend, 0o755)  # noqa: S103 - not 0700: cupsd would run it as root
-
-    def _files_conf(self, user: str, group: str) -> str:
-        r = self.root
-        system_group = "root" if os.geteuid() == 0 else group
-        return f"""\
-ServerRoot {r}/conf
-RequestRoot {r}/spool
-TempDir {r}/spool/tmp
-StateDir {r}/state
-CacheDir {r}/cache
-ServerBin {r}/bin
-DataDir {DATA_DIR}
-DocumentRoot {DATA_DIR}/doc-root
-ErrorLog {r}/log/error_log
-AccessLog {r}/log/access_log
-PageLog {r}/log/page_log
-User {user}
-Group {group}
-SystemGroup {system_group}
-FileDevice No
-CreateSelfSignedCerts No
-"""
-
     def _cupsd_conf(self) -> str:
-        policies = stock_default_policy()
+        policies = [stock_default_policy()]
         if self.policy == "hardened":
-            policies += "\n" + render_policy(self.station_user)
-        return f"""\
-LogLevel warn
-Listen {self.socket}
-Browsing No
-BrowseLocalProtocols none
-DefaultAuthType Basic
-WebInterface No
-MaxJobs 0
-MaxJobsPerPrinter 0
-MaxJobsPerUser 0
-MaxHoldTime 0
-MaxClients 1000
-PreserveJobHistory Yes
-PreserveJobFiles No
-<Location />
-  Order allow,deny
-</Location>
-<Location /admin/conf>
-  AuthType Default
-  Require user @SYSTEM
-  Order allow,deny
-</Location>
-DefaultPolicy default
-{policies}
-"""
+            policies.append(render_policy(self.station_user))
+        return cupsd_conf(self.socket, policies)
 
     # -- queues ---------------------------------------------------------------------------
 
@@ -415,26 +358,6 @@ DefaultPolicy default
             if len(done) >= count or time.monotonic() > deadline:
                 return done
             time.sleep(0.02)
-
-
-def stock_default_policy() -> str:
-    """The distribution's stock `<Policy default>` block (CUPS's shipped default)."""
-    try:
-        text = STOCK_CUPSD_CONF.read_text("utf-8")
-    except OSError as exc:
-        raise PrintServerError(f"cannot read CUPS's stock {STOCK_CUPSD_CONF}: {exc}") from None
-    found = re.search(r"^<Policy default>.*?^</Policy>", text, re.S | re.M)
-    if not found:
-        raise PrintServerError(f"no <Policy default> in {STOCK_CUPSD_CONF}")
-    return found.group(0) + "\n"
-
-
-def _system_python() -> str:
-    """A python3 the unprivileged backend can run (a venv under /root is out of its reach)."""
-    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return os.path.realpath(sys.executable)
 
 
 def _current_user() -> str:

@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The files a PrivateCups directory holds: cups-files.conf, cupsd.conf and ServerBin.
+
+cups-files.conf points every directory cupsd uses into the private root. cupsd.conf listens
+on the domain socket only, lifts the job limits a hold queue hits (MaxJobs 500 by default),
+never expires held jobs, and carries CUPS's stock `<Policy default>` — read from the
+distribution's cupsd.conf.default, so "default" means what a fresh install runs — plus, when
+asked, the shipped releasestation policy. ServerBin holds our `capture` backend and links to
+the system's helpers (cups-exec, filters, notifiers).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from releasestation.errors import PrintServerError
+from releasestation.printq import capture_backend
+
+STOCK_CUPSD_CONF = Path("/usr/share/cups/cupsd.conf.default")
+SYSTEM_SERVER_BIN = Path("/usr/lib/cups")
+DATA_DIR = Path("/usr/share/cups")
+
+
+def files_conf(root: Path, user: str, group: str, system_group: str) -> str:
+    return f"""\
+ServerRoot {root}/conf
+RequestRoot {root}/spool
+TempDir {root}/spool/tmp
+StateDir {root}/state
+CacheDir {root}/cache
+ServerBin {root}/bin
+DataDir {DATA_DIR}
+DocumentRoot {DATA_DIR}/doc-root
+ErrorLog {root}/log/error_log
+AccessLog {root}/log/access_log
+PageLog {root}/log/page_log
+User {user}
+Group {group}
+SystemGroup {system_group}
+FileDevice No
+CreateSelfSignedCerts No
+"""
+
+
+def cupsd_conf(socket: str, policies: Sequence[str]) -> str:
+    joined = "\n".join(p.rstrip("\n") for p in policies)
+    return f"""\
+LogLevel warn
+Listen {socket}
+Browsing No
+BrowseLocalProtocols none
+DefaultAuthType Basic
+WebInterface No
+MaxJobs 0
+MaxJobsPerPrinter 0
+MaxJobsPerUser 0
+MaxHoldTime 0
+MaxClients 1000
+PreserveJobHistory Yes
+PreserveJobFiles No
+<Location />
+  Order allow,deny
+</Location>
+<Location /admin/conf>
+  AuthType Default
+  Require user @SYSTEM
+  Order allow,deny
+</Location>
+DefaultPolicy default
+{joined}
+"""
+
+
+def stock_default_policy() -> str:
+    """The distribution's stock `<Policy default>` block (CUPS's shipped default)."""
+    try:
+        text = STOCK_CUPSD_CONF.read_text("utf-8")
+    except OSError as exc:
+        raise PrintServerError(f"cannot read CUPS's stock {STOCK_CUPSD_CONF}: {exc}") from None
+    found = re.search(r"^<Policy default>.*?^</Policy>", text, re.S | re.M)
+    if not found:
+        raise PrintServerError(f"no <Policy default> in {STOCK_CUPSD_CONF}")
+    return found.group(0) + "\n"
+
+
+def install_server_bin(bin_dir: Path, as_root: bool) -> None:
+    """Our capture backend plus links to the system's helpers cupsd runs.
+
+    With `as_root` the backend is mode 0700, which makes cupsd run it as root instead of
+    `User lp`: the capture directory then needs no permissions for lp, and a private root
+    inside a 0700 temporary directory (the demo's) works.
+    """
+    (bin_dir / "backend").mkdir(parents=True, exist_ok=True)
+    for part in ("daemon", "filter", "notifier", "monitor", "cgi-bin"):
+        target, link = SYSTEM_SERVER_BIN / part, bin_dir / part
+        if target.is_dir() and not link.exists():
+            link.symlink_to(target)
+    backend = bin_dir / "backend" / "capture"
+    source = Path(capture_backend.__file__).read_text("utf-8")
+    backend.write_text(f"#!{_system_python()}\n{source}")
+    os.chmod(backend, 0o700 if as_root else 0o755)
+
+
+def _system_python() -> str:
+    """A python3 the unprivileged backend can run (a venv under /root is out of its reach)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return os.path.realpath(sys.executable)
