@@ -236,6 +236,29 @@ def test_spoofed_release_fails_on_the_shipped_policy(cups_clean, print_server, s
 
 
 @needs_root
+def test_owner_may_cancel_but_not_release_their_own_job(cups_clean, print_server, spoof_user):
+    def as_owner(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["runuser", "-u", spoof_user, "--", command[0], "-h", cups_clean.socket, *command[1:]],
+            input="%!PS\nshowpage\n",
+            capture_output=True,
+            text=True,
+            env=cups_clean.client_env() | {"HOME": "/"},
+            start_new_session=True,
+            timeout=30,
+        )
+
+    submitted = as_owner("lp", "-d", "Secure", "-t", "own job")
+    assert submitted.returncode == 0, submitted.stderr
+    [job] = print_server.held_jobs_for(["Secure"], [spoof_user])
+    assert as_owner("lp", "-i", str(job.id), "-H", "resume").returncode != 0
+    time.sleep(0.2)
+    assert cups_clean.printed() == []
+    assert as_owner("cancel", str(job.id)).returncode == 0
+    assert print_server.held_jobs_for(["Secure"], [spoof_user]) == []
+
+
+@needs_root
 def test_spoofed_release_succeeds_on_the_default_policy(cups_default_clean, spoof_user):
     job_id = cups_default_clean.submit("alice", "alice's payslip")
     spoof = cups_default_clean.spoof_release(job_id, as_user=spoof_user, claim_user="alice")
