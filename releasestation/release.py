@@ -3,7 +3,15 @@
 
 With `[station] printer` set (follow-me), each job is moved to that queue and then released;
 when the target printer is stopped or in error nothing is released and the jobs stay held.
-Only jobs whose owner name belongs to the user (see releasestation.owners) are touched.
+A user's jobs are those whose owner name belongs to the user (see releasestation.owners, or
+the very same name, as for visitors known by their e-mail address), and those cupsd knows
+under a generic name whose resolved owner is the user (releasestation.lifecycle.owners).
+
+Crash-safe: the jobs are claimed (a committed intent) before cupsd is asked, each is checked
+to be still held, and every outcome is audited in the transaction that removes its claim.
+A station that dies in between settles its claims at the next start
+(releasestation.lifecycle.reconcile); no job is released twice, even by two stations.
+The audit row carries the user's cost center at that moment, for billing.
 """
 
 from __future__ import annotations
@@ -15,10 +23,14 @@ from typing import TYPE_CHECKING
 
 from releasestation.audit import Event
 from releasestation.errors import PrintServerError
+from releasestation.lifecycle.claims import Claims, event_of
+from releasestation.lifecycle.owners import OwnerResolver, cost_center_of
+from releasestation.printq import HELD
 
 if TYPE_CHECKING:
     from releasestation.app import App
     from releasestation.directory import User
+    from releasestation.lifecycle.models import JobClaim
     from releasestation.printq import HeldJob
 
 log = logging.getLogger(__name__)
@@ -41,20 +53,33 @@ class Releaser:
     def __init__(self, app: App):
         self.app = app
         self.station = app.config.station
+        self.owners = OwnerResolver(app)
+        self.claims = Claims(app)
 
     def held_jobs_for(self, username: str) -> list[HeldJob]:
         """The held jobs on this station's queues that belong to `username`."""
-        matcher = self.app.matcher
-        names = matcher.variants(username)
+        jobs = {job.id: job for job in self._owned_by_name(username)}
+        for job in self.owners.jobs_of(username, self.station.hold_queues):
+            jobs.setdefault(job.id, job)
+        return [jobs[i] for i in sorted(jobs)]
+
+    def _owned_by_name(self, username: str) -> list[HeldJob]:
+        matcher, name = self.app.matcher, username.strip()
+        names = matcher.variants(name) or ([name] if name else [])
         if not names:
             return []
         jobs = self.app.printq.held_jobs_for(self.station.hold_queues, names)
-        return [job for job in jobs if matcher.owns(job.owner, username)]
+        same = name.casefold()
+        return [j for j in jobs if matcher.owns(j.owner, name) or j.owner.casefold() == same]
 
     def release_user_jobs(self, user: User, method: str, reader: str | None = None) -> Outcome:
         """Release every held job of `user`; audit each job, or the refusal."""
         jobs = self.held_jobs_for(user.username)
-        base = Event("release", method=method, username=user.username, reader=reader)
+        cost_center = cost_center_of(self.app, user.username, user)
+        base = Event(
+            "release", method=method, username=user.username, reader=reader,
+            cost_center=cost_center,
+        )  # fmt: skip
         if not jobs:
             self.app.audit.record(_with(base, outcome="no-jobs"))
             log.info("reader %s: %s has no held jobs", reader, user.username)
@@ -66,19 +91,7 @@ class Releaser:
             )
             log.warning("not releasing %d job(s) of %s: %s", len(jobs), user.username, problem)
             return Outcome(refused=problem)
-        outcome = Outcome()
-        events = []
-        for job in jobs:
-            target = self.station.printer or job.queue
-            try:
-                self.app.printq.release(job, self.station.printer)
-            except PrintServerError as exc:
-                outcome.failed.append((job, str(exc)))
-                events.append(_job_event(base, job, target, "failed", str(exc)))
-                continue
-            outcome.released.append(job)
-            events.append(_job_event(base, job, target, "ok"))
-        self.app.audit.record(*events)
+        outcome = self._release(jobs, base)
         log.info(
             "reader %s: released job(s) %s of %s to %s%s",
             reader,
@@ -88,6 +101,45 @@ class Releaser:
             f"; failed {','.join(str(j.id) for j, _ in outcome.failed)}" if outcome.failed else "",
         )
         return outcome
+
+    def _release(self, jobs: list[HeldJob], base: Event) -> Outcome:
+        printer = self.station.printer
+        claimed = self.claims.claim(
+            jobs,
+            "release",
+            target=lambda j: printer or j.queue,
+            username=base.username,
+            method=base.method,
+            reader=base.reader,
+            cost_center=base.cost_center,
+        )
+        by_id = {job.id: job for job in jobs}
+        outcome = Outcome()
+        done: list[tuple[JobClaim, Event | None]] = []
+        for claim in claimed:
+            job = by_id[claim.job_id]
+            try:
+                if not self._still_held(job):  # released or expired elsewhere meanwhile
+                    done.append((claim, None))
+                    continue
+                self.app.printq.release(job, printer)
+            except PrintServerError as exc:
+                outcome.failed.append((job, str(exc)))
+                done.append((claim, event_of(claim, "release", "failed", str(exc))))
+                continue
+            outcome.released.append(job)
+            done.append((claim, event_of(claim, "release", "ok")))
+        self.claims.finish(done)
+        return outcome
+
+    def _still_held(self, job: HeldJob) -> bool:
+        now = self.app.printq.job(job.id)
+        return (
+            now is not None
+            and now.state == HELD
+            and now.queue.casefold() == job.queue.casefold()
+            and int(now.created) == int(job.created)
+        )
 
     def target_problem(self, jobs: list[HeldJob]) -> str | None:
         """Why the printer(s) these jobs would go to cannot print now, else None."""
@@ -101,16 +153,3 @@ class Releaser:
 
 def _with(base: Event, **changes) -> Event:
     return dataclasses.replace(base, **changes)
-
-
-def _job_event(base: Event, job: HeldJob, target: str, outcome: str, detail=None) -> Event:
-    return _with(
-        base,
-        outcome=outcome,
-        queue=job.queue,
-        printer=target,
-        job_id=job.id,
-        title=job.title,
-        pages=job.pages,
-        detail=detail,
-    )

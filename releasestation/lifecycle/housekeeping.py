@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Housekeeping: a daemon service for the slow parts of the held-job lifecycle.
+
+`start()` settles the claims this station left when it last stopped (crash safety) before
+the readers start. Then, every `[station] expire_every_seconds` (the first round at once):
+expire old held jobs, settle claims a vanished station left, forget resolved owners of jobs
+that are gone, and once a day apply `[audit]` retention. A failing part is logged and tried
+again next round; the service never stops the daemon.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from releasestation.errors import ReleaseStationError
+from releasestation.lifecycle import reconcile, retention
+from releasestation.lifecycle.expiry import Expirer
+from releasestation.lifecycle.owners import OwnerResolver
+from releasestation.store.models import utcnow
+
+if TYPE_CHECKING:
+    from releasestation.app import App
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY = dt.timedelta(days=1)
+OWNERS_KEPT = dt.timedelta(hours=1)  # a just-resolved job may not be listed yet
+
+
+class Housekeeping:
+    def __init__(
+        self,
+        app: App,
+        clock: Callable[[], dt.datetime] = utcnow,
+        interval: float | None = None,
+    ):
+        self.app = app
+        self.clock = clock
+        self.interval = interval or app.config.station.expire_every_seconds
+        self.expirer = Expirer(app, clock)
+        self.reconciled = False
+        self.last_retention: dt.datetime | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.settle_own()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+    def settle_own(self) -> None:
+        """Settle the claims this station left (at start, and until that has worked)."""
+        try:
+            settled = reconcile.reconcile(self.app)
+        except ReleaseStationError as exc:
+            log.error("cannot settle this station's unfinished releases yet: %s", exc)
+            return
+        self.reconciled = True
+        if settled:
+            log.warning("settled %d release(s)/expiries left unfinished", len(settled))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.round()
+            except Exception:  # a bug must not end housekeeping for the daemon's life
+                log.exception("housekeeping: unexpected failure; carrying on")
+            self._stop.wait(self.interval)
+
+    def round(self) -> None:
+        """One round of every chore; each failure is logged and left for the next round."""
+        if not self.reconciled:
+            self.settle_own()
+        now = self.clock()
+        self._chore("expiry", self.expirer.run)
+        self._chore("settling stale claims", lambda: reconcile.reconcile_stale(self.app, now))
+        self._chore("forgetting owners of finished jobs", self._forget_owners)
+        if self.last_retention is None or now - self.last_retention >= RETENTION_EVERY:
+            self._chore("audit retention", lambda: self._retention(now))
+
+    def _chore(self, what: str, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except ReleaseStationError as exc:
+            log.error("housekeeping: %s failed: %s", what, exc)
+
+    def _forget_owners(self) -> None:
+        held = {job.id for job in self.app.printq.held_jobs(self.app.config.station.hold_queues)}
+        OwnerResolver(self.app).forget_except(held, self.clock() - OWNERS_KEPT)
+
+    def _retention(self, now: dt.datetime) -> None:
+        app = self.app
+        result = retention.apply(app.store, app.audit, app.config.audit, now)
+        self.last_retention = now
+        if result.rows:
+            log.info("housekeeping: %s", result.summary())
