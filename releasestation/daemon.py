@@ -29,7 +29,7 @@ STOP = object()
 # Background work beside the readers (job expiry, the job watcher, ...): each entry names a
 # function `services(app) -> list of objects with start() and stop()`. start() may do its
 # first round of work synchronously (it runs before the readers start).
-SERVICES: list[str] = []
+SERVICES: list[str] = ["releasestation.lifecycle:services"]
 
 
 class Service(Protocol):
