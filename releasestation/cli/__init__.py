@@ -28,6 +28,7 @@ COMMANDS = [
     "releasestation.cli.station",
     "releasestation.cli.admin",
     "releasestation.cli.credentials",
+    "releasestation.cli.lifecycle",
 ]
 
 # -v count -> level; without -v the config's [logging] level (or WARNING for admin tools).
