@@ -43,6 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from releasestation.demo import run_demo
 
+    if args.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)  # the demo shows the station's own log
     return run_demo(keep=args.keep)
 
 
@@ -53,7 +55,10 @@ def checks(app) -> list[tuple[str, list[str]]]:
     results.append(("secret file", _secret_problems(station.secret_file)))
     results.append(("database", _try(lambda: [p for p in [app.store.migration_problem()] if p])))
     results.append(
-        ("cupsd, hold queues and policy", _try(lambda: app.printq.check(station.hold_queues)))
+        (
+            "cupsd, hold queues and policy",
+            _try(lambda: app.printq.check(station.hold_queues, printer=station.printer)),
+        )
     )
     if station.printer:
         results.append(

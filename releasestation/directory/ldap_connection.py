@@ -4,7 +4,8 @@
 The servers in `[directory] uri` form an ldap3 ServerPool with the FIRST strategy: each
 (re)connect takes the first server that accepts a TCP connection, checking each server once
 (no waiting rounds); a server found dead is skipped for `dead_server_seconds`, so it costs a
-connect timeout at most once in that time, and a directory that is wholly down fails fast.
+connect timeout at most once in that time. When every server has failed, the next call
+tries them all again, so a directory that comes back is used at once.
 
 ldap3 connections, and the Server objects they change while connecting, are not safe to
 share between threads, so every thread gets its own connection, pool and servers. A call
@@ -104,6 +105,9 @@ class Connector:
             except CONNECTION_ERRORS as exc:
                 drop(connection)
                 if not may_retry:
+                    # Every server failed: the next call starts from a fresh pool, so a
+                    # directory that comes back is used at once, not after the dead-time.
+                    self._forget_thread()
                     raise self.unreachable(exc) from None
                 may_retry = False
                 log.info(
@@ -174,6 +178,10 @@ class Connector:
             for old in stale:
                 drop(old)
         return connection
+
+    def _forget_thread(self) -> None:
+        with self._lock:
+            self._by_thread.pop(threading.get_ident(), None)
 
     def _forget_finished_threads(self) -> list[ldap3.Connection]:
         alive = {thread.ident for thread in threading.enumerate()}

@@ -279,6 +279,8 @@ class PrivateCups:
         self, jobs: Iterable[tuple[str, str]], queue: str = "Secure", data: bytes = DEFAULT_DATA
     ) -> list[int]:
         """Submit (owner, title) pairs as fast as one connection allows; return the job ids."""
+        if not isinstance(data, bytes):  # pycups crashes the process on anything else
+            raise TypeError(f"job data must be bytes, not {type(data).__name__}")
         with self._submitting() as conn:
             return [self._submit_one(conn, user, title, queue, data) for user, title in jobs]
 

@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`releasestation demo`: the whole release path on one machine, on embedded defaults.
+
+Starts a private cupsd (hold queue `Secure`, a capture backend standing in for the printer),
+an SQLite store in a temp dir, the local directory with two sample users, and a simulated
+PaperCut network terminal. The terminal swipes alice's card: alice's jobs print, bob's stay
+held. Nothing outside the temp dir is touched; everything is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from releasestation import config as config_mod
+from releasestation.app import App
+from releasestation.daemon import Station
+from releasestation.printq.private import PrivateCups
+from releasestation.store import users as store_users
+
+log = logging.getLogger(__name__)
+
+USERS = {"alice": "0012345678", "bob": "0087654321"}
+JOBS = [("alice", "Quarterly report"), ("CORP\\alice", "Boarding pass"), ("bob", "Payslip")]
+
+CONFIG = """
+[station]
+name = demo
+hold_queues = Secure
+secret_file = {root}/secret
+owner_domains = CORP
+debounce_seconds = 3
+
+[cups]
+server = {socket}
+
+[directory]
+type = local
+
+[database]
+url = sqlite:///{root}/releasestation.db
+
+[reader:demo-terminal]
+type = papercut
+host = 127.0.0.1
+port = {port}
+min_backoff_seconds = 0.1
+"""
+
+
+class SimulatedTerminal:
+    """A PaperCut-style card terminal on loopback that the station dials."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.conn: socket.socket | None = None
+        self.connected = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            self.conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.connected.set()
+
+    def swipe(self, card: str) -> None:
+        if not self.connected.wait(10) or self.conn is None:
+            raise RuntimeError("the station did not connect to the simulated terminal")
+        self.conn.sendall(card.encode() + b"\n")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.listener.close()
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_demo(keep: bool = False) -> int:
+    with tempfile.TemporaryDirectory(prefix="releasestation-demo-") as tmp:
+        root = Path(tmp)
+        with PrivateCups(root / "cups", policy="hardened") as cups:
+            cups.add_hold_queue("Secure")
+            return _demo(root, cups, keep)
+
+
+def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
+    terminal = SimulatedTerminal()
+    text = CONFIG.format(root=root, socket=cups.socket, port=terminal.port)
+    (root / "releasestation.ini").write_text(text)
+    app = App(config_mod.parse_text(text, str(root / "releasestation.ini")))
+    app.store.upgrade()
+    with app.store.write() as session:
+        for name, card in USERS.items():
+            user = store_users.add_user(session, name, display_name=name.title())
+            store_users.add_card(session, app.hasher, user, card)
+    say(f"demo: private cupsd on {cups.socket}, hold queue Secure, users alice and bob")
+    for owner, title in JOBS:
+        job = cups.submit(owner, title, b"%!PS\n(demo) show showpage\n", queue="Secure")
+        say(f"demo: job {job} '{title}' from {owner} is held")
+    outcomes: queue.Queue = queue.Queue()
+    station = Station(app)
+    station.listeners.append(lambda swipe, outcome: outcomes.put(outcome))
+    station.start()
+    try:
+        say("demo: alice swipes her card at the terminal")
+        started = time.monotonic()
+        terminal.swipe(USERS["alice"])
+        outcome = outcomes.get(timeout=15)
+        say(f"demo: station answered '{outcome}' in {1000 * (time.monotonic() - started):.0f} ms")
+        ok = _report(app, cups)
+        if keep:
+            say(f"demo: still serving; config in {root / 'releasestation.ini'}. Ctrl-C stops.")
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        station.stop()
+        terminal.close()
+        app.close()
+    return 0 if ok else 1
+
+
+def _report(app: App, cups: PrivateCups) -> bool:
+    printed = cups.wait_printed(2, timeout=15)
+    for job in printed:
+        say(f"demo: PRINTED  job {job.job_id} '{job.title}' of {job.user}")
+    held = app.printq.held_jobs(("Secure",))
+    for job in held:
+        say(f"demo: HELD     job {job.id} '{job.title}' of {job.owner}")
+    ok = {j.user for j in printed} == {"alice", "CORP\\alice"} and [j.owner for j in held] == [
+        "bob"
+    ]
+    say("demo: OK: only alice's jobs printed" if ok else "demo: FAILED: unexpected result")
+    return ok

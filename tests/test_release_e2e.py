@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The release path end to end: a real TCP terminal, the daemon, real slapd and cupsd.
+
+A swipe of alice's card prints alice's held jobs (whatever form her owner name takes) and
+nothing else; bad input releases nothing and never stops the daemon.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import text
+
+from releasestation.daemon import Station
+from tests.fixtures.station import ldap_section
+
+ALICE_CARD, BOB_CARD = "0012345678", "0087654321"
+ALICE_OWNERS = ["alice", "CORP\\alice", "alice@corp.example.org", "ALICE"]
+
+
+@dataclass
+class Running:
+    station: Station
+    app: object
+    outcomes: queue.Queue
+    terminal: object
+    cups: object
+
+    def swipe(self, card: str, timeout: float = 5.0) -> str:
+        self.terminal.swipe(card)
+        return self.outcomes.get(timeout=timeout)
+
+
+def reader_section(terminal, **extra) -> str:
+    lines = [
+        "[reader:desk]",
+        "type = papercut",
+        "host = 127.0.0.1",
+        f"port = {terminal.port}",
+        "min_backoff_seconds = 0.02",
+        "max_backoff_seconds = 0.2",
+    ]
+    lines += [f"{k} = {v}" for k, v in extra.items()]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def start(app, terminal, cups) -> Running:
+    outcomes: queue.Queue = queue.Queue()
+    station = Station(app)
+    station.listeners.append(lambda swipe, outcome: outcomes.put(outcome))
+    station.start()
+    terminal.wait_connections(1)
+    return Running(station, app, outcomes, terminal, cups)
+
+
+@pytest.fixture
+def running(request, write_config, make_app, slapd, terminal, cups_clean, tmp_path):
+    marker = request.node.get_closest_marker("station")
+    options = dict(marker.kwargs) if marker else {}
+    path = write_config(
+        directory=ldap_section(slapd, tmp_path),
+        readers=reader_section(terminal),
+        station_extra=options.get("station_extra", ""),
+        debounce=options.get("debounce", 0),
+    )
+    run = start(make_app(path), terminal, cups_clean)
+    yield run
+    run.station.stop()
+
+
+def held_owners(run: Running) -> list[str]:
+    return sorted(j.owner for j in run.app.printq.held_jobs(("Secure", "Secure2")))
+
+
+def audit_rows(run: Running, where: str = "1=1") -> list[tuple]:
+    with run.app.store.read() as s:
+        sql = f"SELECT event, outcome, username, job_id FROM audit WHERE {where} ORDER BY id"
+        return [tuple(r) for r in s.execute(text(sql))]
+
+
+def test_swipe_prints_exactly_that_users_jobs(running):
+    cups = running.cups
+    alice_jobs = {cups.submit(owner, f"doc of {owner}", queue="Secure") for owner in ALICE_OWNERS}
+    alice_jobs.add(cups.submit("alice", "second queue", queue="Secure2"))
+    for other in ("bob", "OTHER\\alice", "alice@evil.example.org", "alicex"):
+        cups.submit(other, f"doc of {other}", queue="Secure")
+    started = time.monotonic()
+    assert running.swipe(ALICE_CARD) == "released"
+    printed = cups.wait_printed(len(alice_jobs), timeout=5)
+    assert time.monotonic() - started < 1.5, "alice's jobs print within about a second"
+    assert {p.job_id for p in printed} == alice_jobs
+    assert held_owners(running) == sorted(
+        ["bob", "OTHER\\alice", "alice@evil.example.org", "alicex"]
+    )
+    released = audit_rows(running, "event = 'release' AND outcome = 'ok'")
+    assert {r[3] for r in released} == alice_jobs and {r[2] for r in released} == {"alice"}
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [b"0099999999\n", b"*\n", b"*)(uid=*\n", b"8" * 10_240 + b"\n", b"\x00\xff\x1b[2J\x80\xfe\n"],
+    ids=["unknown", "star", "injection", "10KB", "binary"],
+)
+def test_bad_input_releases_nothing_and_the_daemon_goes_on(running, junk, caplog):
+    cups = running.cups
+    cups.submit("alice", "must stay held")
+    bob_job = cups.submit("bob", "bob's")
+    running.terminal.swipe(junk)
+    if junk == b"0099999999\n":
+        assert running.outcomes.get(timeout=5) == "denied"
+        assert audit_rows(running, "event = 'deny'")[0][:2] == ("deny", "unknown")
+    assert running.swipe(BOB_CARD) == "released"
+    assert running.outcomes.empty(), "junk that is no card number never reaches the core"
+    assert [p.job_id for p in cups.wait_printed(1)] == [bob_job]
+    time.sleep(0.2)
+    assert [p.job_id for p in cups.printed()] == [bob_job]
+    assert held_owners(running) == ["alice"]
+    assert "0099999999" not in caplog.text and "8888888888" not in caplog.text
+
+
+def test_terminal_dropping_twenty_times_is_reconnected(running):
+    for n in range(2, 22):
+        running.terminal.drop()
+        running.terminal.wait_connections(n)
+    job = running.cups.submit("alice", "after the drops")
+    assert running.swipe(ALICE_CARD) == "released"
+    assert [p.job_id for p in running.cups.wait_printed(1)] == [job]
+
+
+def test_cupsd_restart_is_recovered_without_restarting_the_daemon(running):
+    cups = running.cups
+    cups.submit("alice", "before")
+    assert running.swipe(ALICE_CARD) == "released"
+    cups.wait_printed(1)
+    cups.restart()
+    job = cups.submit("bob", "after the restart")
+    assert running.swipe(BOB_CARD) == "released"
+    assert job in {p.job_id for p in cups.wait_printed(2)}
+
+
+@pytest.mark.station(debounce=30)
+def test_same_card_on_same_reader_is_debounced(running):
+    running.cups.submit("alice", "one")
+    assert running.swipe(ALICE_CARD) == "released"
+    assert running.swipe(ALICE_CARD) == "debounced"
+    assert running.swipe(BOB_CARD) == "no-jobs", "a different card is not debounced"
+
+
+@pytest.mark.station(station_extra="printer = Lobby")
+def test_follow_me_moves_jobs_to_the_station_printer(running):
+    cups = running.cups
+    jobs = {
+        cups.submit("alice", "a", queue="Secure"),
+        cups.submit("CORP\\alice", "b", queue="Secure2"),
+    }
+    assert running.swipe(ALICE_CARD) == "released"
+    printed = cups.wait_printed(2)
+    assert {p.job_id for p in printed} == jobs
+    assert {p.queue for p in printed} == {"Lobby"}
+
+
+@pytest.mark.station(station_extra="printer = Lobby")
+def test_stopped_printer_releases_nothing(running):
+    cups = running.cups
+    cups.submit("alice", "a")
+    cups.stop_printer("Lobby", "paper jam")
+    try:
+        assert running.swipe(ALICE_CARD) == "refused"
+    finally:
+        cups.start_printer("Lobby")
+    assert held_owners(running) == ["alice"]
+    assert cups.printed() == []
+    deny = audit_rows(running, "event = 'deny'")
+    assert deny and deny[0][1] == "printer-error"
+
+
+def test_directory_outage_denies_and_recovers(
+    write_config, make_app, make_slapd, terminal, cups_clean, tmp_path
+):
+    own = make_slapd()
+    path = write_config(directory=ldap_section(own, tmp_path), readers=reader_section(terminal))
+    run = start(make_app(path), terminal, cups_clean)
+    try:
+        job = cups_clean.submit("alice", "wait for ldap")
+        own.stop()
+        assert run.swipe(ALICE_CARD) == "lookup-failed"
+        assert held_owners(run) == ["alice"]
+        own.start()
+        assert run.swipe(ALICE_CARD) == "released"
+        assert [p.job_id for p in cups_clean.wait_printed(1)] == [job]
+    finally:
+        run.station.stop()
