@@ -135,8 +135,8 @@ def _report(app: App, cups: PrivateCups) -> bool:
     for job in printed:
         say(f"demo: PRINTED  job {job.job_id} '{job.title}' of {job.user}")
     held = app.printq.held_jobs(("Secure",))
-    for job in held:
-        say(f"demo: HELD     job {job.id} '{job.title}' of {job.owner}")
+    for waiting in held:
+        say(f"demo: HELD     job {waiting.id} '{waiting.title}' of {waiting.owner}")
     ok = {j.user for j in printed} == {"alice", "CORP\\alice"} and [j.owner for j in held] == [
         "bob"
     ]
