@@ -2,15 +2,17 @@
 """Noticing newly held jobs: a light poll of cupsd, one small Get-Jobs per interval.
 
 Why a poll and not an IPP subscription: the poll asks only for jobs above the highest id
-already seen (`first-job-id`), so an idle cupsd answers with an empty list in well under a
-millisecond (about 0.4 ms over the domain socket, measured; at one poll a second that is
-0.04 % of one core in cupsd). A pull subscription (`notify-pull-method ippget`) would still
-need a Get-Notifications request per interval, adds a lease to renew, and is lost when
-cupsd restarts or drops events once its notification queue is full. The poll needs nothing
-from cupsd's policy beyond the station seeing job owners, and it survives cupsd restarts.
+already seen (`first-job-id`), so cupsd answers with an empty list almost always. Measured
+on the private cupsd: 0.25-0.3 ms per poll (0.06-0.14 ms of cupsd CPU) with 0, 500 or 2,000
+jobs held, i.e. about 0.01 % of a core at one poll a second. A pull subscription
+(`notify-pull-method ippget`) would still need a Get-Notifications request per interval,
+adds a lease to renew, and keeps its events in cupsd's memory only (gone when cupsd
+restarts, capped by MaxEvents), so a full listing would be needed anyway to be sure. The
+poll needs nothing from cupsd's policy beyond the station seeing job owners.
 
-A full listing every `resync_seconds` catches what the incremental poll cannot see: job
-ids restarting after cupsd lost its job cache.
+A full listing every `resync_seconds` (130 ms with 500 jobs held, 480 ms with 2,000)
+catches what the incremental poll cannot see: job ids restarting after cupsd lost its job
+cache.
 """
 
 from __future__ import annotations
