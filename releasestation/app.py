@@ -15,6 +15,7 @@ from releasestation.directory import Directory, open_directory
 from releasestation.owners import OwnerMatcher
 from releasestation.secret import Hasher, load_or_create
 from releasestation.store import Store
+from releasestation.store.site import check_secret
 
 if TYPE_CHECKING:
     from releasestation.identity import Identity
@@ -33,7 +34,10 @@ class App:
 
     @functools.cached_property
     def hasher(self) -> Hasher:
-        return Hasher(load_or_create(self.config.station.secret_file))
+        path = self.config.station.secret_file
+        secret = load_or_create(path)
+        check_secret(self.store, secret, path)
+        return Hasher(secret)
 
     @functools.cached_property
     def directory(self) -> Directory:

@@ -7,6 +7,7 @@ from readers.base import ReaderError
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "DirectoryError",
     "PrintServerError",
     "ReaderError",
@@ -37,3 +38,7 @@ class PrintServerError(ReleaseStationError):
 
 class StoreError(ReleaseStationError):
     """The database cannot be opened, migrated or written."""
+
+
+class ConflictError(ReleaseStationError):
+    """A request that contradicts what is stored: a duplicate user, a card already bound."""

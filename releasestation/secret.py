@@ -76,6 +76,11 @@ def normalise(kind: str, value: str) -> str:
     return value.strip().upper() if kind == "card" else value.strip()
 
 
+def fingerprint(secret: bytes) -> str:
+    """A value that shows whether two stations hold the same secret, and reveals nothing of it."""
+    return hmac.new(secret, b"releasestation site secret fingerprint", hashlib.sha256).hexdigest()
+
+
 def last_chars(value: str, count: int = 4) -> str:
     """What may be shown of a card number: its last `count` characters."""
     return value.strip()[-count:]

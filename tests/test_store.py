@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from releasestation import secret
-from releasestation.errors import ConfigError, StoreError
+from releasestation.errors import ConfigError, ConflictError, StoreError
 from releasestation.secret import Hasher
 from releasestation.store import Store
 from releasestation.store import users as su
@@ -48,7 +48,7 @@ def test_a_card_cannot_belong_to_two_users(store):
     with store.write() as s:
         su.add_card(s, H, su.add_user(s, "alice"), "0012345678")
     expected = "card ending 5678 is already assigned"
-    with pytest.raises(StoreError, match=expected) as err, store.write() as s:
+    with pytest.raises(ConflictError, match=expected) as err, store.write() as s:
         su.add_card(s, H, su.add_user(s, "bob"), "0012345678")
     assert "0012345678" not in str(err.value)
     with store.read() as s:
@@ -58,7 +58,7 @@ def test_a_card_cannot_belong_to_two_users(store):
 def test_usernames_are_unique_case_insensitively(store):
     with store.write() as s:
         su.add_user(s, "alice")
-    with pytest.raises(StoreError, match="already exists"), store.write() as s:
+    with pytest.raises(ConflictError, match="already exists"), store.write() as s:
         su.add_user(s, "ALICE")
 
 
@@ -123,3 +123,14 @@ def test_secret_file_readable_by_others_is_refused(tmp_path):
 def test_digests_separate_kinds_and_sites():
     assert H.digest("card", "1234") != H.digest("pin", "1234")
     assert Hasher(b"other" * 10).card("1234") != H.card("1234")
+
+
+def test_a_station_with_another_secret_is_refused(store, tmp_path):
+    from releasestation.store.site import check_secret
+
+    first = secret.load_or_create(tmp_path / "first")
+    check_secret(store, first, "first")
+    check_secret(store, first, "first")  # the same secret again is fine
+    other = secret.load_or_create(tmp_path / "other")
+    with pytest.raises(ConfigError, match="not the secret this database was set up with"):
+        check_secret(store, other, str(tmp_path / "other"))

@@ -12,9 +12,11 @@ from releasestation import config as config_mod
 from releasestation.app import App
 
 
-def load_app(args: argparse.Namespace) -> App:
+def load_app(args: argparse.Namespace, daemon: bool = False) -> App:
+    """The App for `--config`. The daemon logs at the config's level; admin tools stay
+    quiet (warnings and errors) unless asked for more with -v."""
     config = config_mod.load(args.config)
-    if args.verbose == 0:
+    if daemon and args.verbose == 0:
         logging.getLogger().setLevel(config.logging.level.upper())
     return App(config)
 

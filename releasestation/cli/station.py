@@ -11,6 +11,7 @@ from releasestation import secret
 from releasestation.cli import FAILED, OK
 from releasestation.cli.common import load_app
 from releasestation.errors import ReleaseStationError
+from releasestation.store.site import recorded_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def register(sub) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from releasestation.daemon import run
 
-    app = load_app(args)
+    app = load_app(args, daemon=True)
     problem = app.store.migration_problem()
     if problem:
         raise ReleaseStationError(problem)
@@ -52,8 +53,8 @@ def checks(app) -> list[tuple[str, list[str]]]:
     """(what was checked, problems) for every part of the station."""
     station = app.config.station
     results: list[tuple[str, list[str]]] = [(f"config {app.config.path}", [])]
-    results.append(("secret file", _secret_problems(station.secret_file)))
     results.append(("database", _try(lambda: [p for p in [app.store.migration_problem()] if p])))
+    results.append(("secret file", _try(lambda: _secret_problems(app, station.secret_file))))
     results.append(
         (
             "cupsd, hold queues and policy",
@@ -67,7 +68,8 @@ def checks(app) -> list[tuple[str, list[str]]]:
                 _try(lambda: [p for p in [app.printq.printer_problem(station.printer)] if p]),
             )
         )
-    results.append((f"directory ({app.config.directory.type})", _try(app.directory.check)))
+    directory = f"directory ({app.config.directory.type})"
+    results.append((directory, _try(lambda: app.directory.check())))
     for name, settings in app.config.readers.items():
         state = "enabled" if settings.enabled else "disabled"
         results.append((f"reader {name} ({settings.type}, {state})", []))
@@ -88,12 +90,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return FAILED if failed else OK
 
 
-def _secret_problems(path: str) -> list[str]:
+def _secret_problems(app, path: str) -> list[str]:
     where = Path(path)
+    recorded = recorded_fingerprint(app.store)
     if not where.exists():
-        return [f"{where} does not exist (it is created 0600 on first use)"]
+        if recorded:
+            return [f"{where} is missing, and this database was set up with a secret: copy it"]
+        return []  # created 0600 on first use
     problem = secret.check_mode(where)
-    return [problem] if problem else []
+    if problem:
+        return [problem]
+    app.hasher  # noqa: B018 - loading it checks it against the database's fingerprint
+    return []
 
 
 def _try(check) -> list[str]:

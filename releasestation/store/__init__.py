@@ -70,9 +70,7 @@ class Store:
             with Session(self.engine, expire_on_commit=False) as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise StoreError(
-                f"database {_safe(self.url)}: {exc.__class__.__name__}: {exc}"
-            ) from exc
+            raise StoreError(f"database {_safe(self.url)}: {_short(exc)}") from exc
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
@@ -87,9 +85,7 @@ class Store:
                     session.rollback()
                     raise
         except SQLAlchemyError as exc:
-            raise StoreError(
-                f"database {_safe(self.url)}: {exc.__class__.__name__}: {exc}"
-            ) from exc
+            raise StoreError(f"database {_safe(self.url)}: {_short(exc)}") from exc
 
     def lock(self, session: Session, name: str) -> None:
         """Serialise `name` across stations until the transaction ends (PostgreSQL only;
@@ -116,6 +112,12 @@ def _make_parent(url: str) -> None:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+
+
+def _short(exc: SQLAlchemyError) -> str:
+    """The driver's own first line (e.g. "no such table: users"), without SQL and links."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _safe(url: str) -> str:

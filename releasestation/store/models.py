@@ -85,6 +85,15 @@ class Card(Base):
     user: Mapped[User] = relationship(back_populates="cards")
 
 
+class SiteSetting(Base):
+    """Facts about the site that every station must agree on (e.g. the secret's fingerprint)."""
+
+    __tablename__ = "site_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
 class AuditRow(Base):
     """One released job, denial, expiry or credential event; rows are hash-chained."""
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from releasestation.errors import StoreError
+from releasestation.errors import ConflictError
 from releasestation.secret import Hasher, last_chars
 from releasestation.store.models import Card, User
 
@@ -34,9 +34,9 @@ def ensure_user(session: Session, username: str, source: str, **fields: str) -> 
 
 def add_user(session: Session, username: str, source: str = "local", **fields: str) -> User:
     if not username.strip() or any(c in username for c in "\r\n\0"):
-        raise StoreError(f"invalid username {username!r}")
+        raise ConflictError(f"invalid username {username!r}")
     if find_user(session, username) is not None:
-        raise StoreError(f"user {username!r} already exists")
+        raise ConflictError(f"user {username!r} already exists")
     return ensure_user(session, username, source, **fields)
 
 
@@ -64,13 +64,13 @@ def add_card(session: Session, hasher: Hasher, user: User, number: str, origin="
     """Bind `number` to `user`; StoreError (showing only its last digits) when taken."""
     digest = hasher.card(number)
     if session.scalars(select(Card.id).where(Card.digest == digest)).first() is not None:
-        raise StoreError(f"card ending {last_chars(number)} is already assigned")
+        raise ConflictError(f"card ending {last_chars(number)} is already assigned")
     card = Card(user=user, digest=digest, last4=last_chars(number), origin=origin)
     session.add(card)
     try:
         session.flush()
     except IntegrityError:
-        raise StoreError(f"card ending {last_chars(number)} is already assigned") from None
+        raise ConflictError(f"card ending {last_chars(number)} is already assigned") from None
     return card
 
 

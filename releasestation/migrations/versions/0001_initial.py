@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Users, cards and the audit trail.
+"""Users, cards, site settings and the audit trail.
 
 Revision ID: 0001_initial
 Revises:
@@ -47,6 +47,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_cards_user_id", "cards", ["user_id"])
     op.create_table(
+        "site_settings",
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.String(256), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_site_settings"),
+    )
+    op.create_table(
         "audit",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
         sa.Column("at", TS, nullable=False),
@@ -73,5 +79,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit")
+    op.drop_table("site_settings")
     op.drop_table("cards")
     op.drop_table("users")

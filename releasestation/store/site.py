@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Site-wide facts in the store: the fingerprint of the site secret.
+
+Card, PIN and code digests are keyed with the site secret. A station that starts with a
+different secret (a fresh one created on a new station sharing the site's database) would
+match no card at all, silently; the first station records the secret's fingerprint and every
+other one is checked against it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from releasestation.errors import ConfigError
+from releasestation.secret import fingerprint
+from releasestation.store import Store
+from releasestation.store.models import SiteSetting
+
+FINGERPRINT = "secret_fingerprint"
+
+
+def recorded_fingerprint(store: Store) -> str | None:
+    with store.read() as session:
+        return session.scalar(select(SiteSetting.value).where(SiteSetting.key == FINGERPRINT))
+
+
+def check_secret(store: Store, secret: bytes, path: str) -> None:
+    """Record the secret's fingerprint, or raise ConfigError when it is not the site's."""
+    mine = fingerprint(secret)
+    if recorded_fingerprint(store) == mine:
+        return
+    with store.write() as session:
+        recorded = session.get(SiteSetting, FINGERPRINT)
+        if recorded is None:
+            session.add(SiteSetting(key=FINGERPRINT, value=mine))
+        elif recorded.value != mine:
+            raise ConfigError(
+                f"[station] secret_file: {path} is not the secret this database was set up "
+                "with; stations sharing a database must share one secret file (copy it from "
+                "the first station)"
+            )
