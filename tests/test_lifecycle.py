@@ -8,6 +8,7 @@ PostgreSQL through `db_url`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -83,12 +84,24 @@ def make_app(cups_clean, db_url, tmp_path) -> Iterator[Callable[..., App]]:
     yield from app_factory(cups_clean, db_url, tmp_path)
 
 
+@pytest.fixture
+def restore_logging():
+    """The CLI's main() sets up root logging on the (captured) stderr; undo it afterwards.
+    Modules that call main() import this as an autouse fixture."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def add_user(app: App, username: str, card: str | None = None, cost_center: str | None = None):
+    hasher = app.hasher  # first use checks the secret in a transaction of its own
     with app.store.write() as session:
         row = store_users.add_user(session, username, "local", email=f"{username}@example.org")
         row.cost_center = cost_center
         if card:
-            store_users.add_card(session, app.hasher, row, card)
+            store_users.add_card(session, hasher, row, card)
 
 
 def audit_rows(app: App, event: str | None = None) -> list[dict]:

@@ -64,7 +64,7 @@ class Claims:
             station=self.station,
             queue=job.queue,
             owner=job.owner[:256],
-            title=job.title,
+            title=job.title if self.app.audit.keep_titles else None,  # [audit] keep_titles
             pages=job.pages,
             **values,
         )
