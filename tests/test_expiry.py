@@ -22,8 +22,11 @@ from tests.test_lifecycle import (
     app_factory,
     audit_rows,
     pjl_document,
+    restore_logging,  # noqa: F401 - fixture
     station_ini,
 )
+
+pytestmark = pytest.mark.usefixtures("restore_logging")  # main() sets up logging
 
 
 @pytest.fixture
