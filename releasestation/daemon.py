@@ -70,6 +70,9 @@ class Station:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        # Load the site secret now: a wrong one stops the start-up (ConfigError), and no
+        # later swipe first meets it inside a transaction.
+        _ = self.app.hasher
         for service in self.services:
             service.start()
         self._worker = threading.Thread(target=self._work, name="release-worker", daemon=True)
