@@ -15,7 +15,7 @@ from releasestation.directory import Directory, open_directory
 from releasestation.owners import OwnerMatcher
 from releasestation.secret import Hasher, load_or_create
 from releasestation.store import Store
-from releasestation.store.site import check_secret
+from releasestation.store.site import check_secret, record_secret
 
 if TYPE_CHECKING:
     from releasestation.identity import Identity
@@ -39,6 +39,11 @@ class App:
         check_secret(self.store, secret, path)
         return Hasher(secret)
 
+    def record_secret(self) -> None:
+        """Load the secret and record its fingerprint in the database if none is yet."""
+        path = self.config.station.secret_file
+        record_secret(self.store, load_or_create(path), path)
+
     @functools.cached_property
     def directory(self) -> Directory:
         return open_directory(self.config.directory, self.store, self.hasher)
@@ -56,7 +61,8 @@ class App:
 
     @functools.cached_property
     def audit(self) -> Audit:
-        return Audit(self.store, self.config.station.name)
+        keep_titles = self.config.audit.keep_titles
+        return Audit(self.store, self.config.station.name, keep_titles=keep_titles)
 
     @functools.cached_property
     def identity(self) -> Identity:

@@ -72,7 +72,7 @@ class Station:
     def start(self) -> None:
         # Load the site secret now: a wrong one stops the start-up (ConfigError), and no
         # later swipe first meets it inside a transaction.
-        _ = self.app.hasher
+        self.app.record_secret()
         for service in self.services:
             service.start()
         self._worker = threading.Thread(target=self._work, name="release-worker", daemon=True)

@@ -116,10 +116,11 @@ class Releaser:
         by_id = {job.id: job for job in jobs}
         outcome = Outcome()
         done: list[tuple[JobClaim, Event | None]] = []
+        still_held = self._still_held(jobs, base.username or "") if claimed else set()
         for claim in claimed:
             job = by_id[claim.job_id]
             try:
-                if not self._still_held(job):  # released or expired elsewhere meanwhile
+                if job.id not in still_held:  # released or expired elsewhere meanwhile
                     done.append((claim, None))
                     continue
                 self.app.printq.release(job, printer)
@@ -132,14 +133,18 @@ class Releaser:
         self.claims.finish(done)
         return outcome
 
-    def _still_held(self, job: HeldJob) -> bool:
-        now = self.app.printq.job(job.id)
-        return (
-            now is not None
-            and now.state == HELD
-            and now.queue.casefold() == job.queue.casefold()
-            and int(now.created) == int(job.created)
-        )
+    def _still_held(self, jobs: list[HeldJob], username: str) -> set[int]:
+        """Ids of `jobs` that are, now that they are claimed, still held where they were
+        (one listing, not a request per job: this is on the swipe's hot path)."""
+        now = {job.id: job for job in self.held_jobs_for(username)}
+        return {
+            job.id
+            for job in jobs
+            if (current := now.get(job.id)) is not None
+            and current.state == HELD
+            and current.queue.casefold() == job.queue.casefold()
+            and int(current.created) == int(job.created)
+        }
 
     def target_problem(self, jobs: list[HeldJob]) -> str | None:
         """Why the printer(s) these jobs would go to cannot print now, else None."""

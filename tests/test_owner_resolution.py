@@ -17,6 +17,7 @@ from releasestation.lifecycle.models import JobOwner
 from releasestation.lifecycle.names import NameForm
 from releasestation.lifecycle.owners import OwnerResolver
 from releasestation.lifecycle.pjl import pjl_user
+from releasestation.lifecycle.watcher import JobWatcher
 from releasestation.printq import HeldJob
 from tests.test_lifecycle import (
     PAGE,
@@ -171,6 +172,7 @@ def test_anonymous_raw_job_is_released_by_the_pjl_users_card(make_app, cups_clea
     add_user(app, "bob", card="11223344")
     job_id = cups_clean.submit("anonymous", "payroll", pjl_document("alice"))
     other = cups_clean.submit("anonymous", "no header", PAGE)
+    JobWatcher(app).handle(app.printq.held_jobs(["Secure"]))  # the daemon's watcher, once
     assert swipe(app, "11223344") == "no-jobs"
     assert swipe(app, "55667788") == "released"
     [printed] = cups_clean.wait_printed(1)
@@ -191,6 +193,7 @@ def test_upn_names_and_an_ldap_user(make_app, cups_clean, slapd, db_url):
         plain = make_app(owners="domain = CORP\n")
         ldap = App(config.replace(plain.config, directory=slapd.settings()))
         try:
+            JobWatcher(ldap).handle(ldap.printq.held_jobs(["Secure"]))  # the daemon's watcher
             assert swipe(ldap, card) == "released"
             assert [p.job_id for p in cups_clean.wait_printed(1)] == [job_id]
         finally:

@@ -126,11 +126,15 @@ def test_digests_separate_kinds_and_sites():
 
 
 def test_a_station_with_another_secret_is_refused(store, tmp_path):
-    from releasestation.store.site import check_secret
+    from releasestation.store.site import check_secret, record_secret
 
     first = secret.load_or_create(tmp_path / "first")
-    check_secret(store, first, "first")
-    check_secret(store, first, "first")  # the same secret again is fine
     other = secret.load_or_create(tmp_path / "other")
+    check_secret(store, other, "other")  # nothing recorded yet: nothing to compare
+    record_secret(store, first, "first")
+    record_secret(store, first, "first")  # the same secret again is fine
+    check_secret(store, first, "first")
     with pytest.raises(ConfigError, match="not the secret this database was set up with"):
         check_secret(store, other, str(tmp_path / "other"))
+    with pytest.raises(ConfigError, match="not the secret this database was set up with"):
+        record_secret(store, other, str(tmp_path / "other"))

@@ -169,5 +169,6 @@ def cmd_card_remove(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     app = load_app(args)
     app.store.upgrade()
+    app.record_secret()
     print("database is up to date")
     return OK

@@ -60,4 +60,7 @@ class JobOwner(Base):
     source: Mapped[str] = mapped_column(String(16))  # pjl | title | fallback | none
     resolved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("server", "job_id", name="uq_job_owners_server_job_id"),)
+    __table_args__ = (
+        UniqueConstraint("server", "job_id", name="uq_job_owners_server_job_id"),
+        Index("ix_job_owners_owner", "owner"),
+    )

@@ -180,13 +180,31 @@ class OwnerResolver:
 
     # -- whose jobs -----------------------------------------------------------------------
     def jobs_of(self, username: str, queues: Sequence[str]) -> list[HeldJob]:
-        """Held generic-owner jobs on `queues` resolved to `username`."""
+        """Held generic-owner jobs on `queues` resolved to `username`.
+
+        Looked up in the store first (the job watcher resolves each new job within
+        `watch_every_seconds`), so a swipe asks cupsd only about jobs that were resolved to
+        this user: on the swipe's hot path that is usually nothing at all."""
         want = self.form.normalise(username)
         if want is None:
             return []
-        jobs = self.app.printq.held_jobs_for(queues, sorted(self.generic))
-        owners = self.owners_of(jobs)
-        return [job for job in jobs if owners.get(job.id) == want]
+        query = select(JobOwner.job_id, JobOwner.job_created).where(
+            JobOwner.server == self.server, JobOwner.owner == want
+        )
+        with self.app.store.read() as session:
+            resolved = session.execute(query).all()
+        wanted = {q.casefold() for q in queues}
+        jobs = []
+        for job_id, created in resolved:
+            job = self.app.printq.job(job_id)
+            if (
+                job is not None
+                and job.held
+                and int(job.created) == created
+                and job.queue.casefold() in wanted
+            ):
+                jobs.append(job)
+        return jobs
 
     def username_of(self, job: HeldJob, resolved: str | None = None) -> str:
         """The name to audit and bill `job` under: its resolved owner, else cupsd's owner

@@ -113,6 +113,7 @@ class AuditRow(Base):
     title: Mapped[str | None] = mapped_column(Text, nullable=True)
     pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cost_center: Mapped[str | None] = mapped_column(String(128), nullable=True)  # 0003
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
 

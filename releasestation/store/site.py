@@ -25,7 +25,16 @@ def recorded_fingerprint(store: Store) -> str | None:
 
 
 def check_secret(store: Store, secret: bytes, path: str) -> None:
-    """Record the secret's fingerprint, or raise ConfigError when it is not the site's."""
+    """ConfigError when the database records another secret's fingerprint. Only reads, so
+    it is safe inside a caller's transaction."""
+    recorded = recorded_fingerprint(store)
+    if recorded is not None and recorded != fingerprint(secret):
+        raise _mismatch(path)
+
+
+def record_secret(store: Store, secret: bytes, path: str) -> None:
+    """Record the secret's fingerprint when none is (in a transaction of its own), or raise
+    ConfigError when another one is. Called where a station starts work."""
     mine = fingerprint(secret)
     if recorded_fingerprint(store) == mine:
         return
@@ -34,8 +43,12 @@ def check_secret(store: Store, secret: bytes, path: str) -> None:
         if recorded is None:
             session.add(SiteSetting(key=FINGERPRINT, value=mine))
         elif recorded.value != mine:
-            raise ConfigError(
-                f"[station] secret_file: {path} is not the secret this database was set up "
-                "with; stations sharing a database must share one secret file (copy it from "
-                "the first station)"
-            )
+            raise _mismatch(path)
+
+
+def _mismatch(path: str) -> ConfigError:
+    return ConfigError(
+        f"[station] secret_file: {path} is not the secret this database was set up with; "
+        "stations sharing a database must share one secret file (copy it from the first "
+        "station)"
+    )

@@ -53,11 +53,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_job_owners"),
         sa.UniqueConstraint("server", "job_id", name="uq_job_owners_server_job_id"),
     )
+    op.create_index("ix_job_owners_owner", "job_owners", ["owner"])
     op.add_column("audit", sa.Column("cost_center", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("audit", "cost_center")
+    op.drop_index("ix_job_owners_owner", table_name="job_owners")
     op.drop_table("job_owners")
     op.drop_index("ix_job_claims_station", table_name="job_claims")
     op.drop_table("job_claims")
