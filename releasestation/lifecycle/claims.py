@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from releasestation.audit import Event
 from releasestation.lifecycle.models import JobClaim
@@ -42,6 +41,13 @@ class Claims:
         has claimed is left out). `fields` are JobClaim columns, or callables of the job."""
         won = []
         with self.app.store.write() as session:
+            try:  # the usual case, on the swipe's hot path: nobody else holds any of them
+                with session.begin_nested():
+                    rows = [self._row(job, action, fields) for job in jobs]
+                    session.add_all(rows)
+                return rows
+            except IntegrityError:
+                pass  # some are claimed elsewhere: find out which, one by one
             for job in jobs:
                 row = self._row(job, action, fields)
                 try:
@@ -72,15 +78,15 @@ class Claims:
     def finish(self, done: Iterable[tuple[JobClaim, Event | None]]) -> int:
         """Audit each outcome and delete its claim, in one transaction. A claim already
         gone (settled by someone else) is not audited again. Returns the events recorded."""
+        done = list(done)
         with self.app.store.write() as session:
-            events = [event for claim, event in done if self._delete(session, claim) and event]
+            ids = [claim.id for claim, _ in done]
+            present = set(session.scalars(select(JobClaim.id).where(JobClaim.id.in_(ids))))
+            if present:
+                session.execute(delete(JobClaim).where(JobClaim.id.in_(present)))
+            events = [event for claim, event in done if claim.id in present and event]
             self.app.audit.record_in(session, events)
         return len(events)
-
-    @staticmethod
-    def _delete(session: Session, claim: JobClaim) -> bool:
-        result = session.execute(delete(JobClaim).where(JobClaim.id == claim.id))
-        return bool(getattr(result, "rowcount", 0))
 
     def drop(self, claims: Iterable[JobClaim]) -> None:
         self.finish((claim, None) for claim in claims)
