@@ -25,11 +25,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from credgen import plan
-from credgen.issue import Decision, Issuer, Person
+from credgen.issue import Decision, Issued, Issuer, Person
 from credgen.mail import Mailer, MailError, MailServerError, credentials_message, errors_message
 from credgen.progress import Progress
 from credgen.results import BatchResult, UserResult
-from credgen.transact import in_transaction
+from credgen.transact import Statistics, in_transaction
 from releasestation.audit import Event
 from releasestation.credentials import records
 from releasestation.credentials.codes import SpaceExhausted, check_pin_length
@@ -153,9 +153,12 @@ def _dry_run(app, issuer: Issuer, people, result: BatchResult, bar: Progress) ->
 
 
 def _silent(app, issuer: Issuer, people, result: BatchResult, bar: Progress) -> None:
+    statistics = Statistics(app)
     for group in _groups(people, GROUP):
+        created = issuer.created
         try:
             outcomes = in_transaction(app, issuer, _group_writer(app, issuer, group))
+            statistics.grew(issuer.created - created)
         except StoreError as exc:
             if outage(exc):
                 result.aborted = str(exc)
@@ -234,26 +237,23 @@ def _group_writer(app: App, issuer: Issuer, group: Sequence[Person]):
 
 
 def _write(app: App, issuer: Issuer, session: Session, group: Sequence[Person]) -> list[UserResult]:
-    outcomes, events = [], []
-    for decision in issuer.decide(session, group, create=True):
-        if decision.skip or not decision.needs:
-            outcomes.append(outcome(decision))
-            continue
-        issued = issuer.issue(session, decision)
-        events.append(issued.event())
-        outcomes.append(outcome(decision, kinds=issued.kinds))
-    session.flush()
-    if events:
-        app.audit.record_in(session, events)
-    return outcomes
+    decisions = issuer.decide(session, group, create=True)
+    due = [d for d in decisions if d.needs and not d.skip]
+    issued = {d.person.key: one for d, one in zip(due, issuer.issue(session, due), strict=True)}
+    if issued:
+        app.audit.record_in(session, [one.event() for one in issued.values()])
+    return [outcome(d, kinds=_kinds(issued.get(d.person.key))) for d in decisions]
+
+
+def _kinds(issued: Issued | None) -> tuple[str, ...]:
+    return issued.kinds if issued is not None else ()
 
 
 def _write_one(app: App, issuer: Issuer, session: Session, person: Person, mailer):
     [decision] = issuer.decide(session, [person], create=True)
     if decision.skip or not decision.needs:
         return outcome(decision)
-    issued = issuer.issue(session, decision)
-    session.flush()
+    [issued] = issuer.issue(session, [decision])
     app.audit.record_in(session, [issued.event()])
     result = outcome(decision, kinds=issued.kinds)
     if mailer is None:

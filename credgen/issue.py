@@ -2,9 +2,10 @@
 """Issuing credentials inside a store transaction: user rows, codes drawn, digests written.
 
 `Issuer.decide()` reads (and, when asked, creates) the users' rows and credentials for a
-group of people in one go; `Issuer.issue()` draws the codes and writes them for one of them.
-The caller owns the transaction, so it decides what is committed together (see
-credgen.batch). Values live only in the returned `Issued`, for the mail, never in logs.
+group of people in one query; `Issuer.issue()` draws the codes and writes them, in bulk.
+Both work on table rows rather than ORM objects: a batch handles 100,000 users. The caller
+owns the transaction, so it decides what is committed together (see credgen.batch). Values
+live only in the returned `Issued`, for the mail, never in logs.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, null, select
 from sqlalchemy.orm import Session
 
-from credgen import plan
+from credgen import bulk, plan
 from releasestation.audit import Event
 from releasestation.credentials import records
 from releasestation.credentials.codes import Drawer, hash_password, new_password
@@ -26,6 +28,16 @@ from releasestation.directory import User
 from releasestation.secret import Hasher
 from releasestation.store import users as store_users
 from releasestation.store.models import User as UserRow
+
+USERS = cast(Table, UserRow.__table__)
+CREDS = cast(Table, Credential.__table__)
+# The credential columns credgen reads and writes (all but the key).
+COLUMNS = tuple(c.name for c in CREDS.columns if c.name != "user_id")
+# What credgen knows of a user: their row joined with their credentials ...
+_USER = (USERS.c.id, USERS.c.username, USERS.c.username_key, USERS.c.disabled, USERS.c.cost_center)
+STATE = (*_USER, CREDS.c.user_id.label("cred_user_id"), *(CREDS.c[c] for c in COLUMNS))
+# ... and the same shape for a user row just added (no credentials yet).
+NEW_STATE = (*_USER, *(null().label(c) for c in ("cred_user_id", *COLUMNS)))
 
 
 @dataclass(frozen=True)
@@ -42,14 +54,20 @@ class Person:
 
 @dataclass
 class Decision:
-    """For one person: their store row and credentials, what they need, or why to skip."""
+    """For one person: their user row joined with their credentials (`state`, None when
+    they have no row yet), what they need, or why to skip them."""
 
     person: Person
-    row: UserRow | None
-    cred: Credential | None
+    state: Row[Any] | None
     needs: plan.Needs
     skip: str = ""
     created: bool = False
+
+    @property
+    def cred(self) -> Row[Any] | None:
+        """The credential columns of `state`, when the user has a credentials row."""
+        state = self.state
+        return state if state is not None and state.cred_user_id is not None else None
 
 
 @dataclass
@@ -95,6 +113,7 @@ class Issuer:
         self.hasher = hasher
         self.clock = clock
         self.used = used
+        self.created = 0  # user rows added so far
         blocklist = settings.pin_blocklist
         self.drawers = {
             "pin": Drawer(hasher, "pin", settings.pin_length, blocklist),
@@ -103,97 +122,87 @@ class Issuer:
 
     # -- deciding -----------------------------------------------------------------------
     def decide(self, session: Session, people: Sequence[Person], create: bool) -> list[Decision]:
-        """Decisions for `people` in two queries; with `create`, missing user rows are added
-        and cost centers updated (in the caller's transaction)."""
-        rows = self._rows(session, people)
+        """Decisions for `people` from one query; with `create`, missing user rows are added
+        and cost centers updated, in bulk, in the caller's transaction."""
+        states = _states(session, [p.key for p in people])
+        created: set[str] = set()
         if create:
-            created = self._create_missing(session, people, rows)
-        ids = [row.id for row in rows.values()]
-        creds = {
-            c.user_id: c
-            for c in session.scalars(select(Credential).where(Credential.user_id.in_(ids)))
-        }
+            missing = [p for p in people if p.key not in states]
+            if missing:
+                now = self.clock()
+                rows = [_new_user(p, now) for p in missing]
+                new = bulk.insert_rows(session, USERS, rows, returning=NEW_STATE)
+                states.update((row.username_key, row) for row in new)
+                self.created += len(missing)
+                created = {p.key for p in missing}
+            self._cost_centers(session, states.values())
         now = self.clock()
-        decisions = []
-        for person in people:
-            row = rows.get(person.key)
-            cred = creds.get(row.id) if row is not None else None
-            decision = self._decide(person, row, cred, now)
-            if create and row is not None:
-                decision.created = person.key in created
-                self._cost_center(row)
-            decisions.append(decision)
-        return decisions
+        return [self._decide(p, states.get(p.key), now, p.key in created) for p in people]
 
-    def _decide(self, person, row, cred, now) -> Decision:
-        settings = self.settings
-        if row is not None and row.disabled:
-            return Decision(person, row, cred, plan.Needs(), skip="disabled in the store")
-        if plan.too_recent(settings, cred, now):
-            return Decision(person, row, cred, plan.Needs(), skip="issued recently")
-        return Decision(person, row, cred, plan.needs(settings, cred, now))
+    def _decide(self, person: Person, state: Row | None, now, created: bool) -> Decision:
+        decision = Decision(person, state, plan.Needs(), created=created)
+        if state is not None and state.disabled:
+            decision.skip = "disabled in the store"
+        elif plan.too_recent(self.settings, decision.cred, now):
+            decision.skip = "issued recently"
+        else:
+            decision.needs = plan.needs(self.settings, decision.cred, now)
+        return decision
 
-    @staticmethod
-    def _rows(session: Session, people: Sequence[Person]) -> dict[str, UserRow]:
-        keys = [p.key for p in people]
-        query = select(UserRow).where(UserRow.username_key.in_(keys))
-        return {row.username_key: row for row in session.scalars(query)}
-
-    @staticmethod
-    def _create_missing(session, people: Sequence[Person], rows: dict[str, UserRow]) -> set[str]:
-        created = set()
-        for person in people:
-            if person.key in rows:
-                continue
-            user = person.user
-            row = UserRow(
-                username=user.username.strip(),
-                username_key=person.key,
-                display_name=user.display_name,
-                email=user.email or person.email,
-                source=user.source,
-                cost_center=user.cost_center,
-            )
-            session.add(row)
-            rows[person.key] = row
-            created.add(person.key)
-        if created:
-            session.flush()
-        return created
-
-    def _cost_center(self, row: UserRow) -> None:
-        wanted = plan.cost_center(self.settings, row.username, row.cost_center)
-        if wanted != row.cost_center:
-            row.cost_center = wanted
+    def _cost_centers(self, session: Session, states) -> None:
+        changes = []
+        for state in states:
+            wanted = plan.cost_center(self.settings, state.username, state.cost_center)
+            if wanted != state.cost_center:
+                changes.append({"id": state.id, "cost_center": wanted})
+        bulk.update_rows(session, USERS, "id", changes)
 
     # -- issuing ------------------------------------------------------------------------
-    def issue(self, session: Session, decision: Decision) -> Issued:
-        """Draw and store what `decision` needs; returns the values for the mail."""
-        if decision.row is None:
-            raise ValueError("issue() needs a decision made with create=True")
-        settings, needs, now = self.settings, decision.needs, self.clock()
-        cred = decision.cred
-        if cred is None:
-            cred = decision.cred = Credential(user_id=decision.row.id)
-            session.add(cred)
-        issued = Issued(decision.row.username, decision.person.email, needs.kinds())
+    def issue(self, session: Session, decisions: Sequence[Decision]) -> list[Issued]:
+        """Draw and store what each decision needs (made with create=True), in bulk;
+        returns the values for the mail, in order."""
+        now = self.clock()
+        inserts, updates, issued = [], [], []
+        for decision in decisions:
+            state = decision.state
+            if state is None:
+                raise ValueError("issue() needs decisions made with create=True")
+            values, one = self._issue_one(session, state, decision, now)
+            issued.append(one)
+            if decision.cred is None:
+                inserts.append({"user_id": state.id, **values})
+            else:
+                updates.append({"user_id": state.id, **values})
+        bulk.insert_rows(session, CREDS, inserts)
+        bulk.update_rows(session, CREDS, "user_id", updates)
+        return issued
+
+    def _issue_one(
+        self, session: Session, state: Row[Any], decision: Decision, now: dt.datetime
+    ) -> tuple[dict[str, Any], Issued]:
+        """The credential row's new values, and what to tell the user."""
+        settings, needs, cred = self.settings, decision.needs, decision.cred
+        values: dict[str, Any] = dict.fromkeys(COLUMNS)
+        if cred is not None:
+            values.update({c: getattr(cred, c) for c in COLUMNS})
+        issued = Issued(state.username, decision.person.email, needs.kinds())
         if needs.pin == "new":
-            issued.pin, cred.pin_digest = self._draw(session, "pin")
-            cred.pin_issued_at = now
-            cred.pin_expires_at = records.expiry(now, settings.pin_expiration_days)
+            issued.pin, values["pin_digest"] = self._draw(session, "pin")
+            values["pin_issued_at"] = now
+            values["pin_expires_at"] = records.expiry(now, settings.pin_expiration_days)
         elif needs.pin == "extend":
-            cred.pin_expires_at = records.expiry(now, settings.pin_expiration_days)
-        issued.pin_expires_at = cred.pin_expires_at
+            values["pin_expires_at"] = records.expiry(now, settings.pin_expiration_days)
+        issued.pin_expires_at = values["pin_expires_at"]
         if needs.cac:
-            issued.cac, cred.cac_digest = self._draw(session, "cac")
-            cred.cac_issued_at, cred.cac_used_at = now, None
-            cred.cac_expires_at = records.expiry(now, settings.puk_expiration_days)
+            issued.cac, values["cac_digest"] = self._draw(session, "cac")
+            values["cac_issued_at"], values["cac_used_at"] = now, None
+            values["cac_expires_at"] = records.expiry(now, settings.puk_expiration_days)
         if needs.password:
             issued.password = new_password(settings.password_length, settings.password_chars)
-            cred.password_hash = hash_password(issued.password)
-            cred.password_set_at = now
-        cred.issued_at = now
-        return issued
+            values["password_hash"] = hash_password(issued.password)
+            values["password_set_at"] = now
+        values["issued_at"] = now
+        return values, issued
 
     def _draw(self, session: Session, kind: str) -> tuple[str, str]:
         if self.used is None:
@@ -207,3 +216,27 @@ class Issuer:
         """Re-read the digests in use (after another writer took one we drew)."""
         if self.used is not None:
             self.used = {kind: records.digests_in_use(session, kind) for kind in ("pin", "cac")}
+
+
+def _states(session: Session, keys: Sequence[str]) -> dict[str, Row]:
+    """username_key -> the user's row joined with their credentials (if any)."""
+    query = (
+        select(*STATE)
+        .select_from(USERS.outerjoin(CREDS, CREDS.c.user_id == USERS.c.id))
+        .where(bulk.matching(session, USERS.c.username_key, keys))
+    )
+    return {row.username_key: row for row in session.execute(query)}
+
+
+def _new_user(person: Person, now: dt.datetime) -> dict:
+    user = person.user
+    return {
+        "username": user.username.strip(),
+        "username_key": person.key,
+        "display_name": user.display_name,
+        "email": user.email or person.email,
+        "source": user.source,
+        "cost_center": user.cost_center,
+        "disabled": False,
+        "created_at": now,
+    }

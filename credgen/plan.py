@@ -18,11 +18,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row
 
 from releasestation.credentials.models import Credential
 from releasestation.credentials.records import is_expired
 from releasestation.credentials.settings import CredgenSettings
 from releasestation.directory import User
+
+# A user's credentials: the ORM row, or a table row with the same columns; None: none yet.
+Cred = Credential | Row[Any] | None
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Needs:
         return tuple(names)
 
 
-def pin_need(settings: CredgenSettings, cred: Credential | None, now: dt.datetime) -> str | None:
+def pin_need(settings: CredgenSettings, cred: Cred, now: dt.datetime) -> str | None:
     if not settings.generate_pin:
         return None
     if cred is None or cred.pin_digest is None:
@@ -62,7 +68,7 @@ def pin_need(settings: CredgenSettings, cred: Credential | None, now: dt.datetim
     return None
 
 
-def cac_need(settings: CredgenSettings, cred: Credential | None, now, new_pin: bool) -> bool:
+def cac_need(settings: CredgenSettings, cred: Cred, now, new_pin: bool) -> bool:
     if not settings.generate_puk:
         return False
     if new_pin or cred is None or cred.cac_digest is None:
@@ -70,7 +76,7 @@ def cac_need(settings: CredgenSettings, cred: Credential | None, now, new_pin: b
     return cred.cac_used_at is None and is_expired(cred.cac_expires_at, now)
 
 
-def needs(settings: CredgenSettings, cred: Credential | None, now: dt.datetime) -> Needs:
+def needs(settings: CredgenSettings, cred: Cred, now: dt.datetime) -> Needs:
     pin = pin_need(settings, cred, now)
     password = settings.generate_password and (
         cred is None or cred.password_hash is None or settings.rewrite_passwords
@@ -78,7 +84,7 @@ def needs(settings: CredgenSettings, cred: Credential | None, now: dt.datetime) 
     return Needs(pin, cac_need(settings, cred, now, pin == "new"), password)
 
 
-def too_recent(settings: CredgenSettings, cred: Credential | None, now: dt.datetime) -> bool:
+def too_recent(settings: CredgenSettings, cred: Cred, now: dt.datetime) -> bool:
     """True when `cred`'s owner got credentials less than min_seconds_between_runs ago."""
     if not settings.min_seconds_between_runs or cred is None or cred.issued_at is None:
         return False

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from releasestation.errors import StoreError
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK = "credentials"  # also taken by releasestation.identity when a code binds a card
+MIN_GROWTH = 2000  # rows added before the statistics are worth refreshing
 
 
 def in_transaction(app: App, issuer: Issuer, work: Callable[[Session], T]) -> T:
@@ -53,3 +55,41 @@ def in_transaction(app: App, issuer: Issuer, work: Callable[[Session], T]) -> T:
                 time.sleep(settings.db_seconds_before_retry)
                 continue
             raise
+
+
+class Statistics:
+    """Keeps PostgreSQL's planner statistics of the user tables fresh during a batch.
+
+    A first run grows `users` and `credentials` from nothing to every user of the site.
+    Planned from statistics of the empty tables, each group's lookup becomes a scan of the
+    whole table (autovacuum analyzes about once a minute, if it runs at all), and the run
+    slows down with every group. Analyzing after each fifth of growth keeps lookups on the
+    indexes. SQLite needs none of this.
+    """
+
+    def __init__(self, app: App):
+        self.store = app.store
+        self.enabled = not self.store.is_sqlite
+        self.known = self._count() if self.enabled else 0
+        self.added = 0
+
+    def grew(self, rows: int) -> None:
+        if not self.enabled or not rows:
+            return
+        self.added += rows
+        if self.added >= max(MIN_GROWTH, self.known // 5):
+            self.analyze()
+
+    def analyze(self) -> None:
+        try:
+            with self.store.engine.begin() as connection:
+                connection.execute(text("ANALYZE users, credentials"))
+        except SQLAlchemyError as exc:  # e.g. not the tables' owner: only slower
+            log.info("cannot ANALYZE the user tables (%s); carrying on without", exc)
+            self.enabled = False
+        self.known += self.added
+        self.added = 0
+
+    def _count(self) -> int:
+        with self.store.read() as session:
+            return int(session.scalar(text("SELECT count(*) FROM users")) or 0)

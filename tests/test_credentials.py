@@ -62,6 +62,7 @@ def station_app(db_url: str, tmp_path, credgen: str = "", station: str = "", **p
         cfg = config.replace(cfg, **parts)
     app = App(cfg)
     app.store.upgrade()
+    app.hasher  # noqa: B018 - checks the site secret now, not inside a test's transaction
     return app
 
 

@@ -113,10 +113,10 @@ def _row(app: App, session, user: User) -> models.User:
 
 def _write_pin(app: App, name: str, make_pin, outcome: str) -> str:
     user = resolve(app, name)
-    days = app.config.credgen.pin_expiration_days
+    days, hasher = app.config.credgen.pin_expiration_days, app.hasher
     with app.store.write() as session:
         app.store.lock(session, LOCK)
         row = _row(app, session, user)
-        records.set_pin(session, app.hasher, row, make_pin(session), utcnow(), days)
+        records.set_pin(session, hasher, row, make_pin(session), utcnow(), days)
         app.audit.record_in(session, [Event("credential", outcome, "admin", row.username)])
     return user.username
