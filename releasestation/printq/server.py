@@ -192,6 +192,25 @@ class PrintServer:
         )
         log.debug("released job %d of %s to %s", job.id, job.owner, printer or job.queue)
 
+    def document_head(self, job: HeldJob, limit: int) -> bytes:
+        """The first `limit` bytes of `job`'s first document, fetched with
+        CUPS-Get-Document on the station's authenticated connection. The temporary copy
+        libcups writes is removed at once: documents are private."""
+        uri = printer_uri(job.queue)
+        got = self._write(
+            f"fetching the document of job {job.id}", lambda c: c.getDocument(uri, job.id, 1)
+        )
+        path = str(got.get("file", ""))
+        if not path:
+            raise PrintServerError(f"cupsd at {self.server}: job {job.id} has no document")
+        try:
+            with open(path, "rb") as handle:
+                return handle.read(limit)
+        except OSError as exc:
+            raise PrintServerError(f"job {job.id}: cannot read its document: {exc}") from None
+        finally:
+            Path(path).unlink(missing_ok=True)
+
     def cancel(self, job_id: int, purge: bool = True) -> None:
         self._write(f"cancelling job {job_id}", lambda c: c.cancelJob(job_id, purge_job=purge))
 

@@ -16,15 +16,12 @@ A gzip-compressed document (a client sent `compression=gzip`) is inflated as far
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from releasestation.errors import PrintServerError
-from releasestation.printq.jobs import HeldJob, printer_uri
+from releasestation.printq.jobs import HeldJob
 
 if TYPE_CHECKING:
     from releasestation.printq.server import PrintServer
@@ -64,23 +61,8 @@ def _read_head(path: Path, limit: int) -> bytes:
 
 
 def _fetch_head(server: PrintServer, job: HeldJob, limit: int) -> bytes:
-    uri = printer_uri(job.queue)
-    # PrintServer's authenticated writer connection: CUPS-Get-Document needs the station's
-    # account to prove who it is, like a release does.
-    got = server._write(
-        f"fetching the document of job {job.id}",
-        lambda conn: conn.getDocument(uri, job.id, 1),
-    )
-    path = str(got.get("file", ""))
-    if not path:
-        raise PrintServerError(f"cupsd at {server.server}: job {job.id} has no document")
-    try:
-        return _read_head(Path(path), limit)
-    except OSError as exc:
-        raise PrintServerError(f"job {job.id}: cannot read its fetched document: {exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    # CUPS-Get-Document needs the station's account to prove who it is, like a release.
+    return server.document_head(job, limit)
 
 
 def _inflated(head: bytes, limit: int) -> bytes:
