@@ -59,7 +59,6 @@ def database(kind: str, root: Path) -> Iterator[str]:
     if kind == "postgres":
         yield from pg_schema_url()
     else:
-        root.mkdir(parents=True, exist_ok=True)
         yield f"sqlite:///{root}/bench.db"
 
 
@@ -124,6 +123,7 @@ def bench_mail(root: Path, args: argparse.Namespace, server: SlapdServer, length
     smtp = SmtpServer(Handler())
     try:
         mail = f"{smtp.ini()}allowed_usernames = {first_users(args.mail)}"
+        (root / "mail").mkdir()
         with database(args.db, root / "mail") as url:
             app = make_app(root / "mail", url, server, length, mail)
             try:

@@ -444,3 +444,46 @@ def test_expiry_helpers():
     now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     assert records.expiry(now, 0) is None
     assert records.is_expired(records.expiry(now, 1), now + dt.timedelta(days=1))
+
+
+def test_smtp_login_reads_the_password_from_a_file(make_app, auth_smtp, tmp_path):
+    from tests.fixtures.smtp import AUTH_PASSWORD, AUTH_USER
+
+    secret = tmp_path / "smtp.pw"
+    secret.write_text(AUTH_PASSWORD + "\n")
+    secret.chmod(0o600)
+    base = (
+        f"{auth_smtp.ini()}smtp_starttls = yes\nsmtp_user = {AUTH_USER}\n"
+        f"smtp_ca_certificates_pem_file = {auth_smtp.ca_file}\n"
+    )
+    app = make_app(base + f"smtp_password_file = {secret}\n")
+    add_users(app, "alice", "bob")
+    assert run_batch(app).ok
+    assert len(auth_smtp.messages) == 2 and auth_smtp.connections == 1
+    wrong = make_app(base + "smtp_password = not-it\n")
+    add_users(wrong, "carol")
+    result = run_batch(wrong)
+    assert [u for u, _ in result.failed] == ["carol"] and "535" in result.aborted
+    assert "not-it" not in result.aborted
+
+
+def test_progress_draws_a_bar_on_a_terminal_and_logs_tenths_otherwise(caplog):
+    import io
+    import logging
+
+    from credgen.progress import Progress
+    from credgen.results import BatchResult
+
+    out = io.StringIO()
+    bar = Progress(200, stream=out, tty=True)
+    result = BatchResult(issued=5)
+    bar.advance(100, result)
+    bar.advance(100, result)
+    bar.finish()
+    assert "credgen [##############################] 100% 200/200 users, 5 issued" in out.getvalue()
+    caplog.set_level(logging.INFO, logger="credgen.progress")
+    plain = Progress(1000, stream=io.StringIO(), tty=False)
+    for _ in range(100):
+        plain.advance(10, result)
+    lines = [r.getMessage() for r in caplog.records if r.name == "credgen.progress"]
+    assert len(lines) == 10 and lines[0].startswith(" 10% 100/1000 users")
