@@ -23,10 +23,12 @@ import ssl
 import string
 from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
+from pathlib import Path
 
 from releasestation.config import read_secret_text
 from releasestation.credentials.settings import CredgenSettings, placeholders
 from releasestation.errors import ReleaseStationError
+from releasestation.secret import check_mode
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +171,23 @@ class Mailer:
                 if s.smtp_starttls:
                     smtp.starttls(context=tls_context(s))
             if s.smtp_user:
-                password = read_secret_text(
-                    s.smtp_password, s.smtp_password_file, "[credgen] smtp_password_file"
-                )
-                smtp.login(s.smtp_user, password or "")
+                smtp.login(s.smtp_user, self._password() or "")
         except (OSError, smtplib.SMTPException) as exc:
             if smtp is not None:
                 _quietly_close(smtp)
             raise MailServerError(f"cannot use SMTP server {self.where}: {exc}") from None
         log.debug("connected to SMTP server %s", self.where)
         return smtp
+
+    def _password(self) -> str | None:
+        s = self.settings
+        if s.smtp_password_file and Path(s.smtp_password_file).exists():
+            problem = check_mode(Path(s.smtp_password_file))
+            if problem:
+                log.warning("[credgen] smtp_password_file: %s", problem)
+        return read_secret_text(
+            s.smtp_password, s.smtp_password_file, "[credgen] smtp_password_file"
+        )
 
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None

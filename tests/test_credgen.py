@@ -446,7 +446,7 @@ def test_expiry_helpers():
     assert records.is_expired(records.expiry(now, 1), now + dt.timedelta(days=1))
 
 
-def test_smtp_login_reads_the_password_from_a_file(make_app, auth_smtp, tmp_path):
+def test_smtp_login_reads_the_password_from_a_file(make_app, auth_smtp, tmp_path, caplog):
     from tests.fixtures.smtp import AUTH_PASSWORD, AUTH_USER
 
     secret = tmp_path / "smtp.pw"
@@ -459,7 +459,12 @@ def test_smtp_login_reads_the_password_from_a_file(make_app, auth_smtp, tmp_path
     app = make_app(base + f"smtp_password_file = {secret}\n")
     add_users(app, "alice", "bob")
     assert run_batch(app).ok
-    assert len(auth_smtp.messages) == 2 and auth_smtp.connections == 1
+    assert "smtp_password_file" not in caplog.text
+    secret.chmod(0o644)
+    add_users(app, "dora")
+    assert run_batch(app).ok
+    assert "must be 0600" in caplog.text
+    assert len(auth_smtp.messages) == 3 and auth_smtp.connections == 2
     wrong = make_app(base + "smtp_password = not-it\n")
     add_users(wrong, "carol")
     result = run_batch(wrong)
