@@ -15,13 +15,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
+from readers.framing import decode_line
 from readers.swipe import Swipe, SwipeKind, mask
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[Swipe], None]
+
+
+class Framer(Protocol):
+    """Turns a byte stream into lines (readers.framing.LineFramer and the like)."""
+
+    overruns: int
+
+    def feed(self, data: bytes) -> list[bytes]: ...
 
 
 class ReaderError(Exception):
@@ -115,6 +124,19 @@ class Reader(abc.ABC):
         self.health.swipes += 1
         self._emit(swipe)
         return swipe
+
+    def deliver_framed(self, framer: Framer, data: bytes, max_line: int) -> None:
+        """Feed `data` to `framer`; deliver each complete line that can be a card number,
+        and drop (logged masked) the others and any line longer than `max_line`."""
+        overruns = framer.overruns
+        for line in framer.feed(data):
+            text = decode_line(line)
+            if text is None:
+                self.drop("not a card number", line.decode("ascii", "replace")[:64])
+            else:
+                self.deliver(text)
+        if framer.overruns > overruns:
+            self.drop(f"line longer than {max_line} bytes")
 
     def drop(self, why: str, raw: str = "") -> None:
         """Count and log a read that cannot be a card number, never showing it whole."""

@@ -28,7 +28,7 @@ import typing
 from dataclasses import dataclass
 
 from readers.base import Reader, ReaderSettings
-from readers.framing import LineFramer, decode_line
+from readers.framing import LineFramer
 
 log = logging.getLogger(__name__)
 
@@ -181,15 +181,7 @@ class PaperCutReader(Reader):
             return False
         if not data:
             return False
-        overruns = framer.overruns
-        for line in framer.feed(data):
-            text = decode_line(line)
-            if text is None:
-                self.drop("not a card number", line.decode("ascii", "replace")[:64])
-            else:
-                self.deliver(text)
-        if framer.overruns > overruns:
-            self.drop(f"line longer than {self.settings.max_line} bytes")
+        self.deliver_framed(framer, data, self.settings.max_line)
         return True
 
     def _keepalive(self, peers: dict[socket.socket, LineFramer], sel) -> bool:

@@ -34,7 +34,7 @@ from typing import Any
 import serial
 
 from readers.base import Reader, ReaderError, ReaderSettings
-from readers.framing import LineFramer, decode_line
+from readers.framing import LineFramer
 
 log = logging.getLogger(__name__)
 
@@ -211,12 +211,4 @@ class SerialReader(Reader):
         return data
 
     def _take(self, framer: LineFramer | StxEtxFramer, data: bytes) -> None:
-        overruns = framer.overruns
-        for line in framer.feed(data):
-            text = decode_line(line)
-            if text is None:
-                self.drop("not a card number", line.decode("ascii", "replace")[:64])
-            else:
-                self.deliver(text)
-        if framer.overruns > overruns:
-            self.drop(f"line longer than {self.settings.max_line} bytes")
+        self.deliver_framed(framer, data, self.settings.max_line)
