@@ -4,10 +4,25 @@
 Fixtures there start and stop real servers (cupsd, slapd, SMTP) and open real databases.
 """
 
+import logging
 from pathlib import Path
+
+import pytest
 
 pytest_plugins = sorted(
     f"tests.fixtures.{p.stem}"
     for p in (Path(__file__).parent / "fixtures").glob("*.py")
     if p.stem != "__init__"
 )
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging():
+    """CLI tests call main(), which sets up root logging on the test's captured stderr;
+    put the root logger back afterwards so that server threads (aiosmtpd, readers) never
+    log to a stream that pytest has closed."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
