@@ -9,8 +9,10 @@ failure and tries again with capped, jittered backoff until `stop()` is called.
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -96,6 +98,8 @@ class Reader(abc.ABC):
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.backoff = Backoff(self.backoff_first, self.backoff_cap)
+        # A select()-based serve() watches _wake_r; wake() makes it readable.
+        self._wake_r, self._wake_w = socket.socketpair()
 
     # -- the part each kind writes ------------------------------------------------------
     @abc.abstractmethod
@@ -106,8 +110,16 @@ class Reader(abc.ABC):
         failed, and `run()` will retry.
         """
 
-    def wake(self) -> None:  # noqa: B027 - optional hook
-        """Interrupt a blocking `serve()` so that it notices `stopping`; kinds override."""
+    def wake(self) -> None:
+        """Interrupt a blocking `serve()` so that it notices `stopping`: serve() loops
+        select() on `_wake_r` too (and drain it with `clear_wake()`); kinds that block
+        elsewhere override this."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    def clear_wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_r.recv(64)
 
     def feedback(self, ok: bool) -> None:  # noqa: B027 - optional hook
         """Beep or light an LED where the hardware can; most readers cannot."""
@@ -172,6 +184,9 @@ class Reader(abc.ABC):
         self.wake()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._thread is None or not self._thread.is_alive():
+            self._wake_r.close()
+            self._wake_w.close()
 
     def serving(self, detail: str = "") -> None:
         """Subclasses call this once the device or peer is open: health ok, backoff reset."""

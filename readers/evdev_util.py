@@ -27,7 +27,6 @@ import fnmatch
 import logging
 import re
 import selectors
-import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -177,7 +176,6 @@ class EvdevReader(Reader):
         super().__init__(*args)
         self._opener: Opener = opener or evdev.InputDevice
         self._lister: Lister = lister or readable_devices
-        self._wake_r, self._wake_w = socket.socketpair()
         self.grabs = 0  # how many times a device was grabbed; diagnostics and tests
 
     # -- subclass hooks -------------------------------------------------------------------
@@ -195,9 +193,6 @@ class EvdevReader(Reader):
         """Forget any partial input (the device went away)."""
 
     # -- the loop -------------------------------------------------------------------------
-    def wake(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
 
     def serve(self) -> None:
         quiet = False  # an unplug was just logged; do not log the absence again
@@ -242,7 +237,7 @@ class EvdevReader(Reader):
                 ready = sel.select(self._timeout())
                 for key, _ in ready:
                     if key.data == "wake":
-                        self._wake_r.recv(64)
+                        self.clear_wake()
                     else:
                         self._read(device)
                 if not ready:

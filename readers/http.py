@@ -32,7 +32,6 @@ card and the token. Served by the standard library's ThreadingHTTPServer.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import http.server
 import ipaddress
@@ -206,15 +205,10 @@ class HttpReader(Reader):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._allowed = [ipaddress.ip_network(n, strict=False) for n in self.settings.allow]
-        self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Lock()  # requests run in threads; decide one at a time
         self._token = b""
         self.bound_port: int | None = None
         self.refused = 0
-
-    def wake(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
 
     def serve(self) -> None:
         s = self.settings
@@ -259,7 +253,7 @@ class HttpReader(Reader):
             while not self.stopping.is_set():
                 for key, _ in sel.select():
                     if key.data == "wake":
-                        self._wake_r.recv(64)
+                        self.clear_wake()
                     else:
                         server.handle_request()
         finally:

@@ -18,7 +18,6 @@ logged masked. After any failure the connection is retried with capped, jittered
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import selectors
@@ -70,14 +69,9 @@ class PaperCutReader(Reader):
         super().__init__(*args, **kwargs)
         self.backoff.first = self.settings.min_backoff_seconds
         self.backoff.cap = self.settings.max_backoff_seconds
-        self._wake_r, self._wake_w = socket.socketpair()
         self._allowed = [ipaddress.ip_network(n, strict=False) for n in self.settings.allow]
         self.bound_port: int | None = None  # listen mode: the port actually bound
         self.connections = 0
-
-    def wake(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
 
     def serve(self) -> None:
         if self.settings.mode == "connect":
@@ -151,7 +145,7 @@ class PaperCutReader(Reader):
                 for key, _ in sel.select(timeout):
                     sock = typing.cast(socket.socket, key.fileobj)
                     if sock is self._wake_r:
-                        self._wake_r.recv(64)
+                        self.clear_wake()
                     elif sock is listener:
                         before = set(peers)
                         self._admit(listener, peers)

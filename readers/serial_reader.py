@@ -27,7 +27,6 @@ import contextlib
 import errno
 import logging
 import selectors
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,12 +129,7 @@ class SerialReader(Reader):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._wake_r, self._wake_w = socket.socketpair()
         self.opens = 0  # how many times the port was opened; diagnostics and tests
-
-    def wake(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
 
     def serve(self) -> None:
         quiet = False  # an unplug was just logged; do not log the absence again
@@ -195,7 +189,7 @@ class SerialReader(Reader):
             while not self.stopping.is_set():
                 for key, _ in sel.select():
                     if key.data == "wake":
-                        self._wake_r.recv(64)
+                        self.clear_wake()
                     else:
                         self._take(framer, self._read(port))
         finally:
