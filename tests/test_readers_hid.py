@@ -13,17 +13,9 @@ from evdev import ecodes
 import readers
 from readers.hid import HidReader, KeyLine
 from tests.fixtures.fake_input import key, press, typed
+from tests.waiting import wait_for
 
 BY_ID = "/dev/input/by-id/usb-RFIDeas_USB_Keyboard-event-kbd"
-
-
-def wait_for(condition, timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
 
 
 def hid(fake_input, run_reader, reader_name="door", **values):

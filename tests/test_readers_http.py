@@ -19,18 +19,10 @@ import pytest
 import readers
 from readers.http import HttpReader
 from readers.settings import shown
+from tests.waiting import wait_for
 
 TOKEN = "s3cret-Tok3n"
 CARD = "0012345678"
-
-
-def wait_for(condition, timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
 
 
 def start(run_reader, **values):

@@ -18,6 +18,7 @@ import serial
 
 import readers
 from readers.serial_reader import SerialReader, StxEtxFramer
+from tests.waiting import wait_for
 
 
 class PtyPort:
@@ -55,15 +56,6 @@ def port(tmp_path):
         yield device
     finally:
         device.unplug()
-
-
-def wait_for(condition, timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
 
 
 def serial_reader(run_reader, port, **values):

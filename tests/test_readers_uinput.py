@@ -8,28 +8,19 @@ the same paths against the kernel: grab, ENODEV on removal, and finding the devi
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from evdev import UInput, ecodes
 
 from readers import keys
 from tests.fixtures.fake_input import typed
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     not os.access("/dev/uinput", os.R_OK | os.W_OK), reason="needs a writable /dev/uinput"
 )
 
 CODES = sorted({*keys.KEYMAP, *keys.ENTER, *keys.SHIFT})
-
-
-def wait_for(condition, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def make_device(name: str) -> UInput:
