@@ -64,17 +64,19 @@ def message(
     settings: CredgenSettings, to: str, subject: str, text: str, html_body: bool
 ) -> EmailMessage:
     msg = EmailMessage()
-    msg["From"] = settings.email_from
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.formatdate(localtime=True)
-    msg["Message-ID"] = email.utils.make_msgid(domain=settings.email_from.rpartition("@")[2])
     try:
+        msg["From"] = settings.email_from
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Date"] = email.utils.formatdate(localtime=True)
+        msg["Message-ID"] = email.utils.make_msgid(domain=settings.email_from.rpartition("@")[2])
         msg.set_content(text, subtype="html" if html_body else "plain",
                         charset=settings.email_encoding)  # fmt: skip
     except UnicodeEncodeError as exc:
         why = f"the message cannot be written in {settings.email_encoding}: {exc.reason}"
         raise MailRefused(why) from None
+    except ValueError as exc:  # a line break in an address or name from the directory
+        raise MailRefused(f"the message cannot be made: {exc}") from None
     return msg
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from releasestation.credentials import records
 from releasestation.errors import StoreError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-LOCK = "credentials"  # also taken by releasestation.identity when a code binds a card
+LOCK = records.LOCK
 MIN_GROWTH = 2000  # rows added before the statistics are worth refreshing
 
 

@@ -61,7 +61,7 @@ class HttpSettings(ReaderSettings):
     host: str = "0.0.0.0"
     port: int = 8241
     path: str = "/swipe"
-    token: str | None = field(default=None, metadata={"secret": True})
+    token: str | None = field(default=None, repr=False, metadata={"secret": True})
     token_file: str | None = None
     allow: tuple[str, ...] = ()
     card_params: tuple[str, ...] = ("card", "id", "badge", "data")

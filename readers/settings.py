@@ -3,8 +3,8 @@
 
 The dataclass is the schema: each field's type says how its text is parsed (str, int, float,
 bool, tuple[str, ...] as a comma list), its default makes it optional, and
-`field(metadata={"secret": True})` masks it when shown. Used for reader sections and, by the
-core, for the station's own sections.
+`field(repr=False, metadata={"secret": True})` masks it when shown and keeps it out of
+repr. Used for reader sections and, by the core, for the station's own sections.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class StationSettings:
 class CupsSettings:
     server: str = "/run/cups/cups.sock"
     user: str | None = None  # the station's account at cupsd; default: the process's own
-    password: str | None = field(default=None, metadata=SECRET)
+    password: str | None = field(default=None, repr=False, metadata=SECRET)
     password_file: str | None = None
     encryption: str = "if-requested"  # never | if-requested | required
     timeout_seconds: float = 10.0
@@ -79,7 +79,7 @@ class DirectorySettings:
     profile: str = "rfc2307"  # rfc2307 (OpenLDAP, inetOrgPerson) | ad (Active Directory)
     uri: tuple[str, ...] = ()
     bind_dn: str | None = None
-    bind_password: str | None = field(default=None, metadata=SECRET)
+    bind_password: str | None = field(default=None, repr=False, metadata=SECRET)
     bind_password_file: str | None = None
     base_dn: str | None = None
     user_filter: str | None = None  # default by profile

@@ -29,7 +29,7 @@ from releasestation.credentials import records
 from releasestation.credentials.lockout import LockoutPolicy, Lockouts
 from releasestation.directory import LocalDirectory, User
 from releasestation.directory.local import LOCAL_SOURCES, to_user
-from releasestation.errors import StoreError
+from releasestation.errors import ConflictError
 from releasestation.secret import last_chars
 from releasestation.store import models
 from releasestation.store import users as store_users
@@ -147,16 +147,9 @@ class Identity:
     def user_by_card(self, number: str) -> User | None:
         with self.app.store.read() as session:
             row = store_users.user_by_card(session, self.app.hasher, number)
-            bound = (row.username, row.source, row.disabled) if row is not None else None
-            local = to_user(row) if row is not None and row.source in LOCAL_SOURCES else None
+        if row is not None:
+            return self.owner(row)
         directory = self.app.directory
-        if bound is not None:
-            username, _source, disabled = bound
-            if disabled:
-                return None
-            if local is not None:
-                return local
-            return directory.user_by_name(username)
         if isinstance(directory, LocalDirectory):
             return None
         return directory.user_by_card(number)
@@ -199,7 +192,7 @@ class Identity:
             self._store_binding(swipe, number, cred.user_id, user)
         except _CodeGone:
             return self._failed(swipe, "cac", "card-assignment code expired or already used")
-        except StoreError as exc:  # the card was bound to someone meanwhile
+        except ConflictError as exc:  # the card was bound to someone meanwhile
             return Identified("cac", None, str(exc))
         where, last = swipe.reader, last_chars(number)
         log.info("reader %s: card ending %s bound to %s", where, last, user.username)
@@ -209,7 +202,7 @@ class Identity:
         """One transaction: the code is still good, the card is bound, the code used up."""
         app = self.app
         with app.store.write() as session:
-            app.store.lock(session, "credentials")
+            app.store.lock(session, records.LOCK)
             cred = records.cac_owner(session, app.hasher, swipe.value)
             now = self.clock()
             if cred is None or cred.user_id != user_id or not records.cac_usable(cred, now):

@@ -94,3 +94,11 @@ def test_example_config_is_valid_and_documents_every_key():
             assert f"{field.name} =" in text, (kind, field.name)
     assert cfg.readers, "the example shows at least one reader"
     assert os.path.basename(cfg.path or "") == "releasestation.ini"
+
+
+def test_secrets_stay_out_of_repr():
+    cfg = config.parse_text(
+        MINIMAL + "[directory]\ntype=ldap\nuri=ldap://h\nbase_dn=dc=x\nbind_password=hunter2\n"
+        "[cups]\npassword=cupspw\n"
+    )
+    assert "hunter2" not in repr(cfg) and "cupspw" not in repr(cfg)

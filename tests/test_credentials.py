@@ -32,7 +32,7 @@ from releasestation.credentials.codes import (
 )
 from releasestation.credentials.models import Credential
 from releasestation.credentials.settings import PASSWORD_CHARS
-from releasestation.errors import ConfigError, StoreError
+from releasestation.errors import ConfigError, ConflictError
 from releasestation.secret import Hasher
 from releasestation.store import users as store_users
 
@@ -200,7 +200,7 @@ def test_pins_are_stored_as_digests_and_unique(store):
         alice = store_users.add_user(s, "alice")
         bob = store_users.add_user(s, "bob")
         records.set_pin(s, H, alice, "482913", T0, days=30)
-    with pytest.raises(StoreError, match="that PIN is in use"), store.write() as s:
+    with pytest.raises(ConflictError, match="that PIN is in use"), store.write() as s:
         records.set_pin(s, H, s.merge(bob), "482913", T0, days=30)
     with store.read() as s:
         cred = records.pin_owner(s, H, "482913")

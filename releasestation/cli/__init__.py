@@ -76,3 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return FAILED
     except KeyboardInterrupt:
         return FAILED
+    finally:
+        from releasestation.cli.common import close_apps
+
+        close_apps()

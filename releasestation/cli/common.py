@@ -11,6 +11,14 @@ import sys
 from releasestation import config as config_mod
 from releasestation.app import App
 
+_opened: list[App] = []
+
+
+def close_apps() -> None:
+    """Close every App the command opened (database pools, LDAP connections)."""
+    while _opened:
+        _opened.pop().close()
+
 
 def load_app(args: argparse.Namespace, daemon: bool = False) -> App:
     """The App for `--config`. The daemon logs at the config's level; admin tools stay
@@ -18,7 +26,9 @@ def load_app(args: argparse.Namespace, daemon: bool = False) -> App:
     config = config_mod.load(args.config)
     if daemon and args.verbose == 0:
         logging.getLogger().setLevel(config.logging.level.upper())
-    return App(config)
+    app = App(config)
+    _opened.append(app)
+    return app
 
 
 def secret_arg(value: str, prompt: str) -> str:

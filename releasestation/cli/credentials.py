@@ -26,7 +26,7 @@ from releasestation.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
-LOCK = "credentials"
+LOCK = records.LOCK
 
 
 def register(sub) -> None:

@@ -10,9 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from releasestation.credentials.models import Credential
-from releasestation.errors import StoreError
+from releasestation.errors import ConflictError
 from releasestation.secret import Hasher
 from releasestation.store.models import User
+
+# The store lock taken by every writer of PINs and codes (credgen, `releasestation pin`, and
+# identity when a code binds a card), so no two of them hand out or use the same one.
+LOCK = "credentials"
 
 
 def is_expired(expires_at: dt.datetime | None, now: dt.datetime) -> bool:
@@ -76,11 +80,11 @@ def pin_holders(session: Session) -> set[str]:
 def set_pin(
     session: Session, hasher: Hasher, user: User, pin: str, now: dt.datetime, days: int
 ) -> Credential:
-    """Give `user` the PIN `pin`; StoreError when another user holds it."""
+    """Give `user` the PIN `pin`; ConflictError when another user holds it."""
     digest = hasher.digest("pin", pin)
     holder = session.scalar(select(Credential.user_id).where(Credential.pin_digest == digest))
     if holder is not None and holder != user.id:
-        raise StoreError("that PIN is in use; choose another")
+        raise ConflictError("that PIN is in use; choose another")
     cred = ensure_credential(session, user)
     cred.pin_digest = digest
     cred.pin_issued_at = now

@@ -14,7 +14,8 @@ import re
 import string
 from dataclasses import dataclass, field
 
-SECRET = {"secret": True}
+SECRET = {"secret": True}  # as releasestation.config.SECRET (which imports this module)
+
 
 PIN_POLICIES = ("Never", "Always", "Expired", "Extend")
 PASSWORD_POLICIES = ("Never", "Always")
@@ -133,7 +134,7 @@ class CredgenSettings:
     smtp_ssl: bool = False
     smtp_starttls: bool = False
     smtp_user: str = ""
-    smtp_password: str | None = field(default=None, metadata=SECRET)
+    smtp_password: str | None = field(default=None, repr=False, metadata=SECRET)
     smtp_password_file: str | None = None
     smtp_insecure_dont_validate_certificate: bool = False
     smtp_ca_certificates_pem_file: str | None = None
@@ -220,6 +221,12 @@ class CredgenSettings:
             raise ValueError("smtp_password and smtp_password_file: give one, not both")
         if not 0 <= self.smtp_port <= 65535:
             raise ValueError(f"smtp_port: {self.smtp_port} is not a TCP port")
+        loopback = self.smtp_server in ("localhost", "127.0.0.1", "::1")
+        if self.smtp_user and not (self.smtp_ssl or self.smtp_starttls or loopback):
+            raise ValueError(
+                "smtp_user: the password and the mailed PINs would cross the network in clear;"
+                " set smtp_starttls = yes or smtp_ssl = yes"
+            )
 
     def _placeholders(self, key: str) -> set[int]:
         try:
