@@ -13,6 +13,7 @@ import logging
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -20,11 +21,14 @@ from readers import Reader, Swipe, build_reader
 from releasestation import sdnotify
 from releasestation.app import App
 from releasestation.audit import Event
-from releasestation.errors import ReleaseStationError
+from releasestation.errors import ReleaseStationError, StoreError
 
 log = logging.getLogger(__name__)
 
 STOP = object()
+# A swipe in hand for longer than this means the worker is stuck (e.g. a lock that never
+# comes): the watchdog is no longer fed, and systemd restarts the station.
+STUCK_SECONDS = 60.0
 
 # Background work beside the readers (job expiry, the job watcher, ...): each entry names a
 # function `services(app) -> list of objects with start() and stop()`. start() may do its
@@ -57,6 +61,7 @@ class Station:
         self.readers = readers if readers is not None else self._build_readers()
         self._last_seen: dict[tuple[str, str], float] = {}
         self._worker: threading.Thread | None = None
+        self.busy_since: float | None = None  # monotonic time the current swipe was taken
         self.stopped = threading.Event()
         self.handled = 0
         self.listeners: list[Callable[[Swipe, str], None]] = []  # (swipe, outcome) for tests
@@ -103,13 +108,31 @@ class Station:
             if item is STOP:
                 return
             outcome = "error"
+            self.busy_since = time.monotonic()
             try:
                 outcome = self.handle(item)
             except Exception:
                 log.exception("reader %s: failed to handle %s", item.reader, item)
+                self._feedback(item, False)
+            finally:
+                self.busy_since = None
             self.handled += 1
             for listener in self.listeners:
-                listener(item, outcome)
+                try:
+                    listener(item, outcome)
+                except Exception:
+                    log.exception("swipe listener failed")
+
+    def stuck(self, limit: float = STUCK_SECONDS) -> bool:
+        """True when one swipe has been in hand for longer than `limit` seconds."""
+        since = self.busy_since
+        return since is not None and time.monotonic() - since > limit
+
+    def shown(self, swipe: Swipe, method: str | None = None) -> str:
+        """What a log line may show of the value: nothing of a PIN or code, the last
+        digits of a card."""
+        method = method or self.app.identity.method_of(swipe)
+        return swipe.masked() if method == "card" else "****"
 
     def debounced(self, swipe: Swipe) -> bool:
         """True when the same value came from the same reader within debounce_seconds."""
@@ -125,25 +148,25 @@ class Station:
     def handle(self, swipe: Swipe) -> str:
         """Identify the person and release their jobs; returns a one-word outcome."""
         if self.debounced(swipe):
-            log.debug("reader %s: %s ignored (debounce)", swipe.reader, swipe.masked())
+            log.debug("reader %s: %s ignored (debounce)", swipe.reader, self.shown(swipe))
             return "debounced"
         try:
             who = self.app.identity.identify(swipe)
         except ReleaseStationError as exc:
-            log.error("reader %s: cannot identify %s: %s", swipe.reader, swipe.masked(), exc)
+            log.error("reader %s: cannot identify %s: %s", swipe.reader, self.shown(swipe), exc)
             self._deny(swipe, "lookup-failed", str(exc), method=None)
             return "lookup-failed"
         if who.user is None:
-            log.info(
-                "reader %s: denied %s %s: %s", swipe.reader, who.method, swipe.masked(), who.reason
-            )
+            shown = self.shown(swipe, who.method)
+            log.info("reader %s: denied %s %s: %s", swipe.reader, who.method, shown, who.reason)
             self._deny(swipe, "unknown", who.reason, who.method)
             return "denied"
         try:
             result = self.app.releaser.release_user_jobs(who.user, who.method, swipe.reader)
         except ReleaseStationError as exc:
             log.error("reader %s: release for %s failed: %s", swipe.reader, who.user.username, exc)
-            self._deny(swipe, "print-server", str(exc), who.method, who.user.username)
+            part = "store" if isinstance(exc, StoreError) else "print-server"
+            self._deny(swipe, part, str(exc), who.method, who.user.username)
             return "release-failed"
         self._feedback(swipe, result.ok)
         if result.refused:
@@ -165,7 +188,8 @@ class Station:
 
 
 def run(app: App, ready: Callable[[Station], None] | None = None) -> int:
-    """Run until SIGTERM/SIGINT. Exit code 0 on a clean stop, 1 when nothing can run."""
+    """Run until SIGTERM/SIGINT. Exit code 0 on a clean stop; 1 when nothing can run or the
+    release worker died (so that systemd's Restart=on-failure restarts the station)."""
     station = Station(app)
     if not station.readers:
         log.error("no enabled [reader:NAME] sections: nothing to listen to")
@@ -182,21 +206,26 @@ def run(app: App, ready: Callable[[Station], None] | None = None) -> int:
         sdnotify.notify("READY=1\nSTATUS=serving")
         if ready:
             ready(station)
-        _supervise(station, stop)
+        healthy = _supervise(station, stop)
     finally:
         sdnotify.notify("STOPPING=1")
         station.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
+    return 0 if healthy else 1
 
 
-def _supervise(station: Station, stop: threading.Event) -> None:
-    """Ping the systemd watchdog while the worker lives; report reader health in STATUS."""
+def _supervise(station: Station, stop: threading.Event) -> bool:
+    """Ping the systemd watchdog while the worker lives and is not stuck; report reader
+    health in STATUS. False when the worker died."""
     interval = sdnotify.watchdog_interval() or 5.0
     while not stop.wait(min(interval, 5.0)):
         if not station.alive():
             log.error("release worker died; stopping so that systemd restarts the station")
-            return
+            return False
+        if station.stuck():
+            log.error("release worker stuck on one swipe; not feeding the watchdog")
+            continue
         states = ", ".join(f"{r.name}: {r.health.state}" for r in station.readers)
         sdnotify.notify(f"WATCHDOG=1\nSTATUS={station.handled} swipes; {states}")
+    return True

@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The daemon's own duties: nothing of a PIN in the log, exit 1 when its worker dies."""
+
+from __future__ import annotations
+
+import logging
+
+from readers import Swipe
+from releasestation.daemon import STOP, Station, run
+
+
+def test_denied_pins_leave_no_digit_in_the_log(write_config, make_app, caplog):
+    app = make_app(write_config(station_extra="pin_max_digits = 8"))
+    app.record_secret()
+    station = Station(app, readers=[], services=[])
+    caplog.set_level(logging.DEBUG)
+    assert station.handle(Swipe("door", "4321", kind="pin")) == "denied"
+    assert station.handle(Swipe("door", "987654")) == "denied"  # short digits: a PIN too
+    assert "21" not in caplog.text and "54" not in caplog.text
+    assert "denied pin ****" in caplog.text
+
+
+def test_unknown_card_log_shows_only_its_last_digits(write_config, make_app, caplog):
+    app = make_app(write_config())
+    app.record_secret()
+    station = Station(app, readers=[], services=[])
+    caplog.set_level(logging.INFO)
+    assert station.handle(Swipe("door", "0099887766")) == "denied"
+    assert "******7766" in caplog.text and "0099887766" not in caplog.text
+
+
+def test_a_dead_worker_makes_run_exit_1(write_config, make_app, terminal, monkeypatch):
+    reader = f"\n[reader:desk]\ntype = papercut\nhost = 127.0.0.1\nport = {terminal.port}\n"
+    app = make_app(write_config(readers=reader))
+    monkeypatch.setenv("WATCHDOG_USEC", "100000")  # supervise every 0.05 s
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert run(app, ready=lambda station: station.queue.put(STOP)) == 1
