@@ -42,7 +42,9 @@ class App:
     def record_secret(self) -> None:
         """Load the secret and record its fingerprint in the database if none is yet."""
         path = self.config.station.secret_file
-        record_secret(self.store, load_or_create(path), path)
+        secret = load_or_create(path)
+        record_secret(self.store, secret, path)
+        self.__dict__["hasher"] = Hasher(secret)  # checked just now: no second look
 
     @functools.cached_property
     def directory(self) -> Directory:

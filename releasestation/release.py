@@ -28,6 +28,7 @@ from releasestation.audit import Event
 from releasestation.errors import PrintServerError
 from releasestation.lifecycle.claims import Claims, event_of
 from releasestation.lifecycle.owners import OwnerResolver, cost_center_of
+from releasestation.printq import HELD
 from releasestation.store.models import AuditRow, utcnow
 
 if TYPE_CHECKING:
@@ -152,7 +153,19 @@ class Releaser:
         )
         with self.app.store.read() as session:
             done = {(job_id, (queue or "").casefold()) for job_id, queue in session.execute(query)}
-        return {job.id for job in jobs if (job.id, job.queue.casefold()) in done}
+        flagged = [job for job in jobs if (job.id, job.queue.casefold()) in done]
+        # The audit does not say which cupsd a row was about: stations of one site may use
+        # different servers numbering their jobs alike. Ask ours about the (rare) flagged ones.
+        return {job.id for job in flagged if not self._still_held(job)}
+
+    def _still_held(self, job: HeldJob) -> bool:
+        now = self.app.printq.job(job.id)
+        return (
+            now is not None
+            and now.state == HELD
+            and now.queue.casefold() == job.queue.casefold()
+            and int(now.created) == int(job.created)
+        )
 
     def target_problem(self, jobs: list[HeldJob]) -> str | None:
         """Why the printer(s) these jobs would go to cannot print now, else None."""

@@ -45,3 +45,18 @@ def test_jobs_released_by_another_station_meanwhile_are_not_released_or_audited_
             assert session.execute(text("SELECT count(*) FROM job_claims")).scalar() == 0
     finally:
         second.close()
+
+
+def test_a_release_audited_for_another_cupsd_does_not_hide_our_job(
+    write_config, make_app, cups_clean
+):
+    app = make_app(write_config())
+    app.record_secret()
+    with app.store.write() as session:
+        store_users.add_user(session, "alice")
+    job = cups_clean.submit("alice", "ours")
+    # A station of the same site, on its own cupsd, released its job with the same number.
+    app.audit.record(Event("release", username="bob", queue="Secure", job_id=job))
+    outcome = app.releaser.release_user_jobs(User("alice"), "card")
+    assert [j.id for j in outcome.released] == [job]
+    assert [p.job_id for p in cups_clean.wait_printed(1)] == [job]

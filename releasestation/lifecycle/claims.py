@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from releasestation.audit import Event
-from releasestation.lifecycle.models import JobClaim
+from releasestation.lifecycle.models import JobClaim, JobOwner
 from releasestation.lifecycle.owners import server_key
 
 if TYPE_CHECKING:
@@ -85,7 +85,12 @@ class Claims:
             if present:
                 session.execute(delete(JobClaim).where(JobClaim.id.in_(present)))
             events = [event for claim, event in done if claim.id in present and event]
-            self.app.audit.record_in(session, events)
+            gone = [e.job_id for e in events if e.outcome == "ok" and e.job_id is not None]
+            if gone:  # released or expired: its resolved owner is of no more use
+                mine = JobOwner.server == self.server
+                session.execute(delete(JobOwner).where(mine, JobOwner.job_id.in_(gone)))
+            if events:
+                self.app.audit.record_in(session, events)
         return len(events)
 
     def drop(self, claims: Iterable[JobClaim]) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from releasestation.directory.local import LOCAL_SOURCES
 from releasestation.errors import PrintServerError, StoreError
 from releasestation.lifecycle.models import JobOwner
 from releasestation.lifecycle.names import NameForm
@@ -216,8 +217,8 @@ class OwnerResolver:
 
 def cost_center_of(app: App, username: str | None, user: User | None = None) -> str | None:
     """The user's cost center now: from the directory entry given, else the store's row."""
-    if user is not None and user.cost_center:
-        return user.cost_center
+    if user is not None and (user.cost_center or user.source in LOCAL_SOURCES):
+        return user.cost_center  # a local user's came from its store row already
     if not username:
         return None
     with app.store.read() as session:
