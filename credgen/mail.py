@@ -23,12 +23,10 @@ import ssl
 import string
 from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
-from pathlib import Path
 
 from releasestation.config import read_secret_text
 from releasestation.credentials.settings import CredgenSettings, placeholders
-from releasestation.errors import ReleaseStationError
-from releasestation.secret import check_mode
+from releasestation.errors import ConfigError, ReleaseStationError
 
 log = logging.getLogger(__name__)
 
@@ -183,13 +181,12 @@ class Mailer:
 
     def _password(self) -> str | None:
         s = self.settings
-        if s.smtp_password_file and Path(s.smtp_password_file).exists():
-            problem = check_mode(Path(s.smtp_password_file))
-            if problem:
-                log.warning("[credgen] smtp_password_file: %s", problem)
-        return read_secret_text(
-            s.smtp_password, s.smtp_password_file, "[credgen] smtp_password_file"
-        )
+        try:  # a password file others can read is refused, like every secret file
+            return read_secret_text(
+                s.smtp_password, s.smtp_password_file, "[credgen] smtp_password_file"
+            )
+        except ConfigError as exc:
+            raise MailServerError(str(exc)) from None
 
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None

@@ -37,7 +37,8 @@ class Swipe:
     raw: str | None = None
 
     def masked(self) -> str:
-        return mask(self.value)
+        """The value as a log line may show it: nothing of a PIN, the last digits of a card."""
+        return "<pin>" if self.kind == "pin" else mask(self.value)
 
     def __repr__(self) -> str:
         return f"Swipe(reader={self.reader!r}, value={self.masked()!r}, kind={self.kind!r})"

@@ -270,10 +270,16 @@ def replace(config: Config, **changes: Any) -> Config:
 
 
 def read_secret_text(inline: str | None, path: str | None, what: str) -> str | None:
-    """A password given inline or in a file (first line); ConfigError names the file."""
+    """A password given inline or in a 0600 file (first line); ConfigError names the file."""
     if path:
+        from releasestation.secret import check_mode
+
         try:
-            return Path(path).read_text(encoding="utf-8").splitlines()[0].strip()
+            problem = check_mode(Path(path))
+            text = Path(path).read_text(encoding="utf-8").splitlines()[0].strip()
         except (OSError, IndexError) as exc:
             raise ConfigError(f"{what}: cannot read password file {path}: {exc}") from None
+        if problem:
+            raise ConfigError(f"{what}: {problem}")
+        return text
     return inline

@@ -50,3 +50,9 @@ def test_swipe_never_shows_its_value():
     assert s.masked() == "******5678"
     assert mask("1234") == "**34"
     assert mask("") == "<empty>"
+
+
+def test_a_pin_shows_nothing_of_itself():
+    s = Swipe(reader="pad", value="97531", kind="pin")
+    assert s.masked() == "<pin>"
+    assert "31" not in repr(s) and "97531" not in str(s)

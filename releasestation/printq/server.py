@@ -16,6 +16,7 @@ job or queue.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
@@ -180,16 +181,27 @@ class PrintServer:
 
     def release(self, job: HeldJob, printer: str | None = None) -> None:
         """Print `job`: first move it to `printer` (it stays held there), then un-hold it."""
-        if printer and printer.casefold() != job.queue.casefold():
+        moved = printer is not None and printer.casefold() != job.queue.casefold()
+        if printer is not None and moved:
             target = printer_uri(printer)
             self._write(
                 f"moving job {job.id} from {job.queue} to {printer}",
                 lambda c: c.moveJob(job_id=job.id, job_printer_uri=target),
             )
-        self._write(
-            f"releasing job {job.id} on {printer or job.queue}",
-            lambda c: c.setJobHoldUntil(job.id, "no-hold"),
-        )
+        try:
+            self._write(
+                f"releasing job {job.id} on {printer or job.queue}",
+                lambda c: c.setJobHoldUntil(job.id, "no-hold"),
+            )
+        except PrintServerError:
+            if moved:  # back to its hold queue, where the next swipe (or expiry) finds it
+                home = printer_uri(job.queue)
+                with contextlib.suppress(PrintServerError):
+                    self._write(
+                        f"moving job {job.id} back to {job.queue}",
+                        lambda c: c.moveJob(job_id=job.id, job_printer_uri=home),
+                    )
+            raise
         log.debug("released job %d of %s to %s", job.id, job.owner, printer or job.queue)
 
     def document_head(self, job: HeldJob, limit: int) -> bytes:
