@@ -110,12 +110,17 @@ def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
     outcomes: queue.Queue = queue.Queue()
     station = Station(app)
     station.listeners.append(lambda swipe, outcome: outcomes.put(outcome))
-    station.start()
+    ok = False
     try:
+        station.start()
         say("demo: alice swipes her card at the terminal")
         started = time.monotonic()
         terminal.swipe(USERS["alice"])
-        outcome = outcomes.get(timeout=15)
+        try:
+            outcome = outcomes.get(timeout=15)
+        except queue.Empty:
+            say("demo: FAILED: the station did not answer the swipe within 15 s")
+            return 1
         say(f"demo: station answered '{outcome}' in {1000 * (time.monotonic() - started):.0f} ms")
         ok = _report(app, cups)
         if keep:

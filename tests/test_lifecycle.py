@@ -7,7 +7,6 @@ PostgreSQL through `db_url`).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import subprocess
 import time
@@ -173,4 +172,3 @@ def test_settings_reach_the_services(make_app):
     housekeeping, watcher = build_services(app)
     assert housekeeping.interval == 60 and housekeeping.expirer.hours == 2  # type: ignore[attr-defined]
     assert watcher.interval == 0.2  # type: ignore[attr-defined]
-    assert dt.timedelta(hours=2).total_seconds() == 7200
