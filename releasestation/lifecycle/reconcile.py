@@ -82,8 +82,10 @@ def _release(app: App, claim: JobClaim, job: HeldJob | None) -> Event:
         return event_of(claim, "release", "ok", f"{detail}: cupsd no longer has it")
     if job.state == HELD and job.queue.casefold() == claim.queue.casefold():
         return event_of(claim, "release", "interrupted", f"{detail}: still held, not released")
-    if job.state == HELD:
-        return _finish_release(app, claim, job, detail)
+    if job.state == HELD and job.queue.casefold() == (claim.target or "").casefold():
+        return _finish_release(app, claim, job, detail)  # moved to its printer, not released
+    if job.state == HELD:  # moved somewhere else meanwhile (by an admin): not ours to print
+        return event_of(claim, "release", "interrupted", f"{detail}: held on {job.queue}")
     state = STATE_NAMES.get(job.state, str(job.state))
     outcome = "ok" if job.state not in (7, 8) else state
     return event_of(claim, "release", outcome, f"{detail}: job is {state}")
