@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import sqlalchemy as sa
 from sqlalchemy import func, insert, select
@@ -78,6 +78,9 @@ class Event:
     cost_center: str | None = None  # the user's, when the job was released or expired
 
 
+EVENT_FIELDS = tuple(f.name for f in fields(Event))
+
+
 def row_hash(prev_hash: str, values: Mapping) -> str:
     data = {name: values.get(name) for name in FIELDS}
     data.update({n: values[n] for n in OPTIONAL_FIELDS if values.get(n) is not None})
@@ -103,7 +106,7 @@ class Audit:
         prev = last_hash(session)
         rows = []
         for event in events:
-            values = asdict(event)
+            values = {name: getattr(event, name) for name in EVENT_FIELDS}  # asdict deep-copies
             values["station"] = self.station
             if not self.keep_titles:
                 values["title"] = None

@@ -26,15 +26,16 @@ from sqlalchemy import select
 
 from releasestation.audit import Event
 from releasestation.errors import PrintServerError
-from releasestation.lifecycle.claims import Claims, event_of
+from releasestation.lifecycle.claims import Claim, Claims, event_of
 from releasestation.lifecycle.owners import OwnerResolver, cost_center_of
 from releasestation.printq import HELD
 from releasestation.store.models import AuditRow, utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from releasestation.app import App
     from releasestation.directory import User
-    from releasestation.lifecycle.models import JobClaim
     from releasestation.printq import HeldJob
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,11 @@ class Releaser:
 
     def held_jobs_for(self, username: str) -> list[HeldJob]:
         """The held jobs on this station's queues that belong to `username`."""
+        return self._held(username, self.owners.resolved_to(username))
+
+    def _held(self, username: str, resolved: list[tuple[int, int]]) -> list[HeldJob]:
         jobs = {job.id: job for job in self._owned_by_name(username)}
-        for job in self.owners.jobs_of(username, self.station.hold_queues):
+        for job in self.owners.held_of(resolved, self.station.hold_queues):
             jobs.setdefault(job.id, job)
         return [jobs[i] for i in sorted(jobs)]
 
@@ -80,8 +84,10 @@ class Releaser:
 
     def release_user_jobs(self, user: User, method: str, reader: str | None = None) -> Outcome:
         """Release every held job of `user`; audit each job, or the refusal."""
-        jobs = self.held_jobs_for(user.username)
-        cost_center = cost_center_of(self.app, user.username, user)
+        with self.app.store.read() as session:  # one read of the store per swipe
+            resolved = self.owners.resolved_to(user.username, session)
+            cost_center = cost_center_of(self.app, user.username, user, session)
+        jobs = self._held(user.username, resolved)
         base = Event(
             "release", method=method, username=user.username, reader=reader,
             cost_center=cost_center,
@@ -110,19 +116,25 @@ class Releaser:
 
     def _release(self, jobs: list[HeldJob], base: Event) -> Outcome:
         printer = self.station.printer
-        claimed = self.claims.claim(
-            jobs,
-            "release",
-            target=lambda j: printer or j.queue,
-            username=base.username,
-            method=base.method,
-            reader=base.reader,
-            cost_center=base.cost_center,
-        )
+        with self.app.store.write() as session:  # the claims, and what others did meanwhile
+            claimed = self.claims.claim_in(
+                session,
+                jobs,
+                "release",
+                target=lambda j: printer or j.queue,
+                username=base.username,
+                method=base.method,
+                reader=base.reader,
+                cost_center=base.cost_center,
+            )
+            won = {claim.job_id for claim in claimed}
+            flagged = self._audited_elsewhere(session, [j for j in jobs if j.id in won])
+        # The audit does not say which cupsd a row was about: stations of one site may use
+        # different servers numbering their jobs alike. Ask ours about the (rare) flagged ones.
+        handled = {job.id for job in flagged if not self._still_held(job)}
         by_id = {job.id: job for job in jobs}
         outcome = Outcome()
-        done: list[tuple[JobClaim, Event | None]] = []
-        handled = self._handled_elsewhere(jobs) if claimed else set()
+        done: list[tuple[Claim, Event | None]] = []
         for claim in claimed:
             job = by_id[claim.job_id]
             try:
@@ -139,11 +151,15 @@ class Releaser:
         self.claims.finish(done)
         return outcome
 
-    def _handled_elsewhere(self, jobs: list[HeldJob]) -> set[int]:
-        """Ids of `jobs` another station (or run) released or expired between our listing
+    @staticmethod
+    def _audited_elsewhere(session: Session, jobs: list[HeldJob]) -> list[HeldJob]:
+        """Those of `jobs` another station (or run) released or expired between our listing
         and our claim: it audited them and dropped its claim, so ours succeeded. One indexed
-        query instead of asking cupsd again (this is on the swipe's hot path); the window
-        allows for clocks of stations that differ by up to HANDLED_WINDOW."""
+        query, in the claim's transaction, instead of asking cupsd again (this is on the
+        swipe's hot path); the window allows for clocks of stations that differ by up to
+        HANDLED_WINDOW."""
+        if not jobs:
+            return []
         since = utcnow() - HANDLED_WINDOW
         query = select(AuditRow.job_id, AuditRow.queue).where(
             AuditRow.job_id.in_([job.id for job in jobs]),
@@ -151,12 +167,8 @@ class Releaser:
             AuditRow.outcome == "ok",
             AuditRow.at >= since,
         )
-        with self.app.store.read() as session:
-            done = {(job_id, (queue or "").casefold()) for job_id, queue in session.execute(query)}
-        flagged = [job for job in jobs if (job.id, job.queue.casefold()) in done]
-        # The audit does not say which cupsd a row was about: stations of one site may use
-        # different servers numbering their jobs alike. Ask ours about the (rare) flagged ones.
-        return {job.id for job in flagged if not self._still_held(job)}
+        done = {(job_id, (queue or "").casefold()) for job_id, queue in session.execute(query)}
+        return [job for job in jobs if (job.id, job.queue.casefold()) in done]
 
     def _still_held(self, job: HeldJob) -> bool:
         now = self.app.printq.job(job.id)

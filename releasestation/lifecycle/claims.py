@@ -14,20 +14,53 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from releasestation.audit import Event
 from releasestation.lifecycle.models import JobClaim, JobOwner
 from releasestation.lifecycle.owners import server_key
+from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from releasestation.app import App
     from releasestation.printq import HeldJob
 
 log = logging.getLogger(__name__)
+
+_TABLE = cast(Table, JobClaim.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One row of job_claims, as plain data (built for every job a swipe releases, so not
+    an ORM instance: those cost ten times as much to make)."""
+
+    id: int
+    server: str
+    job_id: int
+    job_created: int
+    action: str
+    station: str
+    queue: str
+    target: str
+    owner: str
+    username: str | None
+    method: str | None
+    reader: str | None
+    title: str | None
+    pages: int | None
+    cost_center: str | None
+    claimed_at: dt.datetime
+
+
+# One statement for all of a swipe's claims, ids back in the order of the rows.
+_INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 
 class Claims:
@@ -35,80 +68,103 @@ class Claims:
         self.app = app
         self.server = server_key(app)
         self.station = app.config.station.name
+        # Only jobs cupsd knows under a generic name have resolved-owner rows to drop.
+        self.generic = {name.casefold() for name in app.config.owners.generic_names}
 
-    def claim(self, jobs: Sequence[HeldJob], action: str, **fields) -> list[JobClaim]:
+    def claim(self, jobs: Sequence[HeldJob], action: str, **fields) -> list[Claim]:
         """Claim `jobs` in one transaction; the claims won (a job another station or run
         has claimed is left out). `fields` are JobClaim columns, or callables of the job."""
-        won = []
         with self.app.store.write() as session:
-            try:  # the usual case, on the swipe's hot path: nobody else holds any of them
+            return self.claim_in(session, jobs, action, **fields)
+
+    def claim_in(
+        self, session: Session, jobs: Sequence[HeldJob], action: str, **fields
+    ) -> list[Claim]:
+        """`claim` inside the caller's write transaction (committed when it ends)."""
+        rows = [self._values(job, action, fields) for job in jobs]
+        if not rows:
+            return []
+        try:  # the usual case, on the swipe's hot path: nobody else holds any of them
+            with session.begin_nested():
+                ids = session.scalars(_INSERT, rows).all()
+            return [Claim(id=claim_id, **row) for claim_id, row in zip(ids, rows, strict=True)]
+        except IntegrityError:
+            pass  # some are claimed elsewhere: find out which, one by one
+        won = []
+        for row in rows:
+            try:
                 with session.begin_nested():
-                    rows = [self._row(job, action, fields) for job in jobs]
-                    session.add_all(rows)
-                return rows
+                    claim_id = session.scalars(_INSERT, [row]).one()
             except IntegrityError:
-                pass  # some are claimed elsewhere: find out which, one by one
-            for job in jobs:
-                row = self._row(job, action, fields)
-                try:
-                    with session.begin_nested():
-                        session.add(row)
-                except IntegrityError:
-                    log.info("job %d is being %sd elsewhere; leaving it", job.id, action)
-                    continue
-                won.append(row)
+                log.info("job %d is being %sd elsewhere; leaving it", row["job_id"], action)
+                continue
+            won.append(Claim(id=claim_id, **row))
         return won
 
-    def _row(self, job: HeldJob, action: str, fields: dict) -> JobClaim:
+    def _values(self, job: HeldJob, action: str, fields: dict) -> dict:
         values = {k: (v(job) if callable(v) else v) for k, v in fields.items()}
         values.setdefault("target", job.queue)
-        return JobClaim(
-            server=self.server,
-            job_id=job.id,
-            job_created=int(job.created),
-            action=action,
-            station=self.station,
-            queue=job.queue,
-            owner=job.owner[:256],
-            title=job.title if self.app.audit.keep_titles else None,  # [audit] keep_titles
-            pages=job.pages,
+        return {
+            "server": self.server,
+            "job_id": job.id,
+            "job_created": int(job.created),
+            "action": action,
+            "station": self.station,
+            "queue": job.queue,
+            "owner": job.owner[:256],
+            "title": job.title if self.app.audit.keep_titles else None,  # [audit] keep_titles
+            "pages": job.pages,
+            "claimed_at": utcnow(),
+            "username": None,
+            "method": None,
+            "reader": None,
+            "cost_center": None,
             **values,
-        )
+        }
 
-    def finish(self, done: Iterable[tuple[JobClaim, Event | None]]) -> int:
+    def finish(self, done: Iterable[tuple[Claim, Event | None]]) -> int:
         """Audit each outcome and delete its claim, in one transaction. A claim already
         gone (settled by someone else) is not audited again. Returns the events recorded."""
         done = list(done)
+        if not done:
+            return 0
         with self.app.store.write() as session:
             ids = [claim.id for claim, _ in done]
-            present = set(session.scalars(select(JobClaim.id).where(JobClaim.id.in_(ids))))
-            if present:
-                session.execute(delete(JobClaim).where(JobClaim.id.in_(present)))
+            gone_claims = delete(_TABLE).where(_TABLE.c.id.in_(ids)).returning(_TABLE.c.id)
+            present = set(session.scalars(gone_claims))
             events = [event for claim, event in done if claim.id in present and event]
-            gone = [e.job_id for e in events if e.outcome == "ok" and e.job_id is not None]
-            if gone:  # released or expired: its resolved owner is of no more use
+            gone = [  # released or expired: its resolved owner is of no more use
+                claim.job_id
+                for claim, event in done
+                if event is not None
+                and event.outcome == "ok"
+                and claim.id in present
+                and claim.owner.strip().casefold() in self.generic
+            ]
+            if gone:
                 mine = JobOwner.server == self.server
                 session.execute(delete(JobOwner).where(mine, JobOwner.job_id.in_(gone)))
             if events:
                 self.app.audit.record_in(session, events)
         return len(events)
 
-    def drop(self, claims: Iterable[JobClaim]) -> None:
+    def drop(self, claims: Iterable[Claim]) -> None:
         self.finish((claim, None) for claim in claims)
 
-    def unsettled(self, older_than: dt.datetime | None = None) -> list[JobClaim]:
+    def unsettled(self, older_than: dt.datetime | None = None) -> list[Claim]:
         """This station's claims on this cupsd; with `older_than`, every station's claims
         made before then (a station that died for good leaves them)."""
-        query = select(JobClaim).where(JobClaim.server == self.server).order_by(JobClaim.id)
+        c = _TABLE.c
+        query = select(_TABLE).where(c.server == self.server).order_by(c.id)
         if older_than is None:
-            query = query.where(JobClaim.station == self.station)
+            query = query.where(c.station == self.station)
         else:
-            query = query.where(JobClaim.claimed_at < older_than)
+            query = query.where(c.claimed_at < older_than)
         with self.app.store.read() as session:
-            return list(session.scalars(query))
+            return [Claim(**row._mapping) for row in session.execute(query)]
 
 
-def event_of(claim: JobClaim, event: str, outcome: str, detail: str | None = None) -> Event:
+def event_of(claim: Claim, event: str, outcome: str, detail: str | None = None) -> Event:
     """The audit event for what happened to a claimed job."""
     return Event(
         event,

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 
 from releasestation.audit import Event
 from releasestation.errors import PrintServerError
-from releasestation.lifecycle.claims import Claims, event_of
-from releasestation.lifecycle.models import JobClaim
+from releasestation.lifecycle.claims import Claim, Claims, event_of
 from releasestation.lifecycle.owners import OwnerResolver, cost_center_of
 from releasestation.printq import HELD
 from releasestation.store.models import utcnow
@@ -91,7 +90,7 @@ class Expirer:
         results += [Expired(ages[i][0], names[i], ages[i][1], "elsewhere") for i in sorted(lost)]
         return results
 
-    def _expire(self, claim: JobClaim, job: HeldJob, age: float) -> tuple[Event | None, Expired]:
+    def _expire(self, claim: Claim, job: HeldJob, age: float) -> tuple[Event | None, Expired]:
         owner = claim.username or job.owner
         if not self._still_held(job):
             return None, Expired(job, owner, age, "elsewhere", "already gone from cupsd")

@@ -36,6 +36,8 @@ from releasestation.store import users as store_users
 if TYPE_CHECKING:
     import datetime as dt
 
+    from sqlalchemy.orm import Session
+
     from releasestation.app import App
     from releasestation.directory import User
     from releasestation.printq import HeldJob
@@ -180,20 +182,32 @@ class OwnerResolver:
         return len(gone)
 
     # -- whose jobs -----------------------------------------------------------------------
-    def jobs_of(self, username: str, queues: Sequence[str]) -> list[HeldJob]:
+    def jobs_of(
+        self, username: str, queues: Sequence[str], session: Session | None = None
+    ) -> list[HeldJob]:
         """Held generic-owner jobs on `queues` resolved to `username`.
 
         Looked up in the store first (the job watcher resolves each new job within
         `watch_every_seconds`), so a swipe asks cupsd only about jobs that were resolved to
-        this user: on the swipe's hot path that is usually nothing at all."""
+        this user: on the swipe's hot path that is usually nothing at all. `session`: a
+        read session of the caller's to use, else one of its own."""
+        return self.held_of(self.resolved_to(username, session), queues)
+
+    def resolved_to(self, username: str, session: Session | None = None) -> list[tuple[int, int]]:
+        """(job id, time of creation) of the jobs of this cupsd resolved to `username`."""
         want = self.form.normalise(username)
         if want is None:
             return []
         query = select(JobOwner.job_id, JobOwner.job_created).where(
             JobOwner.server == self.server, JobOwner.owner == want
         )
-        with self.app.store.read() as session:
-            resolved = session.execute(query).all()
+        if session is None:
+            with self.app.store.read() as own:
+                return self.resolved_to(username, own)
+        return [(job_id, created) for job_id, created in session.execute(query)]
+
+    def held_of(self, resolved: Sequence[tuple[int, int]], queues: Sequence[str]) -> list[HeldJob]:
+        """The jobs of `resolved` that cupsd still holds, as created, on `queues`."""
         wanted = {q.casefold() for q in queues}
         jobs = []
         for job_id, created in resolved:
@@ -215,12 +229,17 @@ class OwnerResolver:
         return self.app.matcher.base_name(job.owner) or job.owner
 
 
-def cost_center_of(app: App, username: str | None, user: User | None = None) -> str | None:
-    """The user's cost center now: from the directory entry given, else the store's row."""
+def cost_center_of(
+    app: App, username: str | None, user: User | None = None, session: Session | None = None
+) -> str | None:
+    """The user's cost center now: from the directory entry given, else the store's row
+    (read in `session` when the caller has one open)."""
     if user is not None and (user.cost_center or user.source in LOCAL_SOURCES):
         return user.cost_center  # a local user's came from its store row already
     if not username:
         return None
-    with app.store.read() as session:
-        row = store_users.find_user(session, username)
-        return row.cost_center if row is not None else None
+    if session is None:
+        with app.store.read() as own:
+            return cost_center_of(app, username, user, own)
+    row = store_users.find_user(session, username)
+    return row.cost_center if row is not None else None

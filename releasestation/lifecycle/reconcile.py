@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING
 
 from releasestation.audit import Event
 from releasestation.errors import PrintServerError
-from releasestation.lifecycle.claims import Claims, event_of
-from releasestation.lifecycle.models import JobClaim
+from releasestation.lifecycle.claims import Claim, Claims, event_of
 from releasestation.printq import HELD
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ AFTER = "after a restart"
 
 @dataclass(frozen=True)
 class Settled:
-    claim: JobClaim
+    claim: Claim
     outcome: str  # the audited outcome, or "dropped"
 
 
@@ -76,7 +75,7 @@ def reconcile_stale(app: App, now: dt.datetime) -> list[Settled]:
     return reconcile(app, older_than=now - STALE)
 
 
-def _release(app: App, claim: JobClaim, job: HeldJob | None) -> Event:
+def _release(app: App, claim: Claim, job: HeldJob | None) -> Event:
     detail = f"in flight when station {claim.station} stopped; settled {AFTER}"
     if job is None:
         return event_of(claim, "release", "ok", f"{detail}: cupsd no longer has it")
@@ -91,7 +90,7 @@ def _release(app: App, claim: JobClaim, job: HeldJob | None) -> Event:
     return event_of(claim, "release", outcome, f"{detail}: job is {state}")
 
 
-def _finish_release(app: App, claim: JobClaim, job: HeldJob, detail: str) -> Event:
+def _finish_release(app: App, claim: Claim, job: HeldJob, detail: str) -> Event:
     try:
         app.printq.release(job)
     except PrintServerError as exc:
@@ -99,7 +98,7 @@ def _finish_release(app: App, claim: JobClaim, job: HeldJob, detail: str) -> Eve
     return event_of(claim, "release", "ok", f"{detail}: moved to {job.queue}, released now")
 
 
-def _expire(claim: JobClaim, job: HeldJob | None) -> Event | None:
+def _expire(claim: Claim, job: HeldJob | None) -> Event | None:
     if job is not None and job.state == HELD:
         return None
     state = "gone" if job is None else STATE_NAMES.get(job.state, str(job.state))

@@ -121,4 +121,5 @@ class AuditRow(Base):
         Index("ix_audit_at", "at"),
         Index("ix_audit_event_at", "event", "at"),
         Index("ix_audit_username", "username"),
+        Index("ix_audit_job_id", "job_id"),
     )
