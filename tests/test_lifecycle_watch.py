@@ -7,16 +7,13 @@ import time
 
 import pytest
 
-from releasestation.config import CupsSettings
 from releasestation.errors import PrintServerError
 from releasestation.printq.watch import NewJobs
 
 
 @pytest.fixture
 def new_jobs(cups_clean, print_server):
-    watch = NewJobs(CupsSettings(server=cups_clean.socket), print_server.account, ["Secure"])
-    yield watch
-    watch.close()
+    return NewJobs(print_server, ["Secure"])
 
 
 def test_first_everything_held_then_only_what_arrived(new_jobs, cups_clean, print_server):
@@ -42,15 +39,12 @@ def test_a_poll_is_light(new_jobs, cups_clean):
 
 
 def test_resync_forgets_nothing_and_repeats_nothing(cups_clean, print_server):
-    watch = NewJobs(CupsSettings(server=cups_clean.socket), print_server.account, ["Secure"], 0)
-    try:
-        first = cups_clean.submit("alice", "a")
-        assert [j.id for j in watch.poll()] == [first]
-        assert watch.poll() == []  # every poll is a full listing here
-        second = cups_clean.submit("bob", "b")
-        assert [j.id for j in watch.poll()] == [second]
-    finally:
-        watch.close()
+    watch = NewJobs(print_server, ["Secure"], 0)
+    first = cups_clean.submit("alice", "a")
+    assert [j.id for j in watch.poll()] == [first]
+    assert watch.poll() == []  # every poll is a full listing here
+    second = cups_clean.submit("bob", "b")
+    assert [j.id for j in watch.poll()] == [second]
 
 
 def test_cupsd_away_and_back(new_jobs, cups_clean):

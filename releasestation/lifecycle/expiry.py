@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,20 +51,21 @@ class Expirer:
         self.owners = OwnerResolver(app)
         self.claims = Claims(app)
 
-    def due(self) -> list[tuple[HeldJob, float]]:
-        """(job, age in hours) of every held job on the hold queues past hold_hours."""
+    def due(self, held: Sequence[HeldJob] | None = None) -> list[tuple[HeldJob, float]]:
+        """(job, age in hours) of every held job on the hold queues past hold_hours;
+        `held`: a listing of the hold queues the caller has just made."""
         if not self.hours:
             return []
         now = self.clock().timestamp()
         limit = self.hours * 3600
-        jobs = self.app.printq.held_jobs(self.queues)
+        jobs = self.app.printq.held_jobs(self.queues) if held is None else held
         return [
             (j, (now - j.created) / 3600) for j in jobs if j.created and now - j.created > limit
         ]
 
-    def run(self, dry_run: bool = False) -> list[Expired]:
+    def run(self, dry_run: bool = False, held: Sequence[HeldJob] | None = None) -> list[Expired]:
         """Expire what is due (or, with `dry_run`, say what would go)."""
-        due = self.due()
+        due = self.due(held)
         if not due:
             return []
         resolved = self.owners.owners_of([job for job, _ in due])

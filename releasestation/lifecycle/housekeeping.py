@@ -24,6 +24,7 @@ from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
     from releasestation.app import App
+    from releasestation.printq import HeldJob
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,12 @@ class Housekeeping:
         if not self.reconciled:
             self.settle_own()
         now = self.clock()
-        self._chore("expiry", self.expirer.run)
+        held = self._held()  # one listing for the round: 10,000 jobs cost cupsd seconds
+        if held is not None:
+            self._chore("expiry", lambda: self.expirer.run(held=held))
         self._chore("settling stale claims", lambda: reconcile.reconcile_stale(self.app, now))
-        self._chore("forgetting owners of finished jobs", self._forget_owners)
+        if held is not None:
+            self._chore("forgetting owners of finished jobs", lambda: self._forget_owners(held))
         if self.last_retention is None or now - self.last_retention >= RETENTION_EVERY:
             self._chore("audit retention", lambda: self._retention(now))
 
@@ -95,9 +99,16 @@ class Housekeeping:
         except ReleaseStationError as exc:
             log.error("housekeeping: %s failed: %s", what, exc)
 
-    def _forget_owners(self) -> None:
-        held = {job.id for job in self.app.printq.held_jobs(self.app.config.station.hold_queues)}
-        OwnerResolver(self.app).forget_except(held, self.clock() - OWNERS_KEPT)
+    def _held(self) -> list[HeldJob] | None:
+        try:
+            return self.app.printq.held_jobs(self.app.config.station.hold_queues)
+        except ReleaseStationError as exc:
+            log.error("housekeeping: cannot list held jobs (no expiry this round): %s", exc)
+            return None
+
+    def _forget_owners(self, held: list[HeldJob]) -> None:
+        ids = {job.id for job in held}
+        OwnerResolver(self.app).forget_except(ids, self.clock() - OWNERS_KEPT)
 
     def _retention(self, now: dt.datetime) -> None:
         app = self.app

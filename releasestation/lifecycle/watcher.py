@@ -52,16 +52,13 @@ class JobWatcher:
 
     def _run(self) -> None:
         station = self.app.config.station
-        jobs = NewJobs(self.app.config.cups, self.app.printq.account, station.hold_queues)
-        try:
-            while not self._stop.is_set():
-                try:
-                    self._round(jobs)
-                except Exception:  # a bug must not end the watcher for the daemon's life
-                    log.exception("job watcher: unexpected failure; carrying on")
-                self._stop.wait(self.interval)
-        finally:
-            jobs.close()
+        jobs = NewJobs(self.app.printq, station.hold_queues)
+        while not self._stop.is_set():
+            try:
+                self._round(jobs)
+            except Exception:  # a bug must not end the watcher for the daemon's life
+                log.exception("job watcher: unexpected failure; carrying on")
+            self._stop.wait(self.interval)
 
     def _round(self, jobs: NewJobs) -> None:
         try:

@@ -88,11 +88,24 @@ class PrintServer:
         return sorted(found.values(), key=lambda j: j.id)
 
     def held_jobs(self, queues: Sequence[str]) -> list[HeldJob]:
-        """Every held job on `queues` (admin listing, expiry), oldest first."""
+        """Every held job on `queues` (admin listing, expiry), oldest first.
+
+        One Get-Jobs per queue. cupsd checks its policy for every job it lists (a user
+        lookup each: ~0.3 ms a job here, seconds for 10,000 jobs, during which it answers
+        nobody else), so the daemon lists whole queues rarely: once per housekeeping round
+        and when the job watcher resynchronises. It cannot be done in pages: cupsd lists
+        jobs by priority before id, so `first-job-id` cannot say where a page ended."""
         jobs: list[HeldJob] = []
         for queue in _distinct(queues):
             jobs += [j for j in self._held(printer_uri(queue), self.account) if _on(j, [queue])]
         return sorted(jobs, key=lambda j: j.id)
+
+    def held_since(self, first_id: int, queues: Sequence[str]) -> list[HeldJob]:
+        """Held jobs on `queues` whose id is `first_id` or above (the job watcher's poll:
+        cupsd skips the older jobs before checking its policy for them, so this is light)."""
+        attributes = self._held_request(ALL_PRINTERS, self.account, first_id=first_id)
+        jobs = (from_attributes(a) for a in self._held_groups(ALL_PRINTERS, attributes))
+        return [j for j in jobs if j is not None and j.state == HELD and _on(j, queues)]
 
     def job(self, job_id: int) -> HeldJob | None:
         """Job `job_id` in any state (for reconciliation); None if cupsd has forgotten it."""
@@ -112,14 +125,19 @@ class PrintServer:
         return next((j for j in jobs if j is not None), None)
 
     def _held(self, uri: str, requesting: str, mine: bool = False) -> list[HeldJob]:
-        jobs = (from_attributes(a) for a in self._held_attributes(uri, requesting, mine))
+        attributes = self._held_request(uri, requesting, mine=mine)
+        jobs = (from_attributes(a) for a in self._held_groups(uri, attributes))
         return [j for j in jobs if j is not None and j.state == HELD]
 
     def held_job_attributes(self, queue: str) -> list[dict[str, Any]]:
         """The raw IPP attributes of every held job on `queue`, as the station sees them."""
-        return self._held_attributes(printer_uri(queue), self.account)
+        uri = printer_uri(queue)
+        return self._held_groups(uri, self._held_request(uri, self.account))
 
-    def _held_attributes(self, uri: str, requesting: str, mine: bool = False) -> list[dict]:
+    @staticmethod
+    def _held_request(
+        uri: str, requesting: str, mine: bool = False, first_id: int = 0
+    ) -> list[tuple[int, str, ipp.Value]]:
         attributes: list[tuple[int, str, ipp.Value]] = [
             (cups.IPP_TAG_URI, "printer-uri", uri),
             (cups.IPP_TAG_NAME, "requesting-user-name", requesting),
@@ -128,6 +146,11 @@ class PrintServer:
         ]
         if mine:
             attributes.append((cups.IPP_TAG_BOOLEAN, "my-jobs", True))
+        if first_id:
+            attributes.append((cups.IPP_TAG_INTEGER, "first-job-id", first_id))
+        return attributes
+
+    def _held_groups(self, uri: str, attributes: list[tuple[int, str, ipp.Value]]) -> list[dict]:
         try:
             groups = self._read(f"held jobs on {uri}", cups.IPP_OP_GET_JOBS, attributes)
         except _NotFound:
