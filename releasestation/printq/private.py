@@ -226,17 +226,18 @@ class PrivateCups:
 
     # -- queues ---------------------------------------------------------------------------
 
-    def add_hold_queue(self, name: str) -> None:
-        """A raw capture queue that holds every job (job-hold-until-default=indefinite)."""
-        self._add_queue(name, "-o", "job-hold-until-default=indefinite")
+    def add_hold_queue(self, name: str, discard: bool = False) -> None:
+        """A raw capture queue that holds every job (job-hold-until-default=indefinite);
+        with `discard`, released jobs are thrown away instead of captured (benchmarks)."""
+        self._add_queue(name, "-o", "job-hold-until-default=indefinite", discard=discard)
 
     def add_printer(self, name: str) -> None:
         """A raw capture queue that prints at once: a follow-me target."""
         self._add_queue(name)
 
-    def _add_queue(self, name: str, *extra: str) -> None:
+    def _add_queue(self, name: str, *extra: str, discard: bool = False) -> None:
         policy = ["-o", f"printer-op-policy={POLICY_NAME}"] if self.policy == "hardened" else []
-        uri = f"capture:{self.captures}"
+        uri = "discard:/" if discard else f"capture:{self.captures}"
         self._run("lpadmin", "-p", name, "-E", "-v", uri, *policy, *extra)
         if name not in self.queues:
             self.queues.append(name)

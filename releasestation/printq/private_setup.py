@@ -5,8 +5,8 @@ cups-files.conf points every directory cupsd uses into the private root. cupsd.c
 on the domain socket only, lifts the job limits a hold queue hits (MaxJobs 500 by default),
 never expires held jobs, and carries CUPS's stock `<Policy default>` — read from the
 distribution's cupsd.conf.default, so "default" means what a fresh install runs — plus, when
-asked, the shipped releasestation policy. ServerBin holds our `capture` backend and links to
-the system's helpers (cups-exec, filters, notifiers).
+asked, the shipped releasestation policy. ServerBin holds our `capture` and `discard`
+backends and links to the system's helpers (cups-exec, filters, notifiers).
 """
 
 from __future__ import annotations
@@ -23,6 +23,15 @@ from releasestation.printq import capture_backend
 STOCK_CUPSD_CONF = Path("/usr/share/cups/cupsd.conf.default")
 SYSTEM_SERVER_BIN = Path("/usr/lib/cups")
 DATA_DIR = Path("/usr/share/cups")
+
+
+# `discard:` reads each job and keeps nothing: a printer that prints in a few milliseconds,
+# for benchmarks that release thousands of jobs (the capture backend starts Python per job).
+DISCARD_BACKEND = """#!/bin/sh
+if [ $# -eq 0 ]; then echo 'direct discard "Unknown" "releasestation discard backend"'; exit 0; fi
+if [ $# -ge 6 ]; then cat -- "$6" >/dev/null; else cat >/dev/null; fi
+exit 0
+"""
 
 
 def files_conf(root: Path, user: str, group: str, system_group: str) -> str:
@@ -103,6 +112,9 @@ def install_server_bin(bin_dir: Path, as_root: bool) -> None:
     source = Path(capture_backend.__file__).read_text("utf-8")
     backend.write_text(f"#!{_system_python()}\n{source}")
     os.chmod(backend, 0o700 if as_root else 0o755)
+    discard = bin_dir / "backend" / "discard"
+    discard.write_text(DISCARD_BACKEND)
+    os.chmod(discard, 0o700 if as_root else 0o755)
 
 
 def _system_python() -> str:
