@@ -182,19 +182,13 @@ class OwnerResolver:
         return len(gone)
 
     # -- whose jobs -----------------------------------------------------------------------
-    def jobs_of(
-        self, username: str, queues: Sequence[str], session: Session | None = None
-    ) -> list[HeldJob]:
-        """Held generic-owner jobs on `queues` resolved to `username`.
-
-        Looked up in the store first (the job watcher resolves each new job within
-        `watch_every_seconds`), so a swipe asks cupsd only about jobs that were resolved to
-        this user: on the swipe's hot path that is usually nothing at all. `session`: a
-        read session of the caller's to use, else one of its own."""
-        return self.held_of(self.resolved_to(username, session), queues)
-
     def resolved_to(self, username: str, session: Session | None = None) -> list[tuple[int, int]]:
-        """(job id, time of creation) of the jobs of this cupsd resolved to `username`."""
+        """(job id, time of creation) of the jobs of this cupsd resolved to `username`.
+
+        Looked up in the store (the job watcher resolves each new job within
+        `watch_every_seconds`), so a swipe asks cupsd only about jobs that were resolved to
+        this user (`held_of`): on the swipe's hot path that is usually nothing at all.
+        `session`: a read session of the caller's to use, else one of its own."""
         want = self.form.normalise(username)
         if want is None:
             return []
