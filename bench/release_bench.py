@@ -31,15 +31,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import cups as pycups
-
 from bench.ldap_seed import bench_card, bench_uid, seed_users
 from releasestation.app import App
 from releasestation.config import CupsSettings, DatabaseSettings, StationSettings, parse_text
 from releasestation.config import replace as replace_config
 from releasestation.daemon import Station
-from releasestation.printq import ipp
-from releasestation.printq.jobs import printer_uri
+from releasestation.printq import PrintServer
 from releasestation.printq.private import PrivateCups
 from tests.fixtures.terminal import Terminal
 from tests.slapd_server import SlapdServer
@@ -109,22 +106,15 @@ def make_app(root: Path, cups: PrivateCups, slapd: SlapdServer, terminal: Termin
     return app
 
 
-def printed_all(probe: ipp.IppClient, account: str, held: int, timeout: float = 60) -> None:
+def printed_all(printq: PrintServer, held: int, timeout: float = 60) -> None:
     """Wait until cupsd has printed every released job: only `held` jobs are left queued.
     A real station's next person arrives after the last one's pages came out; released
     jobs piling up in cupsd would make every later release slower (cupsd walks all of its
     unfinished jobs after each one)."""
     deadline = time.monotonic() + timeout
     while True:
-        groups = probe.request(
-            pycups.IPP_OP_GET_PRINTER_ATTRIBUTES,
-            [
-                (pycups.IPP_TAG_URI, "printer-uri", printer_uri("Secure")),
-                (pycups.IPP_TAG_NAME, "requesting-user-name", account),
-                (pycups.IPP_TAG_KEYWORD, "requested-attributes", ["queued-job-count"]),
-            ],
-        )
-        queued = ipp.groups_of(groups, pycups.IPP_TAG_PRINTER)[0]["queued-job-count"]
+        attrs = printq.queue_attributes("Secure", ["queued-job-count"]) or {}
+        queued = int(attrs.get("queued-job-count", 0))
         if queued <= held:
             return
         if time.monotonic() > deadline:
@@ -169,12 +159,12 @@ def measure(args, root: Path, cups: PrivateCups, slapd: SlapdServer) -> int:
     latencies: list[list[float]] = [[] for _ in groups]
     least_held = None
     held = sum(per * owners for per, owners in args.mix)
-    probe = ipp.IppClient(cups.socket)
+    probe = PrintServer(app.config.cups)  # the bench's own connection, not the station's
     try:
         for n in range(args.swipes):
             for g, users in enumerate(groups):
                 i = users[n]
-                printed_all(probe, app.printq.account, held)  # the last person's jobs are out
+                printed_all(probe, held)  # the last person's jobs are out
                 held -= args.mix[g][0]
                 check = n < 3  # the first few: every job of the user is gone from the queue
                 before = app.releaser.held_jobs_for(bench_uid(i)) if check else None

@@ -183,8 +183,11 @@ class PrintServer:
         attrs = self.queue_attributes(queue)
         return attrs is not None and attrs.get("job-hold-until-default") == "indefinite"
 
-    def queue_attributes(self, queue: str) -> dict[str, Any] | None:
-        """State, policy and hold default of `queue`; None if there is no such queue."""
+    def queue_attributes(
+        self, queue: str, attributes: Sequence[str] = PRINTER_ATTRIBUTES
+    ) -> dict[str, Any] | None:
+        """State, policy and hold default of `queue` (or the printer `attributes` asked
+        for); None if there is no such queue."""
         try:
             groups = self._read(
                 f"queue {queue}",
@@ -192,7 +195,7 @@ class PrintServer:
                 [
                     (cups.IPP_TAG_URI, "printer-uri", printer_uri(queue)),
                     (cups.IPP_TAG_NAME, "requesting-user-name", self.account),
-                    (cups.IPP_TAG_KEYWORD, "requested-attributes", list(PRINTER_ATTRIBUTES)),
+                    (cups.IPP_TAG_KEYWORD, "requested-attributes", list(attributes)),
                 ],
             )
         except _NotFound:
