@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from releasestation.config import CupsSettings
 from releasestation.errors import PrintServerError
-from releasestation.printq import PrivateCups, capture_backend
+from releasestation.printq import PrintServer, PrivateCups, capture_backend
 
 
 def test_starts_and_stops_fast_and_leaves_nothing():
@@ -143,3 +144,21 @@ def test_submit_many_gives_each_owner_their_jobs(cups_clean):
     ).stdout
     owners = [line.split()[1] for line in out.splitlines()]
     assert sorted(owners) == sorted(f"owner{i % 3}" for i in range(9))
+
+
+def test_a_discard_queue_prints_released_jobs_and_keeps_nothing():
+    with PrivateCups() as cups:
+        cups.add_hold_queue("Fast", discard=True)
+        job_id = cups.submit("alice", "thrown away", queue="Fast")
+        server = PrintServer(CupsSettings(server=cups.socket))
+        try:
+            job = server.job(job_id)
+            assert job is not None and job.held
+            server.release(job)
+            deadline = time.monotonic() + 10
+            while (now := server.job(job_id)) is not None and now.state != 9:
+                assert time.monotonic() < deadline, f"job still in state {now.state}"
+                time.sleep(0.05)
+        finally:
+            server.close()
+        assert cups.printed() == []

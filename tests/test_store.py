@@ -8,7 +8,7 @@ import stat
 import threading
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from releasestation import secret
 from releasestation.errors import ConfigError, ConflictError, StoreError
@@ -138,3 +138,9 @@ def test_a_station_with_another_secret_is_refused(store, tmp_path):
         check_secret(store, other, str(tmp_path / "other"))
     with pytest.raises(ConfigError, match="not the secret this database was set up with"):
         record_secret(store, other, str(tmp_path / "other"))
+
+
+def test_the_audit_is_indexed_by_job_id(store):
+    # A swipe asks whether its jobs were released elsewhere a moment ago (0004).
+    indexes = {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes("audit")}
+    assert indexes.get("ix_audit_job_id") == ["job_id"]
