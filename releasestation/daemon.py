@@ -15,13 +15,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from readers import Reader, Swipe, build_reader
 from releasestation import sdnotify
 from releasestation.app import App
 from releasestation.audit import Event
 from releasestation.errors import ReleaseStationError, StoreError
+
+if TYPE_CHECKING:
+    from releasestation.release import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class Station:
         self.busy_since: float | None = None  # monotonic time the current swipe was taken
         self.stopped = threading.Event()
         self.handled = 0
+        self.last_release: Outcome | None = None  # the worker's latest release (bench, tests)
         self.listeners: list[Callable[[Swipe, str], None]] = []  # (swipe, outcome) for tests
 
     def _build_readers(self) -> list[Reader]:
@@ -168,6 +172,14 @@ class Station:
             part = "store" if isinstance(exc, StoreError) else "print-server"
             self._deny(swipe, part, str(exc), who.method, who.user.username)
             return "release-failed"
+        self.last_release = result
+        if result.released_at is not None:
+            log.debug(
+                "reader %s: %d job(s) released %.1f ms after the swipe",
+                swipe.reader,
+                len(result.released),
+                (result.released_at - swipe.at) * 1000,
+            )
         self._feedback(swipe, result.ok)
         if result.refused:
             return "refused"

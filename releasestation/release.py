@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,11 +46,14 @@ HANDLED_WINDOW = dt.timedelta(seconds=60)
 
 @dataclass
 class Outcome:
-    """What a release did: jobs released, jobs that failed (with why), or why none were."""
+    """What a release did: jobs released, jobs that failed (with why), or why none were.
+    `released_at` is the wall-clock time cupsd had answered the last release (before the
+    audit rows were written): the end of a swipe-to-release measurement."""
 
     released: list[HeldJob] = field(default_factory=list)
     failed: list[tuple[HeldJob, str]] = field(default_factory=list)
     refused: str = ""
+    released_at: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -148,6 +152,7 @@ class Releaser:
                 continue
             outcome.released.append(job)
             done.append((claim, event_of(claim, "release", "ok")))
+        outcome.released_at = time.time()
         self.claims.finish(done)
         return outcome
 

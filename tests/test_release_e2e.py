@@ -99,6 +99,24 @@ def test_swipe_prints_exactly_that_users_jobs(running):
     assert {r[3] for r in released} == alice_jobs and {r[2] for r in released} == {"alice"}
 
 
+def test_the_release_is_timed_from_the_swipe_to_cupsd_s_last_answer(running):
+    """Outcome.released_at ends the swipe-to-release measurement (the bench's, the debug
+    log's): after the swipe, once cupsd released every job, before the worker is done."""
+    jobs = {running.cups.submit("alice", f"doc {n}") for n in range(3)}
+    seen: queue.Queue = queue.Queue()
+    running.station.listeners.append(lambda swipe, outcome: seen.put((swipe, time.time())))
+    before = time.time()
+    assert running.swipe(ALICE_CARD) == "released"
+    swipe, handled = seen.get(timeout=5)
+    result = running.station.last_release
+    assert result is not None and {j.id for j in result.released} == jobs
+    assert result.released_at is not None
+    assert before <= swipe.at <= result.released_at <= handled
+    assert running.swipe(BOB_CARD) == "no-jobs"
+    assert running.station.last_release is not None
+    assert running.station.last_release.released_at is None, "nothing released, no time"
+
+
 @pytest.mark.parametrize(
     "junk",
     [b"0099999999\n", b"*\n", b"*)(uid=*\n", b"8" * 10_240 + b"\n", b"\x00\xff\x1b[2J\x80\xfe\n"],
