@@ -1,24 +1,29 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Swipe-to-release latency at site scale, and the daemon's memory.
 
-Sets up a private cupsd holding held jobs from two groups of owners (`--mix`, by default
-3,000 owners with 2 jobs each and 1,000 owners with 10 each: 16,000 jobs from 4,000
-owners, half of each owner's jobs owned as `CORP\\user`), a private slapd with `--users`
-people, and a station whose PaperCut reader dials a real TCP terminal. The terminal then
-swipes `--swipes` owners of each group, alternating, one after another. Latency is
-measured from the moment the reader has the line (the Swipe's timestamp) to the moment
-cupsd has answered the release of the last of that user's jobs ("released"), and, as a
-second figure, to the moment the station has also written their audit rows ("audited").
-More than 10,000 jobs stay held throughout with the defaults. The next swipe comes once
-cupsd has printed the last one's jobs (to a backend that discards them at once), as the
-next person at a printer arrives after the last one's pages came out.
+Sets up a private cupsd holding `--held` jobs (10,000 by default), a private slapd with
+`--users` people (100,000), and a station whose PaperCut reader dials a real TCP terminal.
+The held jobs belong to groups of owners who will swipe (`--mix`, by default 500 owners
+with 1 job each, 500 with 2 and 500 with 10) and to other owners who fill the queue up to
+`--held`; half of each owner's jobs are owned as `CORP\\user`. The terminal then swipes
+`--swipes` owners of each group, alternating, one after another. After each swipe (and
+outside the measurement) as many new jobs of other owners arrive as were released, so
+cupsd holds `--held` jobs at every swipe, as at a site where jobs keep coming.
 
-    python -m bench.release_bench [--mix 2:3000,10:1000 --users 100000 --swipes 500]
+Latency is measured from the moment the reader has the line (the Swipe's timestamp) to
+the moment cupsd has answered the release of the last of that user's jobs ("released"),
+and, as a second figure, to the moment the station has also written their audit rows
+("audited"). The next swipe comes once cupsd has printed the last one's jobs (to a backend
+that discards them at once), as the next person at a printer arrives after the last
+one's pages came out.
 
-Prints p50, p90, p99 and max of both latencies for each group, and the resident memory of the
-station (this process: the daemon's code running in-process; cupsd and slapd are separate).
-Releasing costs cupsd about 2 ms a job with 10,000 jobs held (after each release it walks
-every active job), so the latency of a swipe grows with the number of jobs it releases.
+    python -m bench.release_bench [--held 10000 --mix 1:500,2:500,10:500 --swipes 500]
+
+Prints p50, p90, p99 and max of both latencies for each group, and the resident memory of
+the station (this process: the daemon's code running in-process; cupsd and slapd are
+separate). Each release costs cupsd a walk over every unfinished job, and each owner-name
+form the station asks about costs another, so the latency of a swipe grows with the
+number of jobs it releases and with the number of jobs held (see docs/cups.md).
 """
 
 from __future__ import annotations
@@ -70,8 +75,34 @@ def owner_groups(mix: list[tuple[int, int]]) -> list[list[int]]:
     return groups
 
 
-def load_jobs(cups: PrivateCups, mix: list[tuple[int, int]]) -> float:
-    """Submit each owner's jobs, interleaved across owners as real arrivals would be."""
+class Arrivals:
+    """Jobs of owners who never swipe: the fill-up to `--held`, and the new jobs that
+    arrive after each swipe. Each has 2 jobs, one owned as CORP\\user."""
+
+    def __init__(self, cups: PrivateCups, first_user: int, users: int):
+        self.cups = cups
+        self.next_job = 0
+        self.first_user = first_user
+        self.users = users
+
+    def jobs(self, count: int) -> list[tuple[str, str]]:
+        pairs = []
+        for _ in range(count):
+            n = self.next_job
+            self.next_job += 1
+            i = self.first_user + (n // 2) % (self.users - self.first_user)
+            owner = bench_uid(i) if n % 2 else f"CORP\\{bench_uid(i)}"
+            pairs.append((owner, f"arrival {n}"))
+        return pairs
+
+    def submit(self, count: int) -> None:
+        if count > 0:
+            self.cups.submit_many(self.jobs(count), queue="Secure")
+
+
+def load_jobs(cups: PrivateCups, mix: list[tuple[int, int]], arrivals: Arrivals, held: int):
+    """Submit each owner's jobs, interleaved across owners as real arrivals would be, and
+    others' jobs up to `held`."""
     started = time.monotonic()
     pairs = []
     for (per_owner, _), users in zip(mix, owner_groups(mix), strict=True):
@@ -79,8 +110,13 @@ def load_jobs(cups: PrivateCups, mix: list[tuple[int, int]]) -> float:
             for i in users:
                 owner = bench_uid(i) if round_ % 2 else f"CORP\\{bench_uid(i)}"
                 pairs.append((owner, f"document {round_} of {i}"))
+    fill = arrivals.jobs(max(0, held - len(pairs)))
+    step = max(1, len(pairs) // max(1, len(fill)))
+    for n, pair in enumerate(fill):
+        pairs.insert(min(len(pairs), n * (step + 1)), pair)
     cups.submit_many(pairs, queue="Secure")
-    return time.monotonic() - started
+    owners = {owner.rpartition("\\")[2] for owner, _ in pairs}
+    return time.monotonic() - started, len(pairs), len(owners)
 
 
 def make_app(root: Path, cups: PrivateCups, slapd: SlapdServer, terminal: Terminal) -> App:
@@ -107,6 +143,12 @@ def make_app(root: Path, cups: PrivateCups, slapd: SlapdServer, terminal: Termin
     return app
 
 
+def queued(printq: PrintServer) -> int:
+    """Jobs cupsd has not finished on the bench's queue (held ones included)."""
+    attrs = printq.queue_attributes("Secure", ["queued-job-count"]) or {}
+    return int(attrs.get("queued-job-count", 0))
+
+
 def printed_all(printq: PrintServer, held: int, timeout: float = 60) -> None:
     """Wait until cupsd has printed every released job: only `held` jobs are left queued.
     A real station's next person arrives after the last one's pages came out; released
@@ -114,12 +156,11 @@ def printed_all(printq: PrintServer, held: int, timeout: float = 60) -> None:
     unfinished jobs after each one)."""
     deadline = time.monotonic() + timeout
     while True:
-        attrs = printq.queue_attributes("Secure", ["queued-job-count"]) or {}
-        queued = int(attrs.get("queued-job-count", 0))
-        if queued <= held:
+        left = queued(printq)
+        if left <= held:
             return
         if time.monotonic() > deadline:
-            raise SystemExit(f"cupsd still has {queued - held} released job(s) unprinted")
+            raise SystemExit(f"cupsd still has {left - held} released job(s) unprinted")
         time.sleep(0.005)
 
 
@@ -138,8 +179,6 @@ def summary(seconds: list[float]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
-    jobs = sum(per * owners for per, owners in args.mix)
-    owners = sum(owners for _, owners in args.mix)
     with tempfile.TemporaryDirectory(prefix="rs-bench-", dir=shm) as tmp:
         root = Path(tmp)
         slapd = SlapdServer.create()
@@ -149,14 +188,18 @@ def run(args: argparse.Namespace) -> int:
             slapd.start()
             with PrivateCups(root / "cups") as cups:
                 cups.add_hold_queue("Secure", discard=True)
-                seconds = load_jobs(cups, args.mix)
+                swiping = sum(owners for _, owners in args.mix)
+                arrivals = Arrivals(cups, first_user=swiping, users=args.users)
+                seconds, jobs, owners = load_jobs(cups, args.mix, arrivals, args.held)
                 print(f"cupsd: {jobs} held jobs from {owners} owners in {seconds:.1f} s")
-                return measure(args, root, cups, slapd)
+                return measure(args, root, cups, slapd, arrivals, jobs)
         finally:
             slapd.destroy()
 
 
-def measure(args, root: Path, cups: PrivateCups, slapd: SlapdServer) -> int:
+def measure(
+    args, root: Path, cups: PrivateCups, slapd: SlapdServer, arrivals: Arrivals, held: int
+) -> int:
     terminal = Terminal()
     app = make_app(root, cups, slapd, terminal)
     done: queue.Queue = queue.Queue()
@@ -169,15 +212,16 @@ def measure(args, root: Path, cups: PrivateCups, slapd: SlapdServer) -> int:
     groups = owner_groups(args.mix)
     released: list[list[float]] = [[] for _ in groups]  # swipe -> last job released
     audited: list[list[float]] = [[] for _ in groups]  # swipe -> audit rows written
-    least_held = None
-    held = sum(per * owners for per, owners in args.mix)
+    least_held = held
     probe = PrintServer(app.config.cups)  # the bench's own connection, not the station's
+    taken = 0  # jobs the last swipe released
     try:
         for n in range(args.swipes):
             for g, users in enumerate(groups):
                 i = users[n]
-                printed_all(probe, held)  # the last person's jobs are out
-                held -= args.mix[g][0]
+                printed_all(probe, held - taken)  # the last person's jobs are out
+                arrivals.submit(taken)  # and as many new jobs have come in
+                least_held = min(least_held, queued(probe))
                 check = n < 3  # the first few: every job of the user is gone from the queue
                 before = app.releaser.held_jobs_for(bench_uid(i)) if check else None
                 terminal.swipe(bench_card(i))
@@ -186,17 +230,17 @@ def measure(args, root: Path, cups: PrivateCups, slapd: SlapdServer) -> int:
                     raise SystemExit(f"swipe of {bench_uid(i)}: outcome {outcome}")
                 released[g].append(result.released_at - swipe.at)
                 audited[g].append(finished - swipe.at)
+                taken = len(result.released)
                 if before is not None and (
                     len(before) != args.mix[g][0] or app.releaser.held_jobs_for(bench_uid(i))
                 ):
                     raise SystemExit(f"swipe of {bench_uid(i)}: not every job released")
-        least_held = len(app.printq.held_jobs(("Secure",)))
     finally:
         probe.close()
         station.stop()
         terminal.close()
         app.close()
-    print(f"held jobs left after the last swipe: {least_held}")
+    print(f"held jobs at each swipe: {held} (fewest seen before a swipe: {least_held})")
     for (per_owner, _), done_at, audit_at in zip(args.mix, released, audited, strict=True):
         print(f"{len(done_at)} swipes releasing {per_owner} jobs each:")
         print(f"  released {summary(done_at)}")
@@ -211,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--mix", type=parse_mix, default=parse_mix("2:3000,10:1000"))
+    parser.add_argument("--held", type=int, default=10_000, help="jobs held at every swipe")
+    parser.add_argument("--mix", type=parse_mix, default=parse_mix("1:500,2:500,10:500"))
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--swipes", type=int, default=500, help="per group of owners")
     args = parser.parse_args(argv)

@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The release bench at toy scale: real cupsd, slapd and terminal, every figure printed."""
+
+from __future__ import annotations
+
+import re
+
+from bench import release_bench
+
+
+def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys):
+    code = release_bench.main(
+        ["--held", "60", "--mix", "1:4,3:4", "--users", "200", "--swipes", "4"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "cupsd: 60 held jobs from" in out
+    # New jobs replace the released ones before every swipe: cupsd always holds 60.
+    assert "held jobs at each swipe: 60 (fewest seen before a swipe: 60)" in out
+    for per_owner in (1, 3):
+        block = out.split(f"4 swipes releasing {per_owner} jobs each:")[1]
+        assert re.search(r"released p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms", block)
+        assert re.search(r"audited  p50 [\d.]+ ms", block)
+    assert re.search(r"station RSS: [\d.]+ MiB", out)
+
+
+def test_arrivals_come_from_owners_who_never_swipe():
+    arrivals = release_bench.Arrivals(cups=None, first_user=10, users=13)  # type: ignore[arg-type]
+    jobs = arrivals.jobs(8)
+    owners = [owner.rpartition("\\")[2] for owner, _ in jobs]
+    swiping = {release_bench.bench_uid(i) for i in range(10)}
+    assert not swiping & set(owners)
+    assert owners[:2] == [release_bench.bench_uid(10)] * 2  # two jobs an owner
+    assert jobs[0][0].startswith("CORP\\") and not jobs[1][0].startswith("CORP\\")
+    assert owners[6] == release_bench.bench_uid(10), "wraps around the users there are"
