@@ -75,6 +75,18 @@ def owner_groups(mix: list[tuple[int, int]]) -> list[list[int]]:
     return groups
 
 
+def owned_as(i: int, n: int) -> str:
+    """The owner name of bench user `i`'s `n`th job: every other one as CORP\\user."""
+    return bench_uid(i) if n % 2 else f"CORP\\{bench_uid(i)}"
+
+
+def spread(base: list, extra: list) -> list:
+    """`extra` spread evenly through `base`, each list keeping its own order."""
+    keyed = [(k / len(base), 0, item) for k, item in enumerate(base)]
+    keyed += [(k / len(extra), 1, item) for k, item in enumerate(extra)]
+    return [item for _, _, item in sorted(keyed, key=lambda key: key[:2])]
+
+
 class Arrivals:
     """Jobs of owners who never swipe: the fill-up to `--held`, and the new jobs that
     arrive after each swipe. Each has 2 jobs, one owned as CORP\\user."""
@@ -91,8 +103,7 @@ class Arrivals:
             n = self.next_job
             self.next_job += 1
             i = self.first_user + (n // 2) % (self.users - self.first_user)
-            owner = bench_uid(i) if n % 2 else f"CORP\\{bench_uid(i)}"
-            pairs.append((owner, f"arrival {n}"))
+            pairs.append((owned_as(i, n), f"arrival {n}"))
         return pairs
 
     def submit(self, count: int) -> None:
@@ -108,12 +119,8 @@ def load_jobs(cups: PrivateCups, mix: list[tuple[int, int]], arrivals: Arrivals,
     for (per_owner, _), users in zip(mix, owner_groups(mix), strict=True):
         for round_ in range(per_owner):
             for i in users:
-                owner = bench_uid(i) if round_ % 2 else f"CORP\\{bench_uid(i)}"
-                pairs.append((owner, f"document {round_} of {i}"))
-    fill = arrivals.jobs(max(0, held - len(pairs)))
-    step = max(1, len(pairs) // max(1, len(fill)))
-    for n, pair in enumerate(fill):
-        pairs.insert(min(len(pairs), n * (step + 1)), pair)
+                pairs.append((owned_as(i, round_), f"document {round_} of {i}"))
+    pairs = spread(pairs, arrivals.jobs(max(0, held - len(pairs))))
     cups.submit_many(pairs, queue="Secure")
     owners = {owner.rpartition("\\")[2] for owner, _ in pairs}
     return time.monotonic() - started, len(pairs), len(owners)

@@ -33,3 +33,11 @@ def test_arrivals_come_from_owners_who_never_swipe():
     assert owners[:2] == [release_bench.bench_uid(10)] * 2  # two jobs an owner
     assert jobs[0][0].startswith("CORP\\") and not jobs[1][0].startswith("CORP\\")
     assert owners[6] == release_bench.bench_uid(10), "wraps around the users there are"
+
+
+def test_other_owners_jobs_are_spread_among_the_swiping_owners():
+    merged = release_bench.spread(list("abcdef"), [1, 2, 3])
+    assert [x for x in merged if isinstance(x, str)] == list("abcdef")
+    assert [x for x in merged if isinstance(x, int)] == [1, 2, 3]
+    assert merged == ["a", 1, "b", "c", 2, "d", "e", 3, "f"]
+    assert release_bench.spread([], [1, 2]) == [1, 2]
