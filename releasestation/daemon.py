@@ -151,6 +151,7 @@ class Station:
 
     def handle(self, swipe: Swipe) -> str:
         """Identify the person and release their jobs; returns a one-word outcome."""
+        self.last_release = None
         if self.debounced(swipe):
             log.debug("reader %s: %s ignored (debounce)", swipe.reader, self.shown(swipe))
             return "debounced"
@@ -173,7 +174,7 @@ class Station:
             self._deny(swipe, part, str(exc), who.method, who.user.username)
             return "release-failed"
         self.last_release = result
-        if result.released_at is not None:
+        if result.released and result.released_at is not None:
             log.debug(
                 "reader %s: %d job(s) released %.1f ms after the swipe",
                 swipe.reader,

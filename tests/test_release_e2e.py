@@ -115,6 +115,8 @@ def test_the_release_is_timed_from_the_swipe_to_cupsd_s_last_answer(running):
     assert running.swipe(BOB_CARD) == "no-jobs"
     assert running.station.last_release is not None
     assert running.station.last_release.released_at is None, "nothing released, no time"
+    assert running.swipe("0099999999") == "denied"
+    assert running.station.last_release is None, "a denial leaves no release behind"
 
 
 @pytest.mark.parametrize(
