@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from releasestation.audit import Event
-from releasestation.errors import PrintServerError
 from releasestation.lifecycle.claims import Claim, Claims, event_of
 from releasestation.lifecycle.owners import OwnerResolver, cost_center_of
 from releasestation.printq import HELD
@@ -137,22 +136,20 @@ class Releaser:
         # different servers numbering their jobs alike. Ask ours about the (rare) flagged ones.
         handled = {job.id for job in flagged if not self._still_held(job)}
         by_id = {job.id: job for job in jobs}
-        outcome = Outcome()
-        done: list[tuple[Claim, Event | None]] = []
-        for claim in claimed:
+        # released or expired elsewhere meanwhile: nothing to audit, the other did
+        done: list[tuple[Claim, Event | None]] = [(c, None) for c in claimed if c.job_id in handled]
+        # oldest first: the first is released alone and starts first (release_all)
+        mine = sorted((c for c in claimed if c.job_id not in handled), key=lambda c: c.job_id)
+        errors = self.app.printq.release_all([by_id[claim.job_id] for claim in mine], printer)
+        outcome = Outcome(released_at=time.time())
+        for claim, error in zip(mine, errors, strict=True):
             job = by_id[claim.job_id]
-            try:
-                if job.id in handled:  # released or expired elsewhere meanwhile
-                    done.append((claim, None))
-                    continue
-                self.app.printq.release(job, printer)
-            except PrintServerError as exc:
-                outcome.failed.append((job, str(exc)))
-                done.append((claim, event_of(claim, "release", "failed", str(exc))))
-                continue
-            outcome.released.append(job)
-            done.append((claim, event_of(claim, "release", "ok")))
-        outcome.released_at = time.time()
+            if error is None:
+                outcome.released.append(job)
+                done.append((claim, event_of(claim, "release", "ok")))
+            else:
+                outcome.failed.append((job, str(error)))
+                done.append((claim, event_of(claim, "release", "failed", str(error))))
         self.claims.finish(done)
         return outcome
 

@@ -316,9 +316,11 @@ def test_daemon_killed_mid_release_while_cupsd_hangs(daemon_for, cups_clean, db_
         daemon.start()
         daemon.swipe(CARD)
         assert proxy.holding.wait(20), "the release never got that far"
-        # (libcups sends the first release twice: unauthenticated, then with PeerCred)
+        # libcups sends each connection's first release twice (unauthenticated, then with
+        # PeerCred), and a swipe's releases go out on several connections at once, so how
+        # many got through before the freeze varies; some did, and not all.
         released = [j for j in jobs if app.printq.job(j).state != HELD]
-        assert len(released) == 14
+        assert 0 < len(released) < 15
         assert len(claims_left(app)) == 40 and outcomes(app) == []
         daemon.kill()
         proxy.thaw()
@@ -326,8 +328,9 @@ def test_daemon_killed_mid_release_while_cupsd_hangs(daemon_for, cups_clean, db_
         assert claims_left(app) == []
         settled = dict(outcomes(app))
         assert sorted(j for j, outcome in settled.items() if outcome == "ok") == released
-        assert Counter(settled.values()) == {"ok": 14, "interrupted": 26}
-        assert len(app.printq.held_jobs(["Secure"])) == 26
+        left = len(jobs) - len(released)
+        assert Counter(settled.values()) == {"ok": len(released), "interrupted": left}
+        assert len(app.printq.held_jobs(["Secure"])) == left
         daemon.swipe(CARD)
         assert wait_for(lambda: len(cups_clean.printed()) == 40, 20)
         daemon.stop()

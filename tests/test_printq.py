@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -213,3 +214,53 @@ def test_close_then_use_again(cups_clean):
     server.close()
     assert len(server.held_jobs_for(["Secure"], ["alice"])) == 1
     server.close()
+
+
+def print_order(cupsd: PrivateCups) -> list[int]:
+    """Job ids in the order the capture backend received them (one job at a time)."""
+    metas = sorted(cupsd.captures.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    return [int(json.loads(p.read_text("utf-8"))["job_id"]) for p in metas]
+
+
+def test_release_all_prints_every_job_in_the_order_sent(cups_clean, print_server):
+    ids = [cups_clean.submit("alice", f"chapter {n}") for n in range(8)]
+    other = cups_clean.submit("bob", "stays")
+    jobs = print_server.held_jobs_for(["Secure"], ["alice"])
+    assert print_server.release_all(jobs) == [None] * len(ids)
+    cups_clean.wait_printed(len(ids))
+    assert print_order(cups_clean) == ids
+    assert [j.id for j in print_server.held_jobs(["Secure"])] == [other]
+
+
+def test_release_all_to_a_printer_moves_each_job(cups_clean, print_server):
+    ids = [cups_clean.submit("alice", f"chapter {n}") for n in range(4)]
+    jobs = print_server.held_jobs_for(["Secure"], ["alice"])
+    assert print_server.release_all(jobs, "Lobby") == [None] * 4
+    printed = cups_clean.wait_printed(4)
+    assert [(c.job_id, c.queue) for c in printed] == [(i, "Lobby") for i in ids]
+
+
+def test_release_all_reports_each_failure_and_releases_the_rest(cups_clean, print_server):
+    ids = [cups_clean.submit("alice", f"chapter {n}") for n in range(5)]
+    jobs = print_server.held_jobs_for(["Secure"], ["alice"])
+    print_server.cancel(ids[0])  # gone before the release: the first, released alone
+    print_server.cancel(ids[3])  # and one of those released together
+    errors = print_server.release_all(jobs)
+    assert [e is None for e in errors] == [False, True, True, False, True]
+    assert all(f"job {ids[n]}" in str(errors[n]) for n in (0, 3))
+    printed = cups_clean.wait_printed(3)
+    assert [c.job_id for c in printed] == [ids[1], ids[2], ids[4]]
+    assert print_server.release_all([]) == []
+
+
+def test_submit_on_a_helper_runs_at_once(cups_clean, print_server):
+    # Helpers that wait for other helpers could all end up waiting; a helper's own
+    # submissions run in place, so even more nested requests than helpers finish.
+    def nested(depth: int) -> int:
+        if depth == 0:
+            return len(print_server.held_jobs_for(["Secure"], ["alice", "CORP\\alice"]))
+        return print_server.submit(nested, depth - 1).result(timeout=10)
+
+    cups_clean.submit("alice", "x")
+    pending = [print_server.submit(nested, 6) for _ in range(8)]
+    assert [p.result(timeout=20) for p in pending] == [1] * 8

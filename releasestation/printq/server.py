@@ -12,6 +12,10 @@ Each thread gets its own connections (libcups state is per thread; sharing a Con
 across threads crashes). A request that fails because cupsd went away is retried once on a
 fresh connection. Every failure surfaces as PrintServerError naming the server and the
 job or queue.
+
+A swipe's releases overlap: all but the first go out at once from a few helper threads
+(`submit`), each on its own connection. cupsd still serves them one at a time, but it no
+longer waits for the station between them (docs/cups.md has the figures).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pwd
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +42,9 @@ from releasestation.printq.policy import Station, parse_policies, policy_problem
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Releases of one swipe in flight at once. cupsd serves one request at a time; two or three
+# in flight already keep it from waiting for the station between them.
+HELPERS = 4
 ALL_PRINTERS = "ipp://localhost/printers/"
 LOCAL_CUPSD_CONF = Path("/etc/cups/cupsd.conf")
 LOCAL_SOCKETS = ("/run/cups/cups.sock", "/var/run/cups/cups.sock")
@@ -70,6 +78,8 @@ class PrintServer:
         self._lock = threading.Lock()
         self._generation = 0
         self._readers: list[ipp.IppClient] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._helpers: set[int] = set()  # idents of the pool's threads
 
     # -- held jobs -----------------------------------------------------------------------
 
@@ -230,6 +240,28 @@ class PrintServer:
             raise
         log.debug("released job %d of %s to %s", job.id, job.owner, printer or job.queue)
 
+    def release_all(
+        self, jobs: Sequence[HeldJob], printer: str | None = None
+    ) -> list[PrintServerError | None]:
+        """Release each of `jobs` (see release); for each, None or the error it met.
+
+        The first is released alone, so it starts on the printer first; the others then
+        go out at once. A printer takes its waiting jobs in cupsd's order (priority, then
+        job id), so a person's jobs still print in the order they were sent."""
+        if not jobs:
+            return []
+
+        def one(job: HeldJob) -> PrintServerError | None:
+            try:
+                self.release(job, printer)
+            except PrintServerError as exc:
+                return exc
+            return None
+
+        first = one(jobs[0])
+        rest = [self.submit(one, job) for job in jobs[1:]]
+        return [first] + [pending.result() for pending in _all_done(rest)]
+
     def document_head(self, job: HeldJob, limit: int) -> bytes:
         """The first `limit` bytes of `job`'s first document, fetched with
         CUPS-Get-Document on the station's authenticated connection. The temporary copy
@@ -306,12 +338,37 @@ class PrintServer:
     # -- connections -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Drop every connection; a later call opens new ones."""
+        """Drop every connection and the helper threads; a later call opens new ones."""
         with self._lock:
             self._generation += 1
             readers, self._readers = self._readers, []
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)  # work already sent still finishes
         for reader in readers:
             reader.close()
+
+    def submit(self, call: Callable[..., T], *args: Any) -> Future[T]:
+        """Run `call(*args)` on one of the helper threads (each has its own connections to
+        cupsd). On a helper thread itself, it runs at once: a helper never waits for
+        another, so the few helpers cannot all end up waiting."""
+        if threading.get_ident() in self._helpers:
+            done: Future[T] = Future()
+            try:
+                done.set_result(call(*args))
+            except BaseException as exc:
+                done.set_exception(exc)
+            return done
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    HELPERS, thread_name_prefix="cupsd-request", initializer=self._helper_started
+                )
+            return self._pool.submit(call, *args)
+
+    def _helper_started(self) -> None:
+        with self._lock:
+            self._helpers.add(threading.get_ident())
 
     def _read(self, what: str, operation: int, attributes: list[tuple[int, str, ipp.Value]]):
         try:
@@ -369,6 +426,15 @@ class PrintServer:
 
 class _NotFound(Exception):
     """cupsd has no such printer or job."""
+
+
+def _all_done(futures: list[Future[T]]) -> list[Future[T]]:
+    """`futures`, once every one of them has finished (so that none still runs when the
+    caller raises the first one's error)."""
+    for pending in futures:
+        with contextlib.suppress(BaseException):
+            pending.exception()
+    return futures
 
 
 def _distinct(names: Iterable[str]) -> list[str]:
