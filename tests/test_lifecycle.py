@@ -23,6 +23,7 @@ from releasestation.daemon import Station, build_services
 from releasestation.lifecycle.housekeeping import Housekeeping
 from releasestation.lifecycle.watcher import JobWatcher
 from releasestation.printq import PrivateCups
+from releasestation.printq.index import HeldIndex
 from releasestation.store import users as store_users
 
 PJL = (
@@ -138,9 +139,9 @@ def wait_for(check: Callable[[], object], timeout: float = 10.0, step: float = 0
 # -- the daemon's hook ------------------------------------------------------------------------
 
 
-def test_the_daemon_runs_housekeeping_and_the_watcher(make_app):
+def test_the_daemon_runs_the_index_housekeeping_and_the_watcher(make_app):
     built = build_services(make_app())
-    assert [type(s) for s in built] == [Housekeeping, JobWatcher]
+    assert [type(s) for s in built] == [HeldIndex, Housekeeping, JobWatcher]
 
 
 def test_a_lp_job_arrives_resolved_and_released_by_card(make_app, cups_clean, tmp_path):
@@ -169,6 +170,6 @@ def test_a_lp_job_arrives_resolved_and_released_by_card(make_app, cups_clean, tm
 
 def test_settings_reach_the_services(make_app):
     app = make_app(station="hold_hours = 2\nexpire_every_seconds = 60\n")
-    housekeeping, watcher = build_services(app)
+    _, housekeeping, watcher = build_services(app)
     assert housekeeping.interval == 60 and housekeeping.expirer.hours == 2  # type: ignore[attr-defined]
     assert watcher.interval == 0.2  # type: ignore[attr-defined]

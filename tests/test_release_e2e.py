@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from releasestation.daemon import Station
+from releasestation.printq.index import HeldIndex
 from tests.fixtures.station import ldap_section
 
 ALICE_CARD, BOB_CARD = "0012345678", "0087654321"
@@ -97,6 +98,26 @@ def test_swipe_prints_exactly_that_users_jobs(running):
     )
     released = audit_rows(running, "event = 'release' AND outcome = 'ok'")
     assert {r[3] for r in released} == alice_jobs and {r[2] for r in released} == {"alice"}
+
+
+def test_the_swipe_is_answered_from_the_held_job_index(running):
+    """The daemon keeps a held-job index; once built, a swipe finds its jobs there, jobs
+    sent a moment before the swipe included, and still prints nobody else's."""
+    [index] = [s for s in running.station.services if isinstance(s, HeldIndex)]
+    deadline = time.monotonic() + 10
+    while not index.trusted and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert index.trusted, index.stale_reason
+    cups = running.cups
+    bob = cups.submit("bob", "stays")
+    before = index.answered
+    mine = {cups.submit(owner, f"doc of {owner}") for owner in ALICE_OWNERS}
+    time.sleep(3 * index.poll_seconds)  # the index's helper takes these in
+    mine.add(cups.submit("alice", "a moment before the swipe", queue="Secure2"))
+    assert running.swipe(ALICE_CARD) == "released"
+    assert {p.job_id for p in cups.wait_printed(len(mine), timeout=5)} == mine
+    assert index.answered == before + 1
+    assert [j.id for j in running.app.printq.held_jobs(("Secure", "Secure2"))] == [bob]
 
 
 def test_the_release_is_timed_from_the_swipe_to_cupsd_s_last_answer(running):

@@ -2,9 +2,10 @@
 """The held-job lifecycle around the swipe: expiry, owner resolution, visitors on arrival,
 crash-safe claims and their reconciliation, and audit retention.
 
-`services(app)` is the daemon's hook (releasestation.daemon.SERVICES): housekeeping (settles
-unfinished releases at start, then expiry and retention on a schedule) and the job watcher
-(owners and visitors as jobs arrive).
+`services(app)` is the daemon's hook (releasestation.daemon.SERVICES): the held-job index
+(a swipe's jobs found by id, releasestation.printq.index), housekeeping (settles unfinished
+releases at start, then expiry and retention on a schedule) and the job watcher (owners and
+visitors as jobs arrive).
 """
 
 from __future__ import annotations
@@ -19,5 +20,7 @@ if TYPE_CHECKING:
 def services(app: App) -> list[Service]:
     from releasestation.lifecycle.housekeeping import Housekeeping
     from releasestation.lifecycle.watcher import JobWatcher
+    from releasestation.printq.index import HeldIndex
 
-    return [Housekeeping(app), JobWatcher(app)]
+    index = HeldIndex(app.printq, app.config.station.hold_queues)
+    return [index, Housekeeping(app), JobWatcher(app)]

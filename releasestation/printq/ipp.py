@@ -26,11 +26,13 @@ import cups
 IPP_PORT = 631
 OK_LIMIT = 0x00FF  # successful-ok .. successful-ok-events-complete
 NOT_FOUND = 0x0406
+SUBSCRIPTION_GROUP = 0x06  # IPP_TAG_SUBSCRIPTION, which pycups does not name
+EVENT_GROUP = 0x07  # IPP_TAG_EVENT_NOTIFICATION
 _END = 0x03
 _INTEGER, _BOOLEAN, _ENUM = 0x21, 0x22, 0x23
 _TEXT_LANG, _NAME_LANG = 0x35, 0x36
 
-Value = str | int | bool | Sequence[str]
+Value = str | int | bool | Sequence[str] | Sequence[int]
 
 
 class IppError(Exception):
@@ -76,6 +78,7 @@ class IppClient:
         self.encryption = encryption
         self.timeout = timeout
         self._http: http.client.HTTPConnection | None = None
+        self.connects = 0
 
     def close(self) -> None:
         if self._http is not None:
@@ -83,14 +86,19 @@ class IppClient:
             self._http = None
 
     def request(
-        self, operation: int, attributes: Iterable[tuple[int, str, Value]]
+        self,
+        operation: int,
+        attributes: Iterable[tuple[int, str, Value]],
+        subscription: Iterable[tuple[int, str, Value]] = (),
     ) -> list[tuple[int, dict[str, Any]]]:
-        """Send one request (operation-group attributes as (value tag, name, value)) and
-        return the response's attribute groups as (group tag, {name: value}).
+        """Send one request (operation-group attributes as (value tag, name, value), and
+        those of a subscription group) and return the response's attribute groups as
+        (group tag, {name: value}).
 
-        A connection that has gone away (cupsd restarted) is reopened once.
+        A connection that has gone away (cupsd restarted) is reopened once; `connects`
+        counts the connections opened.
         """
-        body = _encode(operation, attributes)
+        body = _encode(operation, attributes, subscription)
         try:
             data = self._post(body)
         except (OSError, http.client.HTTPException):
@@ -119,14 +127,21 @@ class IppClient:
         else:
             conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
         self._http = conn
+        self.connects += 1
         return conn
 
 
-def _encode(operation: int, attributes: Iterable[tuple[int, str, Value]]) -> bytes:
+def _encode(
+    operation: int,
+    attributes: Iterable[tuple[int, str, Value]],
+    subscription: Iterable[tuple[int, str, Value]] = (),
+) -> bytes:
     request = cups.IPPRequest(operation)  # adds attributes-charset / -natural-language
-    for tag, name, value in attributes:
-        values = list(value) if isinstance(value, list | tuple) else value
-        request.add(cups.IPPAttribute(cups.IPP_TAG_OPERATION, tag, name, values))
+    for group, items in ((cups.IPP_TAG_OPERATION, attributes),
+                         (SUBSCRIPTION_GROUP, subscription)):  # fmt: skip
+        for tag, name, value in items:
+            values = list(value) if isinstance(value, list | tuple) else value
+            request.add(cups.IPPAttribute(group, tag, name, values))
     chunks: list[bytes] = []
 
     def write(chunk: bytes) -> int:

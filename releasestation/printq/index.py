@@ -1,0 +1,399 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""HeldIndex: the held jobs of the station's hold queues by owner, kept current from
+cupsd's job events, so that a swipe finds a person's jobs without cupsd walking every job.
+
+Why: a `my-jobs` Get-Jobs makes cupsd compare the owner of every unfinished job, one walk per
+owner-name form (`alice`, `CORP\\alice`, ...); with 10,000 held jobs that is about 1 ms per
+form, more when cupsd's jobs are not in the CPU's caches (docs/cups.md). Looking jobs up by
+id (`job-ids`) costs no walk.
+
+How it stays complete: the index subscribes to cupsd's job events (an `ippget` pull
+subscription: job-created, job-state-changed, job-config-changed, job-completed), then
+lists every held job once. After that, the events keep it current: a job an event says is
+no longer held (released, printing, done, cancelled) leaves it at once, and a job that is
+held and new on a hold queue, held again, or moved is asked about by id, for its owner. A
+helper thread does this every POLL_SECONDS; a swipe does it too, just before it looks, so
+a job sent a moment before the swipe is found. When more than SWIPE_ASKS jobs arrived since
+the helper's last round, the swipe asks cupsd the slow way instead (it costs less then), and
+the helper catches up.
+
+When the index cannot vouch for being complete it says so (`held_for` returns None) and
+the swipe asks cupsd the slow way; nobody's job is left behind. That is the case:
+- until the first listing is done;
+- when events were lost: cupsd keeps the last `MaxEvents` (default 100) per subscription,
+  and each catch-up asks again for the last event it has already seen, which must still be
+  there, followed by consecutive ones;
+- when cupsd was restarted (its events are kept in memory only): the index's own connection
+  to cupsd was re-opened, or the subscription is gone, or the last event seen is gone;
+- when a request fails.
+It then lists every held job again, at most once every `rebuild_pause` seconds (a listing of
+10,000 held jobs keeps cupsd busy for a while).
+
+The subscription has a lease of LEASE_SECONDS, renewed while the station runs, and is
+cancelled when it stops, so a station that dies leaves nothing behind in cupsd for long.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import cups
+
+from releasestation.errors import PrintServerError
+from releasestation.printq import ipp
+from releasestation.printq.jobs import HELD, JOB_ATTRIBUTES, HeldJob, from_attributes
+
+if TYPE_CHECKING:
+    from releasestation.printq.server import PrintServer
+
+log = logging.getLogger(__name__)
+
+SERVER_URI = "ipp://localhost/"
+# job-config-changed: CUPS-Move-Job, and Set-Job-Attributes (a release among them)
+EVENTS = ("job-created", "job-state-changed", "job-config-changed", "job-completed")
+# Jobs a swipe asks cupsd about by id before it answers from the index; with more (many
+# jobs sent in the same moment), the swipe asks cupsd the slow way, which then costs less.
+SWIPE_ASKS = 4
+LEASE_SECONDS = 900
+POLL_SECONDS = 0.5
+REBUILD_PAUSE = 60.0
+FETCH_BATCH = 200  # job ids per Get-Jobs
+
+
+class Stale(Exception):
+    """The index cannot vouch for being complete (the reason is the message)."""
+
+
+class HeldIndex:
+    """Held jobs on `queues` by owner name (case-insensitive); a daemon service."""
+
+    def __init__(
+        self,
+        server: PrintServer,
+        queues: Sequence[str],
+        poll_seconds: float = POLL_SECONDS,
+        rebuild_pause: float = REBUILD_PAUSE,
+        lease_seconds: int = LEASE_SECONDS,
+    ):
+        self.server = server
+        self.queues = tuple(queues)
+        self.poll_seconds = poll_seconds
+        self.rebuild_pause = rebuild_pause
+        self.lease_seconds = lease_seconds
+        self._wanted = {q.casefold() for q in queues}
+        s = server.settings
+        self._client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
+        self._lock = threading.RLock()  # the client, the jobs and the subscription state
+        self._jobs: dict[int, HeldJob] = {}
+        self._by_owner: dict[str, set[int]] = {}
+        self._unknown: set[int] = set()  # held jobs events named, not yet asked about
+        self._subscription: int | None = None
+        self._seen = 0  # sequence number of the last event taken in (0: none yet)
+        self._connects = 0  # the client's connection the index was built on
+        self._renewed = 0.0
+        self._last_build: float | None = None
+        self.trusted = False
+        self.stale_reason = "not built yet"
+        self.builds = 0
+        self.answered = 0  # questions answered from the index (the rest asked cupsd)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- service ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Build in the background and keep up; the print server uses the index from now on
+        (the slow way until it is built)."""
+        self._stop.clear()
+        self.server.index = self
+        self._thread = threading.Thread(target=self._run, name="held-index", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.server.index is self:
+            self.server.index = None
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        with self._lock:
+            self._cancel_subscription()
+            self.trusted = False
+            self._client.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.keep_up()
+            except Exception:  # a bug must not end the index for the daemon's life
+                log.exception("held-job index: unexpected failure; carrying on")
+                with self._lock:
+                    self._distrust("unexpected failure")
+            self._stop.wait(self.poll_seconds)
+
+    def keep_up(self) -> None:
+        """One round of the helper thread: take in new events, renew the lease, or build
+        the index again when it is stale and the pause since the last build is over."""
+        with self._lock:
+            if self.trusted:
+                self._catch_up_or_distrust()
+                if self.trusted and time.monotonic() - self._renewed > self.lease_seconds / 3:
+                    self._renew()
+                return
+            last = self._last_build
+            if last is not None and time.monotonic() - last < self.rebuild_pause:
+                return
+        self.build()
+
+    # -- the swipe's question ----------------------------------------------------------------
+    def held_for(self, queues: Iterable[str], names: Iterable[str]) -> list[HeldJob] | None:
+        """Held jobs on `queues` owned by any of `names` (case-insensitive), oldest first,
+        as cupsd has them now; None when the index cannot vouch for being complete (or
+        covers other queues), and the caller must ask cupsd itself."""
+        wanted_queues = {q.casefold() for q in queues}
+        if not wanted_queues <= self._wanted:
+            return None
+        owners = {n.casefold() for n in names if n}
+        with self._lock:
+            if not self.trusted:
+                return None
+            try:
+                if not self._catch_up(SWIPE_ASKS):
+                    return None
+            except (Stale, PrintServerError, ipp.IppError, OSError) as exc:
+                self._distrust(str(exc))
+                return None
+            jobs = [self._jobs[i] for i in self._ids_of(owners)]
+            self.answered += 1
+        return sorted((j for j in jobs if j.queue.casefold() in wanted_queues), key=lambda j: j.id)
+
+    def _ids_of(self, owners: set[str]) -> set[int]:
+        found: set[int] = set()
+        for owner in owners:
+            found |= self._by_owner.get(owner, set())
+        return found
+
+    # -- building ----------------------------------------------------------------------------
+    def build(self) -> bool:
+        """Subscribe (again), then list every held job; True when the index is trusted.
+        Swipes meanwhile get None (the listing takes a while with many jobs held)."""
+        started = time.monotonic()
+        with self._lock:
+            self._last_build = started
+            self.trusted = False
+            try:
+                self._cancel_subscription()
+                self._subscribe()  # first: what changes during the listing becomes events
+            except (Stale, ipp.IppError, OSError) as exc:
+                self._distrust(f"cannot subscribe to cupsd's job events: {exc}")
+                return False
+        try:
+            listed = self.server.held_jobs(self.queues)
+        except PrintServerError as exc:
+            with self._lock:
+                self._distrust(f"cannot list the held jobs: {exc}")
+            return False
+        with self._lock:
+            if self._stop.is_set():  # stopped while listing: the subscription is gone
+                return False
+            self._jobs, self._by_owner = {}, {}
+            for job in listed:
+                self._put(job.id, job)
+            self.builds += 1
+            if not self._catch_up_or_distrust():  # what changed while the listing was made
+                return False
+            self.trusted = True
+            self.stale_reason = ""
+            log.info(
+                "held-job index: %d held job(s) of %d owner(s) on %s, built in %.1f s",
+                len(self._jobs), len(self._by_owner), ", ".join(self.queues),
+                time.monotonic() - started,
+            )  # fmt: skip
+            return True
+
+    def _subscribe(self) -> None:
+        groups = self._request(
+            "subscribing to job events",
+            cups.IPP_OP_CREATE_PRINTER_SUBSCRIPTIONS,
+            [],
+            [
+                (cups.IPP_TAG_KEYWORD, "notify-events", list(EVENTS)),
+                (cups.IPP_TAG_KEYWORD, "notify-pull-method", "ippget"),
+                (cups.IPP_TAG_INTEGER, "notify-lease-duration", self.lease_seconds),
+            ],
+        )
+        found = ipp.groups_of(groups, ipp.SUBSCRIPTION_GROUP)
+        number = found[0].get("notify-subscription-id") if found else None
+        if not isinstance(number, int):
+            raise Stale("cupsd answered the subscription without its id")
+        self._subscription, self._seen = number, 0
+        self._unknown = set()
+        self._connects = self._client.connects
+        self._renewed = time.monotonic()
+
+    def _renew(self) -> None:
+        try:
+            self._request(
+                "renewing the job-event subscription",
+                cups.IPP_OP_RENEW_SUBSCRIPTION,
+                [(cups.IPP_TAG_INTEGER, "notify-subscription-id", self._subscription or 0)],
+                [(cups.IPP_TAG_INTEGER, "notify-lease-duration", self.lease_seconds)],
+            )
+        except (ipp.IppError, OSError, Stale) as exc:
+            self._distrust(f"the subscription could not be renewed: {exc}")
+            return
+        self._renewed = time.monotonic()
+
+    def _cancel_subscription(self) -> None:
+        number, self._subscription = self._subscription, None
+        if number is None:
+            return
+        with contextlib.suppress(ipp.IppError, OSError, Stale):
+            self._request(
+                "cancelling the job-event subscription",
+                cups.IPP_OP_CANCEL_SUBSCRIPTION,
+                [(cups.IPP_TAG_INTEGER, "notify-subscription-id", number)],
+            )
+
+    # -- keeping up ----------------------------------------------------------------------------
+    def _catch_up_or_distrust(self) -> bool:
+        try:
+            self._catch_up()
+        except (Stale, PrintServerError, ipp.IppError, OSError) as exc:
+            self._distrust(str(exc))
+            return False
+        return True
+
+    def _catch_up(self, ask_at_most: int | None = None) -> bool:
+        """Take in the events since the last one seen; False when more than `ask_at_most`
+        jobs would have to be asked about now (they are asked about later, by the helper).
+
+        An event carries its job's state and printer but not its owner. A job an event says
+        is no longer held (released, printing, done, cancelled) leaves the index at once; a
+        job that is held and new on a hold queue, held again, or moved (job-config-changed)
+        is asked about by id, for its owner and queue."""
+        events = self._events()
+        for event in events:
+            if "notify-job-id" not in event:
+                continue
+            job_id = int(event["notify-job-id"])
+            state = event.get("job-state")
+            if state is None:
+                self._unknown.add(job_id)
+            elif state != HELD:
+                self._put(job_id, None)
+                self._unknown.discard(job_id)
+            elif event.get("notify-subscribed-event") == "job-config-changed" or (
+                job_id not in self._jobs and self._on_hold_queue(event)
+            ):
+                self._unknown.add(job_id)
+        if events:
+            self._seen = int(events[-1]["notify-sequence-number"])
+        if ask_at_most is not None and len(self._unknown) > ask_at_most:
+            return False
+        self._refresh(self._unknown)
+        self._unknown.clear()
+        return True
+
+    def _on_hold_queue(self, event: dict[str, Any]) -> bool:
+        return str(event.get("printer-name", "")).casefold() in self._wanted
+
+    def _events(self) -> list[dict[str, Any]]:
+        """The events after the last one seen; Stale when some may have been lost."""
+        since = self._seen or 1
+        try:
+            groups = self._request(
+                "reading job events",
+                cups.IPP_OP_GET_NOTIFICATIONS,
+                [
+                    (cups.IPP_TAG_INTEGER, "notify-subscription-ids", [self._subscription or 0]),
+                    (cups.IPP_TAG_INTEGER, "notify-sequence-numbers", [since]),
+                ],
+            )
+        except ipp.IppError as exc:
+            if exc.status == ipp.NOT_FOUND:
+                raise Stale("cupsd no longer has the job-event subscription") from None
+            raise
+        events = [
+            e
+            for e in ipp.groups_of(groups, ipp.EVENT_GROUP)
+            if e.get("notify-subscription-id") == self._subscription
+        ]
+        numbers = [int(e.get("notify-sequence-number", 0)) for e in events]
+        if numbers != list(range(since, since + len(numbers))):
+            raise Stale(f"job events were lost (asked from #{since}, got {numbers[:3]}...)")
+        if self._seen and not numbers:
+            raise Stale(f"cupsd no longer has job event #{since} (restarted?)")
+        return [e for e, n in zip(events, numbers, strict=True) if n > self._seen]
+
+    def _refresh(self, ids: set[int]) -> None:
+        """Ask cupsd about `ids` by id (no walk) and keep those held on the hold queues."""
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), FETCH_BATCH):
+            batch = ordered[start : start + FETCH_BATCH]
+            fresh = self._fetch(batch)
+            for job_id in batch:
+                self._put(job_id, fresh.get(job_id))
+
+    def _fetch(self, ids: list[int]) -> dict[int, HeldJob]:
+        try:
+            groups = self._request(
+                "looking jobs up by id",
+                cups.IPP_OP_GET_JOBS,
+                [
+                    (cups.IPP_TAG_INTEGER, "job-ids", ids),
+                    (cups.IPP_TAG_KEYWORD, "requested-attributes", list(JOB_ATTRIBUTES)),
+                ],
+            )
+        except ipp.IppError as exc:
+            if exc.status != ipp.NOT_FOUND:
+                raise
+            if len(ids) == 1:  # gone (purged)
+                return {}
+            # cupsd refuses the whole request when one of them is gone: ask one by one
+            found: dict[int, HeldJob] = {}
+            for job_id in ids:
+                found.update(self._fetch([job_id]))
+            return found
+        jobs = (from_attributes(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB))
+        return {j.id: j for j in jobs if j is not None}
+
+    def _put(self, job_id: int, job: HeldJob | None) -> None:
+        old = self._jobs.pop(job_id, None)
+        if old is not None:
+            ids = self._by_owner.get(old.owner.casefold())
+            if ids is not None:
+                ids.discard(job_id)
+                if not ids:
+                    del self._by_owner[old.owner.casefold()]
+        if job is not None and job.state == HELD and job.queue.casefold() in self._wanted:
+            self._jobs[job_id] = job
+            self._by_owner.setdefault(job.owner.casefold(), set()).add(job_id)
+
+    def _request(
+        self,
+        what: str,
+        operation: int,
+        attributes: list[tuple[int, str, ipp.Value]],
+        subscription: list[tuple[int, str, ipp.Value]] | None = None,
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """One request on the index's own connection; Stale when that connection had to be
+        opened again since the subscription was made (cupsd may have restarted)."""
+        head: list[tuple[int, str, ipp.Value]] = [
+            (cups.IPP_TAG_URI, "printer-uri", SERVER_URI),
+            (cups.IPP_TAG_NAME, "requesting-user-name", self.server.account),
+        ]
+        groups = self._client.request(operation, head + attributes, subscription or ())
+        if self._subscription is not None and self._client.connects != self._connects:
+            raise Stale(f"the connection to cupsd was opened again ({what})")
+        return groups
+
+    def _distrust(self, reason: str) -> None:
+        if self.trusted or reason != self.stale_reason:
+            log.warning("held-job index: %s; swipes ask cupsd directly until it is rebuilt", reason)
+        self.trusted = False
+        self.stale_reason = reason

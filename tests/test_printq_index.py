@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The held-job index against a real private cupsd: complete at the moment of the question,
+or it says it cannot vouch (None) and the print server asks cupsd the slow way."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import cups
+import pytest
+
+from releasestation.printq import HELD, PrintServer, PrivateCups
+from releasestation.printq.index import SWIPE_ASKS, HeldIndex
+from releasestation.printq.jobs import printer_uri
+
+ALICE = ["alice", "CORP\\alice"]
+
+
+@pytest.fixture
+def index(print_server: PrintServer) -> Iterator[HeldIndex]:
+    """An index of Secure (built, no helper thread: each test drives it)."""
+    made = HeldIndex(print_server, ["Secure"], rebuild_pause=0)
+    assert made.build(), made.stale_reason
+    print_server.index = made
+    yield made
+    made.stop()
+
+
+def ids(jobs) -> list[int]:
+    return [job.id for job in jobs]
+
+
+def subscriptions(cupsd: PrivateCups) -> list[int]:
+    conn = cups.Connection(host=cupsd.socket)
+    try:
+        return [s["notify-subscription-id"] for s in conn.getSubscriptions("ipp://localhost/")]
+    except cups.IPPError:  # "no subscriptions"
+        return []
+
+
+def test_the_index_finds_each_owners_held_jobs_like_cupsd_does(cups_clean, print_server):
+    mine = [cups_clean.submit(owner, "x") for owner in ("alice", "CORP\\alice", "ALICE")]
+    bob = cups_clean.submit("bob", "x")
+    cups_clean.submit("alice", "on another hold queue", queue="Secure2")
+    index = HeldIndex(print_server, ["Secure"])
+    assert index.held_for(["Secure"], ALICE) is None  # not built: cannot vouch
+    assert index.build() and index.trusted
+    assert ids(index.held_for(["Secure"], ["alice", "CORP\\alice"])) == mine
+    assert ids(index.held_for(["Secure"], ["bob"])) == [bob]
+    for names in (["alic"], ["*"], [""], [], ["carol"], ["CORP\\"]):
+        assert index.held_for(["Secure"], names) == [], names
+    assert index.held_for(["Secure2"], ALICE) is None  # not a queue it keeps
+    index.stop()
+
+
+def test_a_job_sent_just_before_the_swipe_is_found(cups_clean, index):
+    assert index.held_for(["Secure"], ALICE) == []
+    job = cups_clean.submit("CORP\\alice", "sent a moment ago")  # no poll in between
+    [found] = index.held_for(["Secure"], ALICE)
+    assert (found.id, found.owner, found.state, found.queue) == (job, "CORP\\alice", HELD, "Secure")
+
+
+def test_many_jobs_sent_at_the_swipe_are_left_to_the_helper(cups_clean, print_server, index):
+    jobs = cups_clean.submit_many([("alice", f"n{n}") for n in range(SWIPE_ASKS + 1)])
+    assert index.held_for(["Secure"], ALICE) is None  # the slow way is cheaper now
+    assert index.trusted
+    assert ids(print_server.held_jobs_for(["Secure"], ALICE)) == jobs
+    index.keep_up()  # the helper's round asks about them
+    assert ids(index.held_for(["Secure"], ALICE)) == jobs
+    more = cups_clean.submit_many([("CORP\\alice", f"m{n}") for n in range(SWIPE_ASKS)])
+    assert ids(index.held_for(["Secure"], ALICE)) == jobs + more
+
+
+def test_released_cancelled_and_held_again_jobs_follow_cupsd(cups_clean, print_server, index):
+    jobs = [cups_clean.submit("alice", f"chapter {n}") for n in range(3)]
+    cups_clean.stop_printer("Secure")  # released jobs wait, so one can be held again
+    try:
+        for job in print_server.held_jobs_for(["Secure"], ["alice"]):
+            print_server.release(job)
+        assert index.held_for(["Secure"], ALICE) == []
+        conn = cups.Connection(host=cups_clean.socket)
+        conn.setJobHoldUntil(jobs[1], "indefinite")  # held again by an administrator
+        assert ids(index.held_for(["Secure"], ALICE)) == [jobs[1]]
+        print_server.cancel(jobs[1])
+        assert index.held_for(["Secure"], ALICE) == []
+    finally:
+        cups_clean.start_printer("Secure")
+
+
+def test_a_job_moved_into_or_out_of_the_hold_queue_is_followed(cups_clean, index):
+    job = cups_clean.submit("alice", "moved in", queue="Secure2")
+    assert index.held_for(["Secure"], ALICE) == []
+    conn = cups.Connection(host=cups_clean.socket)
+    conn.moveJob(job_id=job, job_printer_uri=printer_uri("Secure"))
+    [found] = index.held_for(["Secure"], ALICE)
+    assert (found.id, found.queue) == (job, "Secure")
+    conn.moveJob(job_id=job, job_printer_uri=printer_uri("Secure2"))
+    assert index.held_for(["Secure"], ALICE) == []
+
+
+def test_a_purged_job_is_dropped_with_the_others_kept(cups_clean, print_server, index):
+    jobs = [cups_clean.submit("alice", f"n{n}") for n in range(3)]
+    assert ids(index.held_for(["Secure"], ALICE)) == jobs
+    print_server.cancel(jobs[0], purge=True)
+    assert ids(index.held_for(["Secure"], ALICE)) == jobs[1:]
+    assert index.trusted
+    # Asked about by id, cupsd refuses a whole batch when one of the jobs is gone; the
+    # index then asks about each on its own.
+    assert set(index._fetch([jobs[0], jobs[1], jobs[2]])) == {jobs[1], jobs[2]}
+
+
+def test_lost_events_make_the_index_say_so_until_it_is_rebuilt(cups_clean, print_server, index):
+    # cupsd keeps the last 100 events of a subscription (MaxEvents); 120 new jobs between
+    # two looks lose the first ones, and with them, perhaps, someone's job.
+    first = cups_clean.submit("alice", "lost among many")
+    cups_clean.submit_many([(f"user{n}", "x") for n in range(120)])
+    assert index.held_for(["Secure"], ALICE) is None
+    assert not index.trusted and "lost" in index.stale_reason
+    assert ids(print_server.held_jobs_for(["Secure"], ALICE)) == [first]  # the slow way
+    assert index.build()
+    assert ids(index.held_for(["Secure"], ALICE)) == [first]
+
+
+def test_a_cupsd_restart_makes_the_index_say_so(cups_clean, print_server, index):
+    job = cups_clean.submit("alice", "before the restart")
+    assert ids(index.held_for(["Secure"], ALICE)) == [job]
+    cups_clean.restart()
+    assert index.held_for(["Secure"], ALICE) is None
+    assert not index.trusted
+    assert ids(print_server.held_jobs_for(["Secure"], ALICE)) == [job]
+    assert index.build()
+    assert ids(index.held_for(["Secure"], ALICE)) == [job]
+
+
+def test_a_subscription_cancelled_behind_its_back_makes_it_say_so(cups_clean, index):
+    cups_clean.submit("alice", "x")
+    conn = cups.Connection(host=cups_clean.socket)
+    for number in subscriptions(cups_clean):
+        conn.cancelSubscription(number)
+    assert index.held_for(["Secure"], ALICE) is None
+    assert "subscription" in index.stale_reason
+
+
+def test_the_service_builds_keeps_up_and_cleans_up(cups_clean, print_server):
+    before = subscriptions(cups_clean)
+    job = cups_clean.submit("alice", "x")
+    index = HeldIndex(print_server, ["Secure"], poll_seconds=0.05)
+    index.start()
+    try:
+        assert print_server.index is index
+        deadline = time.monotonic() + 10
+        while not index.trusted and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert index.trusted and index.builds == 1
+        assert len(subscriptions(cups_clean)) == len(before) + 1
+        # the helper thread keeps up: more than MaxEvents over time lose nothing
+        for n in range(6):
+            cups_clean.submit_many([(f"user{n}", "x")] * 40)
+            time.sleep(0.3)
+        later = cups_clean.submit("CORP\\alice", "y")
+        assert ids(print_server.held_jobs_for(["Secure"], ALICE)) == [job, later]
+        assert index.trusted and index.builds == 1
+    finally:
+        index.stop()
+    assert print_server.index is None
+    assert subscriptions(cups_clean) == before
+
+
+def test_a_stale_index_is_rebuilt_by_the_service_after_the_pause(cups_clean, print_server):
+    index = HeldIndex(print_server, ["Secure"], poll_seconds=0.05, rebuild_pause=0.5)
+    assert index.build()
+    cups_clean.restart()
+    index.keep_up()  # the helper's round: notices the restart
+    assert not index.trusted
+    index.keep_up()  # within the pause: no listing yet
+    assert not index.trusted and index.builds == 1
+    time.sleep(0.6)
+    index.keep_up()
+    assert index.trusted and index.builds == 2
+    index.stop()
