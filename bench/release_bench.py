@@ -18,7 +18,7 @@ that discards them at once), as the next person at a printer arrives after the l
 one's pages came out.
 
     python -m bench.release_bench [--held 10000 --mix 1:500,2:500,10:500 --swipes 500]
-                                  [--no-index]
+                                  [--no-index | --compare]
 
 Prints p50, p90, p99 and max of both latencies for each group, and the resident memory of
 the station (this process: the daemon's code running in-process; cupsd and slapd are
@@ -26,10 +26,12 @@ separate). The station runs its held-job index (releasestation.printq.index), as
 daemon does, and the swipes start once it is built. The bench swipes every few
 milliseconds where a real station sees a swipe every few seconds, so before each swipe it
 lets the index take in the jobs that arrived since the last one, as the index's helper
-thread (every half second) would have by then. `--no-index` measures without the index, when
-each owner-name form the station asks about costs a walk over every unfinished job. Each
-release costs cupsd such a walk in any case, so the latency of a swipe grows with the
-number of jobs it releases and with the number of jobs held (see docs/cups.md).
+thread (every half second) would have by then. `--no-index` measures without the index,
+when each owner-name form the station asks about costs a walk over every unfinished job;
+`--compare` alternates rounds of swipes with and without it, so that both figures come
+from the same minutes of a machine whose speed varies. Each release costs cupsd such a
+walk in any case, so the latency of a swipe grows with the number of jobs it releases and
+with the number of jobs held (see docs/cups.md).
 """
 
 from __future__ import annotations
@@ -237,13 +239,18 @@ def measure(
         wait_until(lambda: index.trusted, 600, "the held-job index was never built")
         print(f"held-job index built in {time.monotonic() - started:.1f} s")
     groups = owner_groups(args.mix)
-    released: list[list[float]] = [[] for _ in groups]  # swipe -> last job released
-    audited: list[list[float]] = [[] for _ in groups]  # swipe -> audit rows written
+    # (group, how the swipe found its jobs) -> latencies to the last release / to the audit
+    released: dict[tuple[int, str], list[float]] = {}
+    audited: dict[tuple[int, str], list[float]] = {}
     least_held = held
     probe = PrintServer(app.config.cups)  # the bench's own connection, not the station's
     taken = 0  # jobs the last swipe released
+    tried = from_index = 0  # swipes meant to use the index; those it answered
     try:
         for n in range(args.swipes):
+            use_index = not args.no_index and (not args.compare or n % 2 == 0)
+            how = "index" if use_index else "walks"
+            app.printq.index = index if use_index else None
             for g, users in enumerate(groups):
                 i = users[n]
                 printed_all(probe, held - taken)  # the last person's jobs are out
@@ -253,12 +260,16 @@ def measure(
                 least_held = min(least_held, queued(probe))
                 check = n < 3  # the first few: every job of the user is gone from the queue
                 before = app.releaser.held_jobs_for(bench_uid(i)) if check else None
+                answered = index.answered
                 terminal.swipe(bench_card(i))
                 swipe, outcome, finished, result = done.get(timeout=30)
+                if use_index:
+                    tried += 1
+                    from_index += index.answered > answered
                 if outcome != "released" or result is None or result.released_at is None:
                     raise SystemExit(f"swipe of {bench_uid(i)}: outcome {outcome}")
-                released[g].append(result.released_at - swipe.at)
-                audited[g].append(finished - swipe.at)
+                released.setdefault((g, how), []).append(result.released_at - swipe.at)
+                audited.setdefault((g, how), []).append(finished - swipe.at)
                 taken = len(result.released)
                 if before is not None and (
                     len(before) != args.mix[g][0] or app.releaser.held_jobs_for(bench_uid(i))
@@ -270,10 +281,13 @@ def measure(
         terminal.close()
         app.close()
     print(f"held jobs at each swipe: {held} (fewest seen before a swipe: {least_held})")
-    for (per_owner, _), done_at, audit_at in zip(args.mix, released, audited, strict=True):
-        print(f"{len(done_at)} swipes releasing {per_owner} jobs each:")
+    if tried:
+        print(f"swipes answered from the held-job index: {from_index} of {tried}")
+    for (g, how), done_at in released.items():
+        found = {"index": "from the held-job index", "walks": "by asking cupsd (no index)"}[how]
+        print(f"{len(done_at)} swipes releasing {args.mix[g][0]} jobs each, found {found}:")
         print(f"  released {summary(done_at)}")
-        print(f"  audited  {summary(audit_at)}")
+        print(f"  audited  {summary(audited[(g, how)])}")
     print(f"station RSS: {rss_mib():.1f} MiB")
     return 0
 
@@ -288,10 +302,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mix", type=parse_mix, default=parse_mix("1:500,2:500,10:500"))
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--swipes", type=int, default=500, help="per group of owners")
-    parser.add_argument(
+    found = parser.add_mutually_exclusive_group()
+    found.add_argument(
         "--no-index",
         action="store_true",
         help="without the held-job index: cupsd walks its jobs once per owner-name form",
+    )
+    found.add_argument(
+        "--compare",
+        action="store_true",
+        help="every other round of swipes without the index; figures for both",
     )
     args = parser.parse_args(argv)
     owners = sum(owners for _, owners in args.mix)

@@ -17,11 +17,23 @@ def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys):
     assert "cupsd: 60 held jobs from" in out
     # New jobs replace the released ones before every swipe: cupsd always holds 60.
     assert "held jobs at each swipe: 60 (fewest seen before a swipe: 60)" in out
+    assert re.search(r"held-job index built in [\d.]+ s", out)
+    assert "swipes answered from the held-job index: 8 of 8" in out
     for per_owner in (1, 3):
-        block = out.split(f"4 swipes releasing {per_owner} jobs each:")[1]
+        head = f"4 swipes releasing {per_owner} jobs each, found from the held-job index:"
+        block = out.split(head)[1]
         assert re.search(r"released p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms", block)
         assert re.search(r"audited  p50 [\d.]+ ms", block)
     assert re.search(r"station RSS: [\d.]+ MiB", out)
+
+
+def test_the_bench_compares_swipes_with_and_without_the_index(capsys):
+    args = ["--held", "40", "--mix", "2:4", "--users", "100", "--swipes", "4", "--compare"]
+    assert release_bench.main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 swipes releasing 2 jobs each, found from the held-job index:" in out
+    assert "2 swipes releasing 2 jobs each, found by asking cupsd (no index):" in out
+    assert "swipes answered from the held-job index: 2 of 2" in out
 
 
 def test_arrivals_come_from_owners_who_never_swipe():
