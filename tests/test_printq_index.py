@@ -4,17 +4,21 @@ or it says it cannot vouch (None) and the print server asks cupsd the slow way."
 
 from __future__ import annotations
 
+import pwd
+import threading
 import time
 from collections.abc import Iterator
 
 import cups
 import pytest
 
+from releasestation.config import CupsSettings
 from releasestation.printq import HELD, PrintServer, PrivateCups
 from releasestation.printq.index import SWIPE_ASKS, HeldIndex
 from releasestation.printq.jobs import printer_uri
 
 ALICE = ["alice", "CORP\\alice"]
+STATION = "daemon"  # an account of every Debian system, not in cupsd's SystemGroup
 
 
 @pytest.fixture
@@ -179,3 +183,117 @@ def test_a_stale_index_is_rebuilt_by_the_service_after_the_pause(cups_clean, pri
     index.keep_up()
     assert index.trusted and index.builds == 2
     index.stop()
+
+
+# -- what the review of the index found -----------------------------------------------------
+
+
+class NoEventsCups(PrivateCups):
+    """A cupsd that accepts subscriptions but keeps no events (`MaxEvents 0`)."""
+
+    def _cupsd_conf(self) -> str:
+        return super()._cupsd_conf() + "MaxEvents 0\n"
+
+
+def test_a_cupsd_that_keeps_no_events_is_not_trusted():
+    with NoEventsCups() as cupsd:
+        cupsd.add_hold_queue("Secure")
+        server = PrintServer(CupsSettings(server=cupsd.socket, timeout_seconds=5))
+        index = HeldIndex(server, ["Secure"], rebuild_pause=0)
+        try:
+            assert not index.build()
+            assert "MaxEvents" in index.stale_reason
+            assert index.held_for(["Secure"], ALICE) is None
+        finally:
+            index.stop()
+            server.close()
+
+
+@pytest.fixture(scope="module")
+def cupsd_for_daemon() -> Iterator[PrivateCups]:
+    """The shipped policy for a station account that is not one of cupsd's SystemGroup
+    (as on a real server): the hold queue's policy shows it owners, cupsd's DefaultPolicy
+    (what a request about the whole server is judged by) does not."""
+    pwd.getpwnam(STATION)
+    with PrivateCups(station_user=STATION) as cupsd:
+        cupsd.add_hold_queue("Secure")
+        yield cupsd
+
+
+def test_a_station_outside_the_system_group_finds_jobs_sent_after_the_build(cupsd_for_daemon):
+    cupsd = cupsd_for_daemon
+    server = PrintServer(CupsSettings(server=cupsd.socket, user=STATION, timeout_seconds=5))
+    index = HeldIndex(server, ["Secure"], rebuild_pause=0)
+    try:
+        first = cupsd.submit("alice", "before the build")
+        assert index.build(), index.stale_reason
+        later = cupsd.submit("alice", "after the build")
+        assert ids(index.held_for(["Secure"], ALICE)) == [first, later]
+    finally:
+        index.stop()
+        server.close()
+
+
+def test_a_station_outside_the_system_group_sees_new_jobs_owners(cupsd_for_daemon):
+    # The job watcher's poll (owners resolved, visitors served as jobs arrive) asks each
+    # hold queue too, not the whole server.
+    cupsd = cupsd_for_daemon
+    server = PrintServer(CupsSettings(server=cupsd.socket, user=STATION, timeout_seconds=5))
+    try:
+        job = cupsd.submit("visitor@example.org", "arrives")
+        [seen] = [j for j in server.held_since(job, ["Secure"]) if j.id == job]
+        assert seen.owner == "visitor@example.org"
+    finally:
+        server.close()
+
+
+def test_owners_hidden_from_the_station_make_the_index_refuse(cups_default_clean):
+    # CUPS's stock policy shows owners only to the owner and @SYSTEM.
+    cups_default_clean.submit("alice", "whose?")
+    server = PrintServer(
+        CupsSettings(server=cups_default_clean.socket, user=STATION, timeout_seconds=5)
+    )
+    index = HeldIndex(server, ["Secure"], rebuild_pause=0)
+    try:
+        assert not index.build()
+        assert "hides the owner" in index.stale_reason
+        assert index.held_for(["Secure"], ALICE) is None
+    finally:
+        index.stop()
+        server.close()
+
+
+def test_owner_names_match_as_cupsd_matches_them(cups_clean, print_server, index):
+    # cupsd compares owners ignoring ASCII case only; so do the index and the print server.
+    kelvin = cups_clean.submit("\u212aarl", "Kelvin sign, not K")
+    strasse = cups_clean.submit("stra\u00dfe", "sharp s")
+    for server_index in (index, None):
+        print_server.index = server_index
+        assert print_server.held_jobs_for(["Secure"], ["karl", "KARL"]) == []
+        assert print_server.held_jobs_for(["Secure"], ["STRASSE", "strasse"]) == []
+        assert ids(print_server.held_jobs_for(["Secure"], ["\u212aARL"])) == [kelvin]
+        assert ids(print_server.held_jobs_for(["Secure"], ["STRA\u00dfE"])) == [strasse]
+
+
+def test_a_swipe_does_not_wait_long_for_the_helper(index):
+    # The helper holds the index while it asks cupsd about a burst of new jobs; a swipe
+    # waits a moment, then asks cupsd the slow way.
+    taken, release = threading.Event(), threading.Event()
+
+    def helper_round() -> None:
+        with index._lock:
+            taken.set()
+            release.wait(5)
+
+    busy = threading.Thread(target=helper_round)
+    busy.start()
+    try:
+        assert taken.wait(5)
+        started = time.monotonic()
+        assert index.held_for(["Secure"], ALICE) is None
+        assert time.monotonic() - started < 1
+        assert index.trusted
+    finally:
+        release.set()
+        busy.join()
+    assert index.held_for(["Secure"], ALICE) == []

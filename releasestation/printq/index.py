@@ -46,7 +46,15 @@ import cups
 
 from releasestation.errors import PrintServerError
 from releasestation.printq import ipp
-from releasestation.printq.jobs import HELD, JOB_ATTRIBUTES, HeldJob, from_attributes
+from releasestation.printq.jobs import (
+    HELD,
+    JOB_ATTRIBUTES,
+    HeldJob,
+    ascii_fold,
+    from_attributes,
+    printer_uri,
+    queue_of,
+)
 
 if TYPE_CHECKING:
     from releasestation.printq.server import PrintServer
@@ -59,6 +67,10 @@ EVENTS = ("job-created", "job-state-changed", "job-config-changed", "job-complet
 # Jobs a swipe asks cupsd about by id before it answers from the index; with more (many
 # jobs sent in the same moment), the swipe asks cupsd the slow way, which then costs less.
 SWIPE_ASKS = 4
+# A swipe waits at most this long for the helper's round in progress (a burst of jobs to
+# ask about), then asks cupsd the slow way.
+SWIPE_WAIT = 0.05
+MIN_EVENTS = 10  # cupsd's MaxEvents below this: events cannot be relied on
 LEASE_SECONDS = 900
 POLL_SECONDS = 0.5
 REBUILD_PAUSE = 60.0
@@ -96,6 +108,7 @@ class HeldIndex:
         self._seen = 0  # sequence number of the last event taken in (0: none yet)
         self._connects = 0  # the client's connection the index was built on
         self._renewed = 0.0
+        self._lease = lease_seconds  # as cupsd granted it (MaxLeaseDuration may cut it)
         self._last_build: float | None = None
         self.trusted = False
         self.stale_reason = "not built yet"
@@ -141,7 +154,7 @@ class HeldIndex:
         with self._lock:
             if self.trusted:
                 self._catch_up_or_distrust()
-                if self.trusted and time.monotonic() - self._renewed > self.lease_seconds / 3:
+                if self.trusted and time.monotonic() - self._renewed > self._lease / 3:
                     self._renew()
                 return
             last = self._last_build
@@ -157,18 +170,22 @@ class HeldIndex:
         wanted_queues = {q.casefold() for q in queues}
         if not wanted_queues <= self._wanted:
             return None
-        owners = {n.casefold() for n in names if n}
-        with self._lock:
+        owners = {ascii_fold(n) for n in names if n}
+        if not self._lock.acquire(timeout=SWIPE_WAIT):
+            return None
+        try:
             if not self.trusted:
                 return None
             try:
                 if not self._catch_up(SWIPE_ASKS):
                     return None
-            except (Stale, PrintServerError, ipp.IppError, OSError) as exc:
-                self._distrust(str(exc))
+            except Exception as exc:  # whatever went wrong, the slow way is still right
+                self._distrust(str(exc) or type(exc).__name__)
                 return None
             jobs = [self._jobs[i] for i in self._ids_of(owners)]
             self.answered += 1
+        finally:
+            self._lock.release()
         return sorted((j for j in jobs if j.queue.casefold() in wanted_queues), key=lambda j: j.id)
 
     def _ids_of(self, owners: set[str]) -> set[int]:
@@ -185,15 +202,18 @@ class HeldIndex:
         with self._lock:
             self._last_build = started
             self.trusted = False
+            if self._stop.is_set():
+                return False
             try:
+                self._check_events_kept()
                 self._cancel_subscription()
                 self._subscribe()  # first: what changes during the listing becomes events
-            except (Stale, ipp.IppError, OSError) as exc:
+            except (Stale, PrintServerError, ipp.IppError, OSError) as exc:
                 self._distrust(f"cannot subscribe to cupsd's job events: {exc}")
                 return False
         try:
-            listed = self.server.held_jobs(self.queues)
-        except PrintServerError as exc:
+            listed = self._listing()
+        except (Stale, PrintServerError) as exc:
             with self._lock:
                 self._distrust(f"cannot list the held jobs: {exc}")
             return False
@@ -215,6 +235,37 @@ class HeldIndex:
             )  # fmt: skip
             return True
 
+    def _check_events_kept(self) -> None:
+        """cupsd with `MaxEvents 0` accepts subscriptions but keeps no event: nothing would
+        ever tell the index that a job arrived."""
+        attrs = self.server.queue_attributes(self.queues[0], ["notify-max-events-supported"])
+        kept = (attrs or {}).get("notify-max-events-supported")
+        if not isinstance(kept, int) or kept < MIN_EVENTS:
+            raise Stale(f"cupsd keeps {kept} job events (MaxEvents); at least {MIN_EVENTS} needed")
+
+    def _listing(self) -> list[HeldJob]:
+        """Every held job on the hold queues, asked as the station on each queue (so that
+        the queue's policy shows owners); Stale when cupsd hides the owner of one."""
+        jobs = []
+        for queue in self.queues:
+            for attrs in self.server.held_job_attributes(queue):
+                job = self._job_of(attrs)
+                if job is not None:
+                    jobs.append(job)
+        return jobs
+
+    def _job_of(self, attrs: dict[str, Any]) -> HeldJob | None:
+        """The HeldJob of one job's attributes; Stale for a held job on a hold queue whose
+        owner cupsd does not show: the index cannot know whose it is."""
+        job = from_attributes(attrs)
+        queue = queue_of(str(attrs.get("job-printer-uri", ""))).casefold()
+        if job is None and attrs.get("job-state") == HELD and queue in self._wanted:
+            raise Stale(
+                f"cupsd hides the owner of held job {attrs.get('job-id')} from the "
+                f"station's account {self.server.account} (see releasestation check)"
+            )
+        return job
+
     def _subscribe(self) -> None:
         groups = self._request(
             "subscribing to job events",
@@ -234,6 +285,8 @@ class HeldIndex:
         self._unknown = set()
         self._connects = self._client.connects
         self._renewed = time.monotonic()
+        granted = found[0].get("notify-lease-duration")
+        self._lease = granted if isinstance(granted, int) and granted > 0 else self.lease_seconds
 
     def _renew(self) -> None:
         try:
@@ -288,7 +341,7 @@ class HeldIndex:
                 self._put(job_id, None)
                 self._unknown.discard(job_id)
             elif event.get("notify-subscribed-event") == "job-config-changed" or (
-                job_id not in self._jobs and self._on_hold_queue(event)
+                job_id not in self._jobs and self._maybe_on_hold_queue(event)
             ):
                 self._unknown.add(job_id)
         if events:
@@ -299,8 +352,11 @@ class HeldIndex:
         self._unknown.clear()
         return True
 
-    def _on_hold_queue(self, event: dict[str, Any]) -> bool:
-        return str(event.get("printer-name", "")).casefold() in self._wanted
+    def _maybe_on_hold_queue(self, event: dict[str, Any]) -> bool:
+        """Whether a held job's event leaves it possibly on a hold queue (an event about a
+        job of a class may name no printer, or a member printer: then it is asked about)."""
+        name = event.get("printer-name")
+        return not name or str(name).casefold() in self._wanted
 
     def _events(self) -> list[dict[str, Any]]:
         """The events after the last one seen; Stale when some may have been lost."""
@@ -348,6 +404,10 @@ class HeldIndex:
                     (cups.IPP_TAG_INTEGER, "job-ids", ids),
                     (cups.IPP_TAG_KEYWORD, "requested-attributes", list(JOB_ATTRIBUTES)),
                 ],
+                # cupsd judges what a held job shows by the policy of the printer asked
+                # about (a lookup by id is not limited to it); the server's DefaultPolicy
+                # may hide owners from the station, a hold queue's shows them.
+                uri=printer_uri(self.queues[0]),
             )
         except ipp.IppError as exc:
             if exc.status != ipp.NOT_FOUND:
@@ -359,20 +419,21 @@ class HeldIndex:
             for job_id in ids:
                 found.update(self._fetch([job_id]))
             return found
-        jobs = (from_attributes(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB))
+        jobs = (self._job_of(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB))
         return {j.id: j for j in jobs if j is not None}
 
     def _put(self, job_id: int, job: HeldJob | None) -> None:
         old = self._jobs.pop(job_id, None)
         if old is not None:
-            ids = self._by_owner.get(old.owner.casefold())
+            key = ascii_fold(old.owner)
+            ids = self._by_owner.get(key)
             if ids is not None:
                 ids.discard(job_id)
                 if not ids:
-                    del self._by_owner[old.owner.casefold()]
+                    del self._by_owner[key]
         if job is not None and job.state == HELD and job.queue.casefold() in self._wanted:
             self._jobs[job_id] = job
-            self._by_owner.setdefault(job.owner.casefold(), set()).add(job_id)
+            self._by_owner.setdefault(ascii_fold(job.owner), set()).add(job_id)
 
     def _request(
         self,
@@ -380,11 +441,12 @@ class HeldIndex:
         operation: int,
         attributes: list[tuple[int, str, ipp.Value]],
         subscription: list[tuple[int, str, ipp.Value]] | None = None,
+        uri: str = SERVER_URI,
     ) -> list[tuple[int, dict[str, Any]]]:
         """One request on the index's own connection; Stale when that connection had to be
         opened again since the subscription was made (cupsd may have restarted)."""
         head: list[tuple[int, str, ipp.Value]] = [
-            (cups.IPP_TAG_URI, "printer-uri", SERVER_URI),
+            (cups.IPP_TAG_URI, "printer-uri", uri),
             (cups.IPP_TAG_NAME, "requesting-user-name", self.server.account),
         ]
         groups = self._client.request(operation, head + attributes, subscription or ())

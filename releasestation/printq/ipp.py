@@ -126,6 +126,10 @@ class IppClient:
             conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        conn.connect()
+        # Never reopen behind our back (after a "Connection: close"): every connection is
+        # made here and counted, so a caller can tell that cupsd may have restarted.
+        conn.auto_open = 0
         self._http = conn
         self.connects += 1
         return conn

@@ -36,7 +36,14 @@ import cups
 from releasestation.config import CupsSettings, read_secret_text
 from releasestation.errors import PrintServerError
 from releasestation.printq import ipp
-from releasestation.printq.jobs import HELD, JOB_ATTRIBUTES, HeldJob, from_attributes, printer_uri
+from releasestation.printq.jobs import (
+    HELD,
+    JOB_ATTRIBUTES,
+    HeldJob,
+    ascii_fold,
+    from_attributes,
+    printer_uri,
+)
 from releasestation.printq.policy import Station, parse_policies, policy_problems
 
 if TYPE_CHECKING:
@@ -82,7 +89,6 @@ class PrintServer:
         self._generation = 0
         self._readers: list[ipp.IppClient] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._helpers: set[int] = set()  # idents of the pool's threads
         self.index: HeldIndex | None = None  # set by a running HeldIndex (the daemon's)
 
     # -- held jobs -----------------------------------------------------------------------
@@ -95,15 +101,15 @@ class PrintServer:
         (my-jobs, which-jobs=pending-held). Every job is checked again here, so a job of
         someone else is never returned.
         """
-        wanted = {n.casefold() for n in names if n}
+        wanted = {ascii_fold(n) for n in names if n}  # as cupsd compares them
         index = self.index
         indexed = index.held_for(queues, names) if index is not None else None
         if indexed is not None:
-            return [j for j in indexed if j.owner.casefold() in wanted and _on(j, queues)]
+            return [j for j in indexed if ascii_fold(j.owner) in wanted and _on(j, queues)]
         found: dict[int, HeldJob] = {}
         for name in _distinct(names):
             for job in self._held(ALL_PRINTERS, requesting=name, mine=True):
-                if job.owner.casefold() in wanted and _on(job, queues):
+                if ascii_fold(job.owner) in wanted and _on(job, queues):
                     found[job.id] = job
         return sorted(found.values(), key=lambda j: j.id)
 
@@ -122,10 +128,16 @@ class PrintServer:
 
     def held_since(self, first_id: int, queues: Sequence[str]) -> list[HeldJob]:
         """Held jobs on `queues` whose id is `first_id` or above (the job watcher's poll:
-        cupsd skips the older jobs before checking its policy for them, so this is light)."""
-        attributes = self._held_request(ALL_PRINTERS, self.account, first_id=first_id)
-        jobs = (from_attributes(a) for a in self._held_groups(ALL_PRINTERS, attributes))
-        return [j for j in jobs if j is not None and j.state == HELD and _on(j, queues)]
+        cupsd skips the older jobs before checking its policy for them, so this is light).
+        Asked per queue: cupsd shows owners by the policy of the printer asked about, and
+        its DefaultPolicy (for all printers at once) may hide them from the station."""
+        found: list[HeldJob] = []
+        for queue in _distinct(queues):
+            uri = printer_uri(queue)
+            attributes = self._held_request(uri, self.account, first_id=first_id)
+            jobs = (from_attributes(a) for a in self._held_groups(uri, attributes))
+            found += [j for j in jobs if j is not None and j.state == HELD and _on(j, [queue])]
+        return sorted(found, key=lambda j: j.id)
 
     def job(self, job_id: int) -> HeldJob | None:
         """Job `job_id` in any state (for reconciliation); None if cupsd has forgotten it."""
@@ -255,11 +267,11 @@ class PrintServer:
     ) -> list[PrintServerError | None]:
         """Release each of `jobs` (see release); for each, None or the error it met.
 
-        The first is released alone, so it starts on the printer first; the others then
-        go out at once. A printer takes its waiting jobs in cupsd's order (priority, then
-        job id), so a person's jobs still print in the order they were sent."""
-        if not jobs:
-            return []
+        They are released one at a time until one succeeds: that one starts on the printer
+        first. The others then go out at once. A printer takes its waiting jobs in
+        cupsd's order (priority, then job id), so as long as the first is still printing
+        when the others are released (as it is on a real printer), a person's jobs print
+        in the order they were sent."""
 
         def one(job: HeldJob) -> PrintServerError | None:
             try:
@@ -268,9 +280,13 @@ class PrintServer:
                 return exc
             return None
 
-        first = one(jobs[0])
-        rest = [self.submit(one, job) for job in jobs[1:]]
-        return [first] + [pending.result() for pending in _all_done(rest)]
+        errors: list[PrintServerError | None] = []
+        for job in jobs:
+            errors.append(one(job))
+            if errors[-1] is None:
+                break
+        rest = [self.submit(one, job) for job in jobs[len(errors) :]]
+        return errors + [pending.result() for pending in _all_done(rest)]
 
     def document_head(self, job: HeldJob, limit: int) -> bytes:
         """The first `limit` bytes of `job`'s first document, fetched with
@@ -362,7 +378,7 @@ class PrintServer:
         """Run `call(*args)` on one of the helper threads (each has its own connections to
         cupsd). On a helper thread itself, it runs at once: a helper never waits for
         another, so the few helpers cannot all end up waiting."""
-        if threading.get_ident() in self._helpers:
+        if getattr(self._local, "helper", False):
             done: Future[T] = Future()
             try:
                 done.set_result(call(*args))
@@ -377,8 +393,7 @@ class PrintServer:
             return self._pool.submit(call, *args)
 
     def _helper_started(self) -> None:
-        with self._lock:
-            self._helpers.add(threading.get_ident())
+        self._local.helper = True
 
     def _read(self, what: str, operation: int, attributes: list[tuple[int, str, ipp.Value]]):
         try:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Noticing newly held jobs: a light poll of cupsd, one small Get-Jobs per interval.
+"""Noticing newly held jobs: a light poll of cupsd, one small Get-Jobs per hold queue per
+interval (asked on the queue, whose policy shows the station the owners).
 
 Why a poll and not an IPP subscription: the poll asks only for jobs above the highest id
 already seen (`first-job-id`), so cupsd answers with an empty list almost always. Measured
@@ -9,7 +10,10 @@ ones without a policy check), i.e. well under 0.1 % of a core at one poll a seco
 subscription (`notify-pull-method ippget`) would still need a Get-Notifications request per
 interval, adds a lease to renew, and keeps its events in cupsd's memory only (gone when cupsd
 restarts, capped by MaxEvents), so a full listing would be needed anyway to be sure. The
-poll needs nothing from cupsd's policy beyond the station seeing job owners.
+poll needs nothing from cupsd's policy beyond the station seeing job owners. (The swipe's
+held-job index, releasestation.printq.index, does use such a subscription, for a different
+need: being complete at the moment of a swipe without a walk; it falls back to a listing
+whenever it cannot vouch.)
 
 A full listing (see PrintServer.held_jobs) is made at the first poll, after a poll
 that failed (cupsd may have restarted without its job cache, and job ids then start again
