@@ -285,7 +285,10 @@ class PrintServer:
             errors.append(one(job))
             if errors[-1] is None:
                 break
-        rest = [self.submit(one, job) for job in jobs[len(errors) :]]
+        left = jobs[len(errors) :]
+        if len(left) == 1:  # nothing to overlap with: no hand-over to a helper
+            return [*errors, one(left[0])]
+        rest = [self.submit(one, job) for job in left]
         return errors + [pending.result() for pending in _all_done(rest)]
 
     def document_head(self, job: HeldJob, limit: int) -> bytes:
