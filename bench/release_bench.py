@@ -49,7 +49,7 @@ from bench.ldap_seed import bench_card, bench_uid, seed_users
 from releasestation.app import App
 from releasestation.config import CupsSettings, DatabaseSettings, StationSettings, parse_text
 from releasestation.config import replace as replace_config
-from releasestation.daemon import Station
+from releasestation.daemon import Station, settle_memory
 from releasestation.printq import PrintServer
 from releasestation.printq.index import HeldIndex
 from releasestation.printq.private import PrivateCups
@@ -238,6 +238,7 @@ def measure(
     if not args.no_index:
         wait_until(lambda: index.trusted, 600, "the held-job index was never built")
         print(f"held-job index built in {time.monotonic() - started:.1f} s")
+    settle_memory()  # as `releasestation run` does once started
     groups = owner_groups(args.mix)
     # (group, how the swipe found its jobs) -> latencies to the last release / to the audit
     released: dict[tuple[int, str], list[float]] = {}

@@ -4,6 +4,7 @@
 Fixtures there start and stop real servers (cupsd, slapd, SMTP) and open real databases.
 """
 
+import gc
 import logging
 from pathlib import Path
 
@@ -26,3 +27,13 @@ def _restore_root_logging():
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _gc_unfrozen():
+    """`releasestation run` and the bench freeze what is alive once the station has started
+    (releasestation.daemon.settle_memory); a test that runs them must not leave the rest of
+    the session frozen."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The daemon's own duties: nothing of a PIN in the log, exit 1 when its worker dies."""
+"""The daemon's own duties: nothing of a PIN in the log, exit 1 when its worker dies, start-up
+kept out of later garbage collections."""
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 
 from readers import Swipe
-from releasestation.daemon import STOP, Station, run
+from releasestation.daemon import STOP, Station, run, settle_memory
 
 
 def test_denied_pins_leave_no_digit_in_the_log(write_config, make_app, caplog):
@@ -35,3 +38,18 @@ def test_a_dead_worker_makes_run_exit_1(write_config, make_app, terminal, monkey
     monkeypatch.setenv("WATCHDOG_USEC", "100000")  # supervise every 0.05 s
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     assert run(app, ready=lambda station: station.queue.put(STOP)) == 1
+
+
+def test_settle_memory_freezes_start_up_and_still_collects_later_garbage():
+    settle_memory()
+    assert gc.get_freeze_count() > 0
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle made after start-up
+    gone = weakref.ref(a)
+    del a, b
+    gc.collect()
+    assert gone() is None

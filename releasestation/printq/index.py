@@ -36,7 +36,9 @@ cancelled when it stops, so a station that dies leaves nothing behind in cupsd f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+import operator
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -77,6 +79,11 @@ REBUILD_PAUSE = 60.0
 FETCH_BATCH = 200  # job ids per Get-Jobs
 
 
+_FIELDS = tuple(field.name for field in dataclasses.fields(HeldJob))
+_OWNER = _FIELDS.index("owner")
+_fields_of = operator.attrgetter(*_FIELDS)
+
+
 class Stale(Exception):
     """The index cannot vouch for being complete (the reason is the message)."""
 
@@ -101,7 +108,10 @@ class HeldIndex:
         s = server.settings
         self._client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
         self._lock = threading.RLock()  # the client, the jobs and the subscription state
-        self._jobs: dict[int, HeldJob] = {}
+        # Each job as a plain tuple of HeldJob's fields: tens of thousands of them stay
+        # out of the garbage collector's way (tuples of strings and numbers are untracked)
+        # and take half the memory of HeldJob instances.
+        self._jobs: dict[int, tuple[Any, ...]] = {}
         self._by_owner: dict[str, set[int]] = {}
         self._unknown: set[int] = set()  # held jobs events named, not yet asked about
         self._subscription: int | None = None
@@ -182,7 +192,7 @@ class HeldIndex:
             except Exception as exc:  # whatever went wrong, the slow way is still right
                 self._distrust(str(exc) or type(exc).__name__)
                 return None
-            jobs = [self._jobs[i] for i in self._ids_of(owners)]
+            jobs = [HeldJob(*self._jobs[i]) for i in self._ids_of(owners)]
             self.answered += 1
         finally:
             self._lock.release()
@@ -425,14 +435,14 @@ class HeldIndex:
     def _put(self, job_id: int, job: HeldJob | None) -> None:
         old = self._jobs.pop(job_id, None)
         if old is not None:
-            key = ascii_fold(old.owner)
+            key = ascii_fold(old[_OWNER])
             ids = self._by_owner.get(key)
             if ids is not None:
                 ids.discard(job_id)
                 if not ids:
                     del self._by_owner[key]
         if job is not None and job.state == HELD and job.queue.casefold() in self._wanted:
-            self._jobs[job_id] = job
+            self._jobs[job_id] = _fields_of(job)
             self._by_owner.setdefault(ascii_fold(job.owner), set()).add(job_id)
 
     def _request(
