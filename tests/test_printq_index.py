@@ -297,3 +297,92 @@ def test_a_swipe_does_not_wait_long_for_the_helper(index):
         release.set()
         busy.join()
     assert index.held_for(["Secure"], ALICE) == []
+
+
+# -- what the second review found ------------------------------------------------------------
+
+
+class AllPrivateCups(PrivateCups):
+    """CUPS's stock policy with every job attribute private (`JobPrivateValues all`): to a
+    station outside SystemGroup cupsd shows neither a held job's owner nor its state."""
+
+    def _cupsd_conf(self) -> str:
+        conf = super()._cupsd_conf()
+        assert "JobPrivateValues default" in conf
+        return conf.replace("JobPrivateValues default", "JobPrivateValues all")
+
+
+def test_owner_and_state_both_hidden_make_the_index_refuse():
+    pwd.getpwnam(STATION)
+    with AllPrivateCups(policy="default", station_user=STATION) as cupsd:
+        cupsd.add_hold_queue("Secure")
+        cupsd.submit("alice", "whose, and in what state?")
+        server = PrintServer(CupsSettings(server=cupsd.socket, user=STATION, timeout_seconds=5))
+        index = HeldIndex(server, ["Secure"], rebuild_pause=0)
+        try:
+            assert not index.build()
+            assert "hides the owner" in index.stale_reason
+        finally:
+            index.stop()
+            server.close()
+
+
+class ShortLeaseCups(PrivateCups):
+    def _cupsd_conf(self) -> str:
+        return super()._cupsd_conf() + "MaxLeaseDuration 3\n"
+
+
+def test_a_lease_cut_short_by_cupsd_is_renewed_in_time():
+    with ShortLeaseCups() as cupsd:
+        cupsd.add_hold_queue("Secure")
+        server = PrintServer(CupsSettings(server=cupsd.socket, timeout_seconds=5))
+        index = HeldIndex(server, ["Secure"], poll_seconds=0.2)
+        index.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not index.trusted and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert index.trusted
+            time.sleep(5)  # longer than the lease cupsd grants
+            assert index.trusted, index.stale_reason
+            assert index._lease == 3
+            assert index.builds == 1
+        finally:
+            index.stop()
+            server.close()
+
+
+def test_jobs_on_the_other_hold_queues_are_found_when_the_first_is_deleted():
+    with PrivateCups() as cupsd:
+        cupsd.add_hold_queue("Secure")
+        cupsd.add_hold_queue("Secure2")
+        server = PrintServer(CupsSettings(server=cupsd.socket, timeout_seconds=5))
+        index = HeldIndex(server, ["Secure", "Secure2"], rebuild_pause=0)
+        try:
+            assert index.build()
+            cupsd._run("lpadmin", "-x", "Secure")
+            job = cupsd.submit("alice", "on the queue that is left", queue="Secure2")
+            assert ids(index.held_for(["Secure", "Secure2"], ALICE)) == [job]
+        finally:
+            index.stop()
+            server.close()
+
+
+def test_the_index_is_listed_again_now_and_then_even_when_all_is_well(cups_clean, print_server):
+    index = HeldIndex(print_server, ["Secure"], resync_seconds=0.3)
+    try:
+        assert index.build() and index.builds == 1
+        index.keep_up()
+        assert index.builds == 1
+        time.sleep(0.4)
+        index.keep_up()
+        assert index.trusted and index.builds == 2
+    finally:
+        index.stop()
+
+
+def test_failed_builds_wait_longer_each_time(print_server):
+    index = HeldIndex(print_server, ["NoSuchQueue"], rebuild_pause=10, lease_seconds=900)
+    assert not index.build() and not index.build() and not index.build()
+    assert index._pause() == 40  # 10, then 20, then 40
+    index.stop()

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
 import logging
 import operator
 import threading
@@ -76,6 +77,7 @@ MIN_EVENTS = 10  # cupsd's MaxEvents below this: events cannot be relied on
 LEASE_SECONDS = 900
 POLL_SECONDS = 0.5
 REBUILD_PAUSE = 60.0
+RESYNC_SECONDS = 3600.0  # listed again this often even when nothing went wrong
 FETCH_BATCH = 200  # job ids per Get-Jobs
 
 
@@ -88,6 +90,10 @@ class Stale(Exception):
     """The index cannot vouch for being complete (the reason is the message)."""
 
 
+# What a request of the index may raise when cupsd cannot answer as asked.
+FAILURES = (Stale, PrintServerError, ipp.IppError, OSError, http.client.HTTPException)
+
+
 class HeldIndex:
     """Held jobs on `queues` by owner name (case-insensitive); a daemon service."""
 
@@ -98,11 +104,14 @@ class HeldIndex:
         poll_seconds: float = POLL_SECONDS,
         rebuild_pause: float = REBUILD_PAUSE,
         lease_seconds: int = LEASE_SECONDS,
+        resync_seconds: float = RESYNC_SECONDS,
     ):
         self.server = server
         self.queues = tuple(queues)
         self.poll_seconds = poll_seconds
         self.rebuild_pause = rebuild_pause
+        self.resync_seconds = resync_seconds
+        self._failed_builds = 0
         self.lease_seconds = lease_seconds
         self._wanted = {q.casefold() for q in queues}
         s = server.settings
@@ -162,15 +171,23 @@ class HeldIndex:
         """One round of the helper thread: take in new events, renew the lease, or build
         the index again when it is stale and the pause since the last build is over."""
         with self._lock:
-            if self.trusted:
+            now, last = time.monotonic(), self._last_build
+            if self.trusted and last is not None and now - last >= self.resync_seconds:
+                pass  # a safety net: listed again now and then, as the job watcher does
+            elif self.trusted:
                 self._catch_up_or_distrust()
-                if self.trusted and time.monotonic() - self._renewed > self._lease / 3:
+                if self.trusted and now - self._renewed > self._lease / 3:
                     self._renew()
                 return
-            last = self._last_build
-            if last is not None and time.monotonic() - last < self.rebuild_pause:
+            elif last is not None and now - last < self._pause():
                 return
         self.build()
+
+    def _pause(self) -> float:
+        """The wait before building again: rebuild_pause, doubled after each build that
+        failed in a row (a cupsd that refuses to let the station read its subscription
+        would otherwise collect one unread subscription a minute), at most a lease."""
+        return min(self.rebuild_pause * 2 ** max(0, self._failed_builds - 1), self.lease_seconds)
 
     # -- the swipe's question ----------------------------------------------------------------
     def held_for(self, queues: Iterable[str], names: Iterable[str]) -> list[HeldJob] | None:
@@ -208,6 +225,11 @@ class HeldIndex:
     def build(self) -> bool:
         """Subscribe (again), then list every held job; True when the index is trusted.
         Swipes meanwhile get None (the listing takes a while with many jobs held)."""
+        built = self._build()
+        self._failed_builds = 0 if built else self._failed_builds + 1
+        return built
+
+    def _build(self) -> bool:
         started = time.monotonic()
         with self._lock:
             self._last_build = started
@@ -218,12 +240,12 @@ class HeldIndex:
                 self._check_events_kept()
                 self._cancel_subscription()
                 self._subscribe()  # first: what changes during the listing becomes events
-            except (Stale, PrintServerError, ipp.IppError, OSError) as exc:
+            except FAILURES as exc:
                 self._distrust(f"cannot subscribe to cupsd's job events: {exc}")
                 return False
         try:
             listed = self._listing()
-        except (Stale, PrintServerError) as exc:
+        except FAILURES as exc:
             with self._lock:
                 self._distrust(f"cannot list the held jobs: {exc}")
             return False
@@ -269,7 +291,8 @@ class HeldIndex:
         owner cupsd does not show: the index cannot know whose it is."""
         job = from_attributes(attrs)
         queue = queue_of(str(attrs.get("job-printer-uri", ""))).casefold()
-        if job is None and attrs.get("job-state") == HELD and queue in self._wanted:
+        maybe_held = attrs.get("job-state") in (HELD, None)  # a policy may hide the state too
+        if job is None and maybe_held and (queue in self._wanted or not queue):
             raise Stale(
                 f"cupsd hides the owner of held job {attrs.get('job-id')} from the "
                 f"station's account {self.server.account} (see releasestation check)"
@@ -286,6 +309,7 @@ class HeldIndex:
                 (cups.IPP_TAG_KEYWORD, "notify-pull-method", "ippget"),
                 (cups.IPP_TAG_INTEGER, "notify-lease-duration", self.lease_seconds),
             ],
+            resend=False,  # sent twice, it would leave a subscription nobody reads
         )
         found = ipp.groups_of(groups, ipp.SUBSCRIPTION_GROUP)
         number = found[0].get("notify-subscription-id") if found else None
@@ -294,28 +318,34 @@ class HeldIndex:
         self._subscription, self._seen = number, 0
         self._unknown = set()
         self._connects = self._client.connects
-        self._renewed = time.monotonic()
-        granted = found[0].get("notify-lease-duration")
-        self._lease = granted if isinstance(granted, int) and granted > 0 else self.lease_seconds
+        # cupsd tells the lease it grants (MaxLeaseDuration may cut it) only when one is
+        # renewed: the helper's next round renews at once and learns it.
+        self._renewed = 0.0
+        self._lease = self.lease_seconds
 
     def _renew(self) -> None:
         try:
-            self._request(
+            groups = self._request(
                 "renewing the job-event subscription",
                 cups.IPP_OP_RENEW_SUBSCRIPTION,
                 [(cups.IPP_TAG_INTEGER, "notify-subscription-id", self._subscription or 0)],
                 [(cups.IPP_TAG_INTEGER, "notify-lease-duration", self.lease_seconds)],
             )
-        except (ipp.IppError, OSError, Stale) as exc:
+        except FAILURES as exc:
             self._distrust(f"the subscription could not be renewed: {exc}")
             return
         self._renewed = time.monotonic()
+        granted = next(iter(ipp.groups_of(groups, ipp.SUBSCRIPTION_GROUP)), {}).get(
+            "notify-lease-duration"
+        )
+        if isinstance(granted, int) and granted > 0:  # what MaxLeaseDuration lets it have
+            self._lease = granted
 
     def _cancel_subscription(self) -> None:
         number, self._subscription = self._subscription, None
         if number is None:
             return
-        with contextlib.suppress(ipp.IppError, OSError, Stale):
+        with contextlib.suppress(*FAILURES):
             self._request(
                 "cancelling the job-event subscription",
                 cups.IPP_OP_CANCEL_SUBSCRIPTION,
@@ -326,7 +356,7 @@ class HeldIndex:
     def _catch_up_or_distrust(self) -> bool:
         try:
             self._catch_up()
-        except (Stale, PrintServerError, ipp.IppError, OSError) as exc:
+        except FAILURES as exc:
             self._distrust(str(exc))
             return False
         return True
@@ -363,8 +393,8 @@ class HeldIndex:
         return True
 
     def _maybe_on_hold_queue(self, event: dict[str, Any]) -> bool:
-        """Whether a held job's event leaves it possibly on a hold queue (an event about a
-        job of a class may name no printer, or a member printer: then it is asked about)."""
+        """Whether a held job's event leaves it possibly on a hold queue: the event names a
+        hold queue, or no printer at all (then the job is asked about)."""
         name = event.get("printer-name")
         return not name or str(name).casefold() in self._wanted
 
@@ -422,15 +452,34 @@ class HeldIndex:
         except ipp.IppError as exc:
             if exc.status != ipp.NOT_FOUND:
                 raise
-            if len(ids) == 1:  # gone (purged)
-                return {}
-            # cupsd refuses the whole request when one of them is gone: ask one by one
+            # One of them is gone (cupsd refuses the whole request), or the hold queue asked
+            # on is (deleted while the station runs): ask about each job on its own.
             found: dict[int, HeldJob] = {}
             for job_id in ids:
-                found.update(self._fetch([job_id]))
+                job = self._fetch_one(job_id)
+                if job is not None:
+                    found[job_id] = job
             return found
         jobs = (self._job_of(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB))
         return {j.id: j for j in jobs if j is not None}
+
+    def _fetch_one(self, job_id: int) -> HeldJob | None:
+        """Job `job_id` asked about by its own URI (judged by its own queue's policy); None
+        when cupsd no longer has it."""
+        try:
+            groups = self._request(
+                f"looking job {job_id} up",
+                cups.IPP_OP_GET_JOB_ATTRIBUTES,
+                [(cups.IPP_TAG_KEYWORD, "requested-attributes", list(JOB_ATTRIBUTES))],
+                uri=f"ipp://localhost/jobs/{int(job_id)}",
+                uri_name="job-uri",
+            )
+        except ipp.IppError as exc:
+            if exc.status == ipp.NOT_FOUND:
+                return None
+            raise
+        found = [self._job_of(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB)]
+        return next((job for job in found if job is not None), None)
 
     def _put(self, job_id: int, job: HeldJob | None) -> None:
         old = self._jobs.pop(job_id, None)
@@ -452,14 +501,16 @@ class HeldIndex:
         attributes: list[tuple[int, str, ipp.Value]],
         subscription: list[tuple[int, str, ipp.Value]] | None = None,
         uri: str = SERVER_URI,
+        resend: bool = True,
+        uri_name: str = "printer-uri",
     ) -> list[tuple[int, dict[str, Any]]]:
         """One request on the index's own connection; Stale when that connection had to be
         opened again since the subscription was made (cupsd may have restarted)."""
         head: list[tuple[int, str, ipp.Value]] = [
-            (cups.IPP_TAG_URI, "printer-uri", uri),
+            (cups.IPP_TAG_URI, uri_name, uri),
             (cups.IPP_TAG_NAME, "requesting-user-name", self.server.account),
         ]
-        groups = self._client.request(operation, head + attributes, subscription or ())
+        groups = self._client.request(operation, head + attributes, subscription or (), resend)
         if self._subscription is not None and self._client.connects != self._connects:
             raise Stale(f"the connection to cupsd was opened again ({what})")
         return groups

@@ -90,19 +90,23 @@ class IppClient:
         operation: int,
         attributes: Iterable[tuple[int, str, Value]],
         subscription: Iterable[tuple[int, str, Value]] = (),
+        resend: bool = True,
     ) -> list[tuple[int, dict[str, Any]]]:
         """Send one request (operation-group attributes as (value tag, name, value), and
         those of a subscription group) and return the response's attribute groups as
         (group tag, {name: value}).
 
-        A connection that has gone away (cupsd restarted) is reopened once; `connects`
-        counts the connections opened.
+        A connection that has gone away (cupsd restarted) is reopened and the request sent
+        once more, unless `resend` is false (a request that must not be done twice);
+        `connects` counts the connections opened.
         """
         body = _encode(operation, attributes, subscription)
         try:
             data = self._post(body)
         except (OSError, http.client.HTTPException):
             self.close()
+            if not resend:
+                raise
             data = self._post(body)
         return _decode(data)
 

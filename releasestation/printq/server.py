@@ -466,10 +466,12 @@ def _all_done(futures: list[Future[T]]) -> list[Future[T]]:
 
 
 def _distinct(names: Iterable[str]) -> list[str]:
+    """`names` without repeats, compared as cupsd compares owner and queue names (ASCII
+    case only: `karl` and `\u212aarl` are two names)."""
     seen: dict[str, str] = {}
     for name in names:
         if name:
-            seen.setdefault(name.casefold(), name)
+            seen.setdefault(ascii_fold(name), name)
     return list(seen.values())
 
 
