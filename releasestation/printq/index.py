@@ -25,9 +25,12 @@ the swipe asks cupsd the slow way; nobody's job is left behind. That is the case
   there, followed by consecutive ones;
 - when cupsd was restarted (its events are kept in memory only): the index's own connection
   to cupsd was re-opened, or the subscription is gone, or the last event seen is gone;
+- when cupsd keeps fewer than MIN_EVENTS events, or hides from the station the owner of a
+  job on a hold queue;
 - when a request fails.
-It then lists every held job again, at most once every `rebuild_pause` seconds (a listing of
-10,000 held jobs keeps cupsd busy for a while).
+It then lists every held job again after `rebuild_pause` seconds, twice as long after each
+failed build in a row (a listing of 10,000 held jobs keeps cupsd busy for a while), and,
+as a safety net, every `resync_seconds` even when all is well.
 
 The subscription has a lease of LEASE_SECONDS, renewed while the station runs, and is
 cancelled when it stops, so a station that dies leaves nothing behind in cupsd for long.
