@@ -55,6 +55,7 @@ from releasestation.printq.index import HeldIndex
 from releasestation.printq.private import PrivateCups
 from tests.fixtures.terminal import Terminal
 from tests.slapd_server import SlapdServer
+from tests.waiting import wait_for
 
 
 def rss_mib() -> float:
@@ -180,14 +181,6 @@ def printed_all(printq: PrintServer, held: int, timeout: float = 60) -> None:
         time.sleep(0.005)
 
 
-def wait_until(condition, timeout: float, failure: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(failure)
-        time.sleep(0.05)
-
-
 def percentile(sorted_values: list[float], p: float) -> float:
     index = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values)) - 1))
     return sorted_values[index]
@@ -236,7 +229,8 @@ def measure(
     station.start()
     terminal.wait_connections(1)
     if not args.no_index:
-        wait_until(lambda: index.trusted, 600, "the held-job index was never built")
+        if not wait_for(lambda: index.trusted, timeout=600, step=0.05):
+            raise SystemExit("the held-job index was never built")
         print(f"held-job index built in {time.monotonic() - started:.1f} s")
     settle_memory()  # as `releasestation run` does once started
     groups = owner_groups(args.mix)

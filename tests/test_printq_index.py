@@ -16,6 +16,7 @@ from releasestation.config import CupsSettings
 from releasestation.printq import HELD, PrintServer, PrivateCups
 from releasestation.printq.index import SWIPE_ASKS, HeldIndex
 from releasestation.printq.jobs import printer_uri
+from tests.waiting import wait_for
 
 ALICE = ["alice", "CORP\\alice"]
 STATION = "daemon"  # an account of every Debian system, not in cupsd's SystemGroup
@@ -153,9 +154,7 @@ def test_the_service_builds_keeps_up_and_cleans_up(cups_clean, print_server):
     index.start()
     try:
         assert print_server.index is index
-        deadline = time.monotonic() + 10
-        while not index.trusted and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: index.trusted, timeout=10, step=0.02)
         assert index.trusted and index.builds == 1
         assert len(subscriptions(cups_clean)) == len(before) + 1
         # the helper thread keeps up: more than MaxEvents over time lose nothing
@@ -339,9 +338,7 @@ def test_a_lease_cut_short_by_cupsd_is_renewed_in_time():
         index = HeldIndex(server, ["Secure"], poll_seconds=0.2)
         index.start()
         try:
-            deadline = time.monotonic() + 10
-            while not index.trusted and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: index.trusted, timeout=10, step=0.02)
             assert index.trusted
             time.sleep(5)  # longer than the lease cupsd grants
             assert index.trusted, index.stale_reason

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from releasestation.daemon import Station
 from releasestation.printq.index import HeldIndex
 from tests.fixtures.station import ldap_section
+from tests.waiting import wait_for
 
 ALICE_CARD, BOB_CARD = "0012345678", "0087654321"
 ALICE_OWNERS = ["alice", "CORP\\alice", "alice@corp.example.org", "ALICE"]
@@ -104,9 +105,7 @@ def test_the_swipe_is_answered_from_the_held_job_index(running):
     """The daemon keeps a held-job index; once built, a swipe finds its jobs there, jobs
     sent a moment before the swipe included, and still prints nobody else's."""
     [index] = [s for s in running.station.services if isinstance(s, HeldIndex)]
-    deadline = time.monotonic() + 10
-    while not index.trusted and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: index.trusted, timeout=10, step=0.02)
     assert index.trusted, index.stale_reason
     cups = running.cups
     bob = cups.submit("bob", "stays")
