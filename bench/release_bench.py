@@ -13,12 +13,15 @@ cupsd holds `--held` jobs at every swipe, as at a site where jobs keep coming.
 Latency is measured from the moment the reader has the line (the Swipe's timestamp) to
 the moment cupsd has answered the release of the last of that user's jobs ("released"),
 and, as a second figure, to the moment the station has also written their audit rows
-("audited"). The next swipe comes once cupsd has printed the last one's jobs (to a backend
-that discards them at once), as the next person at a printer arrives after the last
-one's pages came out.
+("audited"). The next swipe comes once cupsd has printed the last one's jobs, as the next
+person at a printer arrives after the last one's pages came out. The bench's printer
+throws each job away after `--print-ms` (50 ms by default; a real printer takes seconds
+over a job). With a printer that finished each job at once (`--print-ms 0`), cupsd would
+be finishing a person's first job, and starting the next, while the station is still
+releasing the others: work that no real printer brings into a swipe's few milliseconds.
 
     python -m bench.release_bench [--held 10000 --mix 1:500,2:500,10:500 --swipes 500]
-                                  [--no-index | --compare]
+                                  [--print-ms 50] [--no-index | --compare]
 
 Prints p50, p90, p99 and max of both latencies for each group, and the resident memory of
 the station (this process: the daemon's code running in-process; cupsd and slapd are
@@ -204,11 +207,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"slapd: {args.users} users loaded in {seconds:.1f} s")
             slapd.start()
             with PrivateCups(root / "cups") as cups:
-                cups.add_hold_queue("Secure", discard=True)
+                cups.add_hold_queue("Secure", discard=True, print_seconds=args.print_ms / 1000)
                 swiping = sum(owners for _, owners in args.mix)
                 arrivals = Arrivals(cups, first_user=swiping, users=args.users)
                 seconds, jobs, owners = load_jobs(cups, args.mix, arrivals, args.held)
                 print(f"cupsd: {jobs} held jobs from {owners} owners in {seconds:.1f} s")
+                print(f"the printer takes {args.print_ms:g} ms over each job")
                 return measure(args, root, cups, slapd, arrivals, jobs)
         finally:
             slapd.destroy()
@@ -297,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mix", type=parse_mix, default=parse_mix("1:500,2:500,10:500"))
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--swipes", type=int, default=500, help="per group of owners")
+    parser.add_argument(
+        "--print-ms", type=float, default=50, help="how long the printer takes over each job"
+    )
     found = parser.add_mutually_exclusive_group()
     found.add_argument(
         "--no-index",
@@ -312,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     owners = sum(owners for _, owners in args.mix)
     if not 0 < args.swipes <= min(owners for _, owners in args.mix) or owners > args.users:
         parser.error("need 0 < swipes <= the owners of each group, and owners <= users")
+    if not 0 <= args.print_ms <= 60_000:
+        parser.error("--print-ms must be between 0 and 60000")
     return run(args)
 
 

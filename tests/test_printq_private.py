@@ -16,6 +16,7 @@ import pytest
 from releasestation.config import CupsSettings
 from releasestation.errors import PrintServerError
 from releasestation.printq import PrintServer, PrivateCups, capture_backend
+from tests.waiting import wait_for
 
 
 def test_starts_and_stops_fast_and_leaves_nothing():
@@ -162,3 +163,30 @@ def test_a_discard_queue_prints_released_jobs_and_keeps_nothing():
         finally:
             server.close()
         assert cups.printed() == []
+
+
+def test_a_paced_discard_queue_takes_its_time_over_each_job():
+    with PrivateCups() as cups:
+        cups.add_hold_queue("Paced", discard=True, print_seconds=0.4)
+        first, second = (cups.submit("alice", f"job {n}", queue="Paced") for n in (1, 2))
+        server = PrintServer(CupsSettings(server=cups.socket))
+        try:
+            jobs = [server.job(first), server.job(second)]
+            assert all(job is not None and job.held for job in jobs)
+            started = time.monotonic()
+            server.release_all([job for job in jobs if job is not None])
+            assert wait_for(lambda: (j := server.job(second)) is not None and j.state == 9, 15)
+            # one after the other, each 0.4 s on the printer
+            assert time.monotonic() - started >= 0.8
+        finally:
+            server.close()
+        assert cups.printed() == []
+
+
+def test_a_printer_pace_needs_a_discard_queue_and_a_sane_number():
+    with PrivateCups() as cups:
+        with pytest.raises(ValueError, match="discard"):
+            cups.add_hold_queue("Slow", print_seconds=1)
+        for bad in (-1, 61, float("nan")):
+            with pytest.raises(ValueError, match="between 0 and 60"):
+                cups.add_hold_queue("Slow", discard=True, print_seconds=bad)

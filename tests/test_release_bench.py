@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bench import release_bench
 
 
@@ -15,6 +17,7 @@ def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "cupsd: 60 held jobs from" in out
+    assert "the printer takes 50 ms over each job" in out
     # New jobs replace the released ones before every swipe: cupsd always holds 60.
     assert "held jobs at each swipe: 60 (fewest seen before a swipe: 60)" in out
     assert re.search(r"held-job index built in [\d.]+ s", out)
@@ -29,8 +32,9 @@ def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys):
 
 def test_the_bench_compares_swipes_with_and_without_the_index(capsys):
     args = ["--held", "40", "--mix", "2:4", "--users", "100", "--swipes", "4", "--compare"]
-    assert release_bench.main(args) == 0
+    assert release_bench.main([*args, "--print-ms", "0"]) == 0
     out = capsys.readouterr().out
+    assert "the printer takes 0 ms over each job" in out
     assert "2 swipes releasing 2 jobs each, found from the held-job index:" in out
     assert "2 swipes releasing 2 jobs each, found by asking cupsd (no index):" in out
     assert "swipes answered from the held-job index: 2 of 2" in out
@@ -53,3 +57,10 @@ def test_other_owners_jobs_are_spread_among_the_swiping_owners():
     assert [x for x in merged if isinstance(x, int)] == [1, 2, 3]
     assert merged == ["a", 1, "b", "c", 2, "d", "e", 3, "f"]
     assert release_bench.spread([], [1, 2]) == [1, 2]
+
+
+def test_the_printer_pace_must_be_sane(capsys):
+    for bad in ("-1", "60001", "nan"):
+        with pytest.raises(SystemExit):
+            release_bench.main(["--print-ms", bad])
+        assert "--print-ms must be between 0 and 60000" in capsys.readouterr().err

@@ -226,18 +226,27 @@ class PrivateCups:
 
     # -- queues ---------------------------------------------------------------------------
 
-    def add_hold_queue(self, name: str, discard: bool = False) -> None:
+    def add_hold_queue(self, name: str, discard: bool = False, print_seconds: float = 0) -> None:
         """A raw capture queue that holds every job (job-hold-until-default=indefinite);
-        with `discard`, released jobs are thrown away instead of captured (benchmarks)."""
-        self._add_queue(name, "-o", "job-hold-until-default=indefinite", discard=discard)
+        with `discard`, released jobs are thrown away instead of captured (benchmarks),
+        each after `print_seconds`, as a printer takes a while over each job."""
+        if print_seconds and not discard:
+            raise ValueError("print_seconds is for a discard queue")
+        self._add_queue(
+            name, "-o", "job-hold-until-default=indefinite", discard=discard, pace=print_seconds
+        )
 
     def add_printer(self, name: str) -> None:
         """A raw capture queue that prints at once: a follow-me target."""
         self._add_queue(name)
 
-    def _add_queue(self, name: str, *extra: str, discard: bool = False) -> None:
+    def _add_queue(self, name: str, *extra: str, discard: bool = False, pace: float = 0) -> None:
         policy = ["-o", f"printer-op-policy={POLICY_NAME}"] if self.policy == "hardened" else []
-        uri = "discard:/" if discard else f"capture:{self.captures}"
+        if not 0 <= pace <= 60:
+            raise ValueError(f"print_seconds must be between 0 and 60, not {pace!r}")
+        uri = f"capture:{self.captures}"
+        if discard:
+            uri = f"discard:/{pace:.3f}" if pace else "discard:/"
         self._run("lpadmin", "-p", name, "-E", "-v", uri, *policy, *extra)
         if name not in self.queues:
             self.queues.append(name)

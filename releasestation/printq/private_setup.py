@@ -27,9 +27,12 @@ DATA_DIR = Path("/usr/share/cups")
 
 # `discard:` reads each job and keeps nothing: a printer that prints in a few milliseconds,
 # for benchmarks that release thousands of jobs (the capture backend starts Python per job).
+# `discard:/SECONDS` takes that long over each job, as a printer does (a real one, seconds).
 DISCARD_BACKEND = """#!/bin/sh
 if [ $# -eq 0 ]; then echo 'direct discard "Unknown" "releasestation discard backend"'; exit 0; fi
 if [ $# -ge 6 ]; then cat -- "$6" >/dev/null; else cat >/dev/null; fi
+seconds=${DEVICE_URI#discard:/}
+case $seconds in ''|*[!0-9.]*) ;; *) sleep "$seconds" ;; esac
 exit 0
 """
 
