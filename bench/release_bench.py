@@ -282,11 +282,15 @@ def measure(
     print(f"held jobs at each swipe: {held} (fewest seen before a swipe: {least_held})")
     if tried:
         print(f"swipes answered from the held-job index: {from_index} of {tried}")
+    found = {"index": "from the held-job index", "walks": "by asking cupsd (no index)"}
     for (g, how), done_at in released.items():
-        found = {"index": "from the held-job index", "walks": "by asking cupsd (no index)"}[how]
-        print(f"{len(done_at)} swipes releasing {args.mix[g][0]} jobs each, found {found}:")
+        print(f"{len(done_at)} swipes releasing {args.mix[g][0]} jobs each, found {found[how]}:")
         print(f"  released {summary(done_at)}")
         print(f"  audited  {summary(audited[(g, how)])}")
+    if len(args.mix) > 1:  # the groups together, as the swipes of one site
+        for how in dict.fromkeys(how for _, how in released):
+            every = [t for (_, h), done_at in released.items() if h == how for t in done_at]
+            print(f"all {len(every)} swipes, found {found[how]}: released {summary(every)}")
     print(f"station RSS: {rss_mib():.1f} MiB")
     return 0
 

@@ -27,6 +27,11 @@ def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys):
         block = out.split(head)[1]
         assert re.search(r"released p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms", block)
         assert re.search(r"audited  p50 [\d.]+ ms", block)
+    assert re.search(
+        r"all 8 swipes, found from the held-job index: released p50 [\d.]+ ms, "
+        r"p90 [\d.]+ ms, p99 [\d.]+ ms",
+        out,
+    )
     assert re.search(r"station RSS: [\d.]+ MiB", out)
 
 
