@@ -252,7 +252,8 @@ def measure(
             app.printq.index = index if use_index else None
             for g, users in enumerate(groups):
                 i = users[n]
-                printed_all(probe, held - taken)  # the last person's jobs are out
+                # the last person's jobs are out
+                printed_all(probe, held - taken, 60 + taken * args.print_ms / 1000)
                 arrivals.submit(taken)  # and as many new jobs have come in
                 if not args.no_index:  # over the seconds between two people at a printer
                     index.keep_up()  # the index's helper has taken them in

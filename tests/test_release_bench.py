@@ -8,9 +8,18 @@ import re
 import pytest
 
 from bench import release_bench
+from releasestation.printq import PrivateCups
 
 
-def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys):
+def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys, monkeypatch):
+    paces = []
+    add_hold_queue = PrivateCups.add_hold_queue
+
+    def noted(self, name, discard=False, print_seconds=0):  # the real one, its pace noted
+        paces.append(print_seconds)
+        return add_hold_queue(self, name, discard, print_seconds)
+
+    monkeypatch.setattr(PrivateCups, "add_hold_queue", noted)
     code = release_bench.main(
         ["--held", "60", "--mix", "1:4,3:4", "--users", "200", "--swipes", "4"]
     )
@@ -18,6 +27,7 @@ def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys):
     assert code == 0, out
     assert "cupsd: 60 held jobs from" in out
     assert "the printer takes 50 ms over each job" in out
+    assert paces == [0.05]
     # New jobs replace the released ones before every swipe: cupsd always holds 60.
     assert "held jobs at each swipe: 60 (fewest seen before a swipe: 60)" in out
     assert re.search(r"held-job index built in [\d.]+ s", out)
@@ -66,6 +76,7 @@ def test_other_owners_jobs_are_spread_among_the_swiping_owners():
 
 def test_the_printer_pace_must_be_sane(capsys):
     for bad in ("-1", "60001", "nan"):
-        with pytest.raises(SystemExit):
-            release_bench.main(["--print-ms", bad])
+        small = ["--held", "20", "--mix", "1:2", "--users", "50", "--swipes", "2"]
+        with pytest.raises(SystemExit):  # refused before anything starts
+            release_bench.main([*small, "--print-ms", bad])
         assert "--print-ms must be between 0 and 60000" in capsys.readouterr().err

@@ -232,6 +232,8 @@ class PrivateCups:
         each after `print_seconds`, as a printer takes a while over each job."""
         if print_seconds and not discard:
             raise ValueError("print_seconds is for a discard queue")
+        if not 0 <= print_seconds <= 60:
+            raise ValueError(f"print_seconds must be between 0 and 60, not {print_seconds!r}")
         self._add_queue(
             name, "-o", "job-hold-until-default=indefinite", discard=discard, pace=print_seconds
         )
@@ -242,11 +244,9 @@ class PrivateCups:
 
     def _add_queue(self, name: str, *extra: str, discard: bool = False, pace: float = 0) -> None:
         policy = ["-o", f"printer-op-policy={POLICY_NAME}"] if self.policy == "hardened" else []
-        if not 0 <= pace <= 60:
-            raise ValueError(f"print_seconds must be between 0 and 60, not {pace!r}")
         uri = f"capture:{self.captures}"
         if discard:
-            uri = f"discard:/{pace:.3f}" if pace else "discard:/"
+            uri = f"discard:/{pace:.6f}" if pace else "discard:/"
         self._run("lpadmin", "-p", name, "-E", "-v", uri, *policy, *extra)
         if name not in self.queues:
             self.queues.append(name)

@@ -25,8 +25,8 @@ SYSTEM_SERVER_BIN = Path("/usr/lib/cups")
 DATA_DIR = Path("/usr/share/cups")
 
 
-# `discard:` reads each job and keeps nothing: a printer that prints in a few milliseconds,
-# for benchmarks that release thousands of jobs (the capture backend starts Python per job).
+# `discard:` reads each job and keeps nothing, for benchmarks that release thousands of jobs
+# (the capture backend starts Python per job): `discard:/` prints in a few milliseconds,
 # `discard:/SECONDS` takes that long over each job, as a printer does (a real one, seconds).
 DISCARD_BACKEND = """#!/bin/sh
 if [ $# -eq 0 ]; then echo 'direct discard "Unknown" "releasestation discard backend"'; exit 0; fi
