@@ -4,6 +4,7 @@ or it says it cannot vouch (None) and the print server asks cupsd the slow way."
 
 from __future__ import annotations
 
+import contextlib
 import pwd
 import threading
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from releasestation.config import CupsSettings
 from releasestation.printq import HELD, PrintServer, PrivateCups
-from releasestation.printq.index import SWIPE_ASKS, HeldIndex
+from releasestation.printq.index import REBUILD_PAUSE, SWIPE_ASKS, HeldIndex
 from releasestation.printq.jobs import printer_uri
 from tests.waiting import wait_for
 
@@ -30,6 +31,21 @@ def index(print_server: PrintServer) -> Iterator[HeldIndex]:
     print_server.index = made
     yield made
     made.stop()
+
+
+@contextlib.contextmanager
+def index_on(
+    cupsd: PrivateCups, queues=("Secure",), user: str | None = None, **options
+) -> Iterator[HeldIndex]:
+    """An index of `queues` on `cupsd` (not built), on a print server of its own acting as
+    `user`; both stopped and closed afterwards."""
+    server = PrintServer(CupsSettings(server=cupsd.socket, user=user, timeout_seconds=5))
+    made = HeldIndex(server, list(queues), **{"rebuild_pause": 0, **options})
+    try:
+        yield made
+    finally:
+        made.stop()
+        server.close()
 
 
 def ids(jobs) -> list[int]:
@@ -187,25 +203,25 @@ def test_a_stale_index_is_rebuilt_by_the_service_after_the_pause(cups_clean, pri
 # -- what the review of the index found -----------------------------------------------------
 
 
-class NoEventsCups(PrivateCups):
-    """A cupsd that accepts subscriptions but keeps no events (`MaxEvents 0`)."""
+class TunedCups(PrivateCups):
+    """A private cupsd with `extra` lines at the end of its cupsd.conf."""
+
+    def __init__(self, extra: str, **options):
+        super().__init__(**options)
+        self.extra = extra
 
     def _cupsd_conf(self) -> str:
-        return super()._cupsd_conf() + "MaxEvents 0\n"
+        return super()._cupsd_conf() + self.extra
 
 
 def test_a_cupsd_that_keeps_no_events_is_not_trusted():
-    with NoEventsCups() as cupsd:
+    # it accepts subscriptions but keeps no events
+    with TunedCups("MaxEvents 0\n") as cupsd:
         cupsd.add_hold_queue("Secure")
-        server = PrintServer(CupsSettings(server=cupsd.socket, timeout_seconds=5))
-        index = HeldIndex(server, ["Secure"], rebuild_pause=0)
-        try:
+        with index_on(cupsd) as index:
             assert not index.build()
             assert "MaxEvents" in index.stale_reason
             assert index.held_for(["Secure"], ALICE) is None
-        finally:
-            index.stop()
-            server.close()
 
 
 @pytest.fixture(scope="module")
@@ -221,16 +237,11 @@ def cupsd_for_daemon() -> Iterator[PrivateCups]:
 
 def test_a_station_outside_the_system_group_finds_jobs_sent_after_the_build(cupsd_for_daemon):
     cupsd = cupsd_for_daemon
-    server = PrintServer(CupsSettings(server=cupsd.socket, user=STATION, timeout_seconds=5))
-    index = HeldIndex(server, ["Secure"], rebuild_pause=0)
-    try:
+    with index_on(cupsd, user=STATION) as index:
         first = cupsd.submit("alice", "before the build")
         assert index.build(), index.stale_reason
         later = cupsd.submit("alice", "after the build")
         assert ids(index.held_for(["Secure"], ALICE)) == [first, later]
-    finally:
-        index.stop()
-        server.close()
 
 
 def test_a_station_outside_the_system_group_sees_new_jobs_owners(cupsd_for_daemon):
@@ -249,17 +260,10 @@ def test_a_station_outside_the_system_group_sees_new_jobs_owners(cupsd_for_daemo
 def test_owners_hidden_from_the_station_make_the_index_refuse(cups_default_clean):
     # CUPS's stock policy shows owners only to the owner and @SYSTEM.
     cups_default_clean.submit("alice", "whose?")
-    server = PrintServer(
-        CupsSettings(server=cups_default_clean.socket, user=STATION, timeout_seconds=5)
-    )
-    index = HeldIndex(server, ["Secure"], rebuild_pause=0)
-    try:
+    with index_on(cups_default_clean, user=STATION) as index:
         assert not index.build()
         assert "hides the owner" in index.stale_reason
         assert index.held_for(["Secure"], ALICE) is None
-    finally:
-        index.stop()
-        server.close()
 
 
 def test_owner_names_match_as_cupsd_matches_them(cups_clean, print_server, index):
@@ -316,53 +320,33 @@ def test_owner_and_state_both_hidden_make_the_index_refuse():
     with AllPrivateCups(policy="default", station_user=STATION) as cupsd:
         cupsd.add_hold_queue("Secure")
         cupsd.submit("alice", "whose, and in what state?")
-        server = PrintServer(CupsSettings(server=cupsd.socket, user=STATION, timeout_seconds=5))
-        index = HeldIndex(server, ["Secure"], rebuild_pause=0)
-        try:
+        with index_on(cupsd, user=STATION) as index:
             assert not index.build()
             assert "hides the owner" in index.stale_reason
-        finally:
-            index.stop()
-            server.close()
-
-
-class ShortLeaseCups(PrivateCups):
-    def _cupsd_conf(self) -> str:
-        return super()._cupsd_conf() + "MaxLeaseDuration 3\n"
 
 
 def test_a_lease_cut_short_by_cupsd_is_renewed_in_time():
-    with ShortLeaseCups() as cupsd:
+    with TunedCups("MaxLeaseDuration 3\n") as cupsd:
         cupsd.add_hold_queue("Secure")
-        server = PrintServer(CupsSettings(server=cupsd.socket, timeout_seconds=5))
-        index = HeldIndex(server, ["Secure"], poll_seconds=0.2)
-        index.start()
-        try:
+        with index_on(cupsd, poll_seconds=0.2, rebuild_pause=REBUILD_PAUSE) as index:
+            index.start()
             wait_for(lambda: index.trusted, timeout=10, step=0.02)
             assert index.trusted
             time.sleep(5)  # longer than the lease cupsd grants
             assert index.trusted, index.stale_reason
             assert index._lease == 3
             assert index.builds == 1
-        finally:
-            index.stop()
-            server.close()
 
 
 def test_jobs_on_the_other_hold_queues_are_found_when_the_first_is_deleted():
     with PrivateCups() as cupsd:
         cupsd.add_hold_queue("Secure")
         cupsd.add_hold_queue("Secure2")
-        server = PrintServer(CupsSettings(server=cupsd.socket, timeout_seconds=5))
-        index = HeldIndex(server, ["Secure", "Secure2"], rebuild_pause=0)
-        try:
+        with index_on(cupsd, ("Secure", "Secure2")) as index:
             assert index.build()
             cupsd._run("lpadmin", "-x", "Secure")
             job = cupsd.submit("alice", "on the queue that is left", queue="Secure2")
             assert ids(index.held_for(["Secure", "Secure2"], ALICE)) == [job]
-        finally:
-            index.stop()
-            server.close()
 
 
 def test_the_index_is_listed_again_now_and_then_even_when_all_is_well(cups_clean, print_server):
