@@ -14,13 +14,19 @@ from releasestation.directory import User
 from releasestation.store import users as store_users
 
 
+def station_of_alice(make_app, write_config) -> App:
+    """A station whose store knows the local user alice."""
+    app = make_app(write_config())
+    app.record_secret()
+    with app.store.write() as session:
+        store_users.add_user(session, "alice")
+    return app
+
+
 def test_jobs_released_by_another_station_meanwhile_are_not_released_or_audited_again(
     write_config, make_app, cups_clean
 ):
-    first = make_app(write_config())
-    first.record_secret()
-    with first.store.write() as session:
-        store_users.add_user(session, "alice")
+    first = station_of_alice(make_app, write_config)
     other_config = config_mod.replace(
         first.config, station=dataclasses.replace(first.config.station, name="second")
     )
@@ -50,10 +56,7 @@ def test_jobs_released_by_another_station_meanwhile_are_not_released_or_audited_
 def test_a_release_audited_for_another_cupsd_does_not_hide_our_job(
     write_config, make_app, cups_clean
 ):
-    app = make_app(write_config())
-    app.record_secret()
-    with app.store.write() as session:
-        store_users.add_user(session, "alice")
+    app = station_of_alice(make_app, write_config)
     job = cups_clean.submit("alice", "ours")
     # A station of the same site, on its own cupsd, released its job with the same number.
     app.audit.record(Event("release", username="bob", queue="Secure", job_id=job))
