@@ -61,6 +61,15 @@ from tests.slapd_server import SlapdServer
 from tests.waiting import wait_for
 
 
+def cpu_ms(pid: int | None) -> float | None:
+    """Time process `pid` has spent on a CPU, in ms (Linux schedstat, in ns); None when
+    the kernel does not tell."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -189,6 +198,22 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[index]
 
 
+def cpu_summary(swipes: list[tuple[float | None, float]]) -> str:
+    """p50 and p90 of cupsd's and the station's CPU time per swipe; cupsd's is left out
+    when the kernel does not tell it."""
+
+    def p50_p90(ms: list[float]) -> str:
+        ms = sorted(ms)
+        return f"p50 {statistics.median(ms):.1f} ms, p90 {percentile(ms, 90):.1f} ms"
+
+    parts = []
+    cupsd = [c for c, _ in swipes if c is not None]
+    if len(cupsd) == len(swipes):
+        parts.append(f"cupsd {p50_p90(cupsd)}")
+    parts.append(f"station {p50_p90([s for _, s in swipes])}")
+    return "; ".join(parts)
+
+
 def summary(seconds: list[float]) -> str:
     ms = sorted(v * 1000 for v in seconds)
     return (
@@ -241,6 +266,8 @@ def measure(
     # (group, how the swipe found its jobs) -> latencies to the last release / to the audit
     released: dict[tuple[int, str], list[float]] = {}
     audited: dict[tuple[int, str], list[float]] = {}
+    # CPU time each swipe cost cupsd and the station (all of this process's threads)
+    cpu: dict[tuple[int, str], list[tuple[float | None, float]]] = {}
     least_held = held
     probe = PrintServer(app.config.cups)  # the bench's own connection, not the station's
     taken = 0  # jobs the last swipe released
@@ -261,8 +288,10 @@ def measure(
                 check = n < 3  # the first few: every job of the user is gone from the queue
                 before = app.releaser.held_jobs_for(bench_uid(i)) if check else None
                 answered = index.answered
+                cupsd_before, station_before = cpu_ms(cups.pid), time.process_time()
                 terminal.swipe(bench_card(i))
                 swipe, outcome, finished, result = done.get(timeout=30)
+                cupsd_after, station_after = cpu_ms(cups.pid), time.process_time()
                 if use_index:
                     tried += 1
                     from_index += index.answered > answered
@@ -270,6 +299,11 @@ def measure(
                     raise SystemExit(f"swipe of {bench_uid(i)}: outcome {outcome}")
                 released.setdefault((g, how), []).append(result.released_at - swipe.at)
                 audited.setdefault((g, how), []).append(finished - swipe.at)
+                cupsd_cpu = None
+                if cupsd_before is not None and cupsd_after is not None:
+                    cupsd_cpu = cupsd_after - cupsd_before
+                station_cpu = (station_after - station_before) * 1000
+                cpu.setdefault((g, how), []).append((cupsd_cpu, station_cpu))
                 taken = len(result.released)
                 if before is not None and (
                     len(before) != args.mix[g][0] or app.releaser.held_jobs_for(bench_uid(i))
@@ -288,6 +322,7 @@ def measure(
         print(f"{len(done_at)} swipes releasing {args.mix[g][0]} jobs each, found {found[how]}:")
         print(f"  released {summary(done_at)}")
         print(f"  audited  {summary(audited[(g, how)])}")
+        print(f"  CPU time {cpu_summary(cpu[(g, how)])}")
     if len(args.mix) > 1:  # the groups together, as the swipes of one site
         for how in dict.fromkeys(how for _, how in released):
             every = [t for (_, h), done_at in released.items() if h == how for t in done_at]

@@ -110,6 +110,11 @@ class PrivateCups:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """cupsd's process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
     def start(self) -> None:
         """Start cupsd (set up its directory first) and wait until it answers."""
         if self.running:
