@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import http.client
 import logging
 import operator
 import threading
@@ -94,7 +93,7 @@ class Stale(Exception):
 
 
 # What a request of the index may raise when cupsd cannot answer as asked.
-FAILURES = (Stale, PrintServerError, ipp.IppError, OSError, http.client.HTTPException)
+FAILURES = (Stale, PrintServerError, ipp.IppError, OSError)
 
 
 class HeldIndex:

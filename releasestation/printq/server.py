@@ -407,7 +407,7 @@ class PrintServer:
             raise PrintServerError(f"cupsd at {self.server}: {what}: {exc}") from None
         except OSError as exc:
             raise PrintServerError(f"cupsd at {self.server} unreachable ({what}): {exc}") from None
-        except Exception as exc:  # http.client errors, malformed IPP
+        except Exception as exc:  # malformed IPP
             raise PrintServerError(f"cupsd at {self.server}: {what}: {exc!r}") from None
 
     def _reader(self) -> ipp.IppClient:
