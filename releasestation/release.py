@@ -163,11 +163,12 @@ class Releaser:
         if not jobs:
             return []
         since = utcnow() - HANDLED_WINDOW
-        query = select(AuditRow.job_id, AuditRow.queue).where(
-            AuditRow.job_id.in_([job.id for job in jobs]),
-            AuditRow.event.in_(("release", "expire")),
-            AuditRow.outcome == "ok",
-            AuditRow.at >= since,
+        audit = AuditRow.__table__.c  # a plain query: no ORM work on the swipe's path
+        query = select(audit.job_id, audit.queue).where(
+            audit.job_id.in_([job.id for job in jobs]),
+            audit.event.in_(("release", "expire")),
+            audit.outcome == "ok",
+            audit.at >= since,
         )
         done = {(job_id, (queue or "").casefold()) for job_id, queue in session.execute(query)}
         return [job for job in jobs if (job.id, job.queue.casefold()) in done]

@@ -81,6 +81,23 @@ def test_claimed_but_not_released_stays_held_and_the_next_swipe_prints_it(make_a
     assert outcomes(app) == [(job, "interrupted"), (job, "ok")]
 
 
+def test_a_claim_skips_the_jobs_claimed_elsewhere_and_its_transaction_goes_on(make_app, cups_clean):
+    app = make_app()
+    taken, free = cups_clean.submit("alice", "one"), cups_clean.submit("alice", "two")
+    first = claim(app, taken)
+    jobs = [app.printq.job(taken), app.printq.job(free)]
+    with app.store.write() as session:
+        won = Claims(app).claim_in(session, jobs, "release", username="alice")
+        # a skipped claim spoils nothing: the transaction still works (PostgreSQL aborts a
+        # transaction at the first error)
+        assert len(session.execute(select(JobClaim.id)).all()) == 2
+    assert [(c.job_id, c.username) for c in won] == [(free, "alice")]
+    assert won[0].id != first.id
+    assert sorted((c.job_id, c.id) for c in claims_left(app)) == sorted(
+        [(taken, first.id), (free, won[0].id)]
+    )
+
+
 def test_released_but_not_audited_is_recorded_once(make_app, cups_clean):
     app = make_app()
     job = cups_clean.submit("alice", "minutes")

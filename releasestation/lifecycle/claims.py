@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from releasestation.audit import Event
 from releasestation.lifecycle.models import JobClaim, JobOwner
@@ -27,6 +27,7 @@ from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+    from sqlalchemy.sql.base import Executable
 
     from releasestation.app import App
     from releasestation.printq import HeldJob
@@ -59,8 +60,22 @@ class Claim:
     claimed_at: dt.datetime
 
 
-# One statement for all of a swipe's claims, ids back in the order of the rows.
-_INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+def _claiming(is_sqlite: bool) -> Executable:
+    """One statement for all of a swipe's claims that skips the jobs claimed elsewhere
+    (the unique key) and returns (id, job_id) of each claim made: no savepoint to fall back
+    to, on the swipe's hot path, and no error that would spoil the transaction."""
+    key = ["server", "job_id"]
+    if is_sqlite:
+        return (
+            sqlite.insert(_TABLE)
+            .on_conflict_do_nothing(index_elements=key)
+            .returning(_TABLE.c.id, _TABLE.c.job_id)
+        )
+    return (
+        postgresql.insert(_TABLE)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(_TABLE.c.id, _TABLE.c.job_id)
+    )
 
 
 class Claims:
@@ -68,6 +83,7 @@ class Claims:
         self.app = app
         self.server = server_key(app)
         self.station = app.config.station.name
+        self._claim = _claiming(app.store.is_sqlite)
         # Only jobs cupsd knows under a generic name have resolved-owner rows to drop.
         self.generic = {name.casefold() for name in app.config.owners.generic_names}
 
@@ -84,21 +100,13 @@ class Claims:
         rows = [self._values(job, action, fields) for job in jobs]
         if not rows:
             return []
-        try:  # the usual case, on the swipe's hot path: nobody else holds any of them
-            with session.begin_nested():
-                ids = session.scalars(_INSERT, rows).all()
-            return [Claim(id=claim_id, **row) for claim_id, row in zip(ids, rows, strict=True)]
-        except IntegrityError:
-            pass  # some are claimed elsewhere: find out which, one by one
+        made = dict((job_id, claim_id) for claim_id, job_id in session.execute(self._claim, rows))
         won = []
         for row in rows:
-            try:
-                with session.begin_nested():
-                    claim_id = session.scalars(_INSERT, [row]).one()
-            except IntegrityError:
+            if row["job_id"] in made:
+                won.append(Claim(id=made[row["job_id"]], **row))
+            else:
                 log.info("job %d is being %sd elsewhere; leaving it", row["job_id"], action)
-                continue
-            won.append(Claim(id=claim_id, **row))
         return won
 
     def _values(self, job: HeldJob, action: str, fields: dict) -> dict:

@@ -192,8 +192,9 @@ class OwnerResolver:
         want = self.form.normalise(username)
         if want is None:
             return []
-        query = select(JobOwner.job_id, JobOwner.job_created).where(
-            JobOwner.server == self.server, JobOwner.owner == want
+        owners = JobOwner.__table__.c  # a plain query: no ORM work on the swipe's path
+        query = select(owners.job_id, owners.job_created).where(
+            owners.server == self.server, owners.owner == want
         )
         if session is None:
             with self.app.store.read() as own:
@@ -235,5 +236,5 @@ def cost_center_of(
     if session is None:
         with app.store.read() as own:
             return cost_center_of(app, username, user, own)
-    row = store_users.find_user(session, username)
+    row = store_users.profile(session, username)
     return row.cost_center if row is not None else None
