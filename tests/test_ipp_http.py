@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The IPP client's own HTTP/1.1: answers as servers send them, over a real domain socket.
+"""The IPP client's own HTTP/1.1: answers as servers send them, over real sockets.
 
 cupsd itself answers in the print-server tests; here a small server answers what cupsd
-would seldom send (Content-Length, 100 Continue, "Connection: close") and what no server
-should (broken framing), to show each is read right or refused with a clear error.
+would seldom send (Content-Length, 100 Continue, "Connection: close", TLS) and what no
+server should (broken framing, endless or oversized answers), to show each is read right
+or refused with a clear error, and that a broken answer never leaks into the next one.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,8 @@ from pathlib import Path
 import cups
 import pytest
 
-from releasestation.printq import ipp
+from releasestation.printq import http, ipp
+from tests.slapd_data import make_certificates
 
 # The smallest IPP answer: version 2.0, successful-ok, request id 1, no attributes.
 OK = bytes([2, 0, 0, 0, 0, 0, 0, 1, 3])
@@ -25,19 +28,29 @@ PRINTER = (
     + b"printer-state"
     + bytes([0, 4, 0, 0, 0, 3, 3])
 )  # a printer group: printer-state = 3 (idle)
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n" + OK
 ASK = [(cups.IPP_TAG_URI, "printer-uri", "ipp://localhost/printers/Secure")]
+TRAILERS = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"T: 1\r\n" * 101
+STALL = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n\x02"  # then nothing more
 
 
 class Server:
-    """Answers each request on a connection with the next of `answers` (raw bytes)."""
+    """Answers each request with the next of `answers` (raw bytes), on a domain socket, on
+    TCP, or with TLS. After a STALL answer it waits until the client hangs up."""
 
-    def __init__(self, path: Path, answers: list[bytes]):
-        self.path = str(path)
+    def __init__(self, answers: list[bytes], path: Path | None, tls: ssl.SSLContext | None):
         self.answers = list(answers)
         self.requests: list[bytes] = []
         self.connections = 0
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(self.path)
+        self.tls = tls
+        if path is not None:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(str(path))
+            self.address = str(path)
+        else:
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listener.bind(("127.0.0.1", 0))
+            self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.listener.listen(4)
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -46,26 +59,36 @@ class Server:
         while self.answers:
             try:
                 conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
+                self.connections += 1
+                if self.tls is not None:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:  # closed, or a client that refused our certificate
+                if self.listener.fileno() < 0:
+                    return
+                continue
             with conn:
-                reader = conn.makefile("rb")
-                while self.answers:
-                    head = b""
-                    while not head.endswith(b"\r\n\r\n"):
-                        byte = reader.read(1)
-                        if not byte:
-                            break
-                        head += byte
-                    if not head:
-                        break
-                    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-                    self.requests.append(head + reader.read(length))
-                    answer = self.answers.pop(0)
-                    conn.sendall(answer)
-                    if b"Connection: close" in answer.split(b"\r\n\r\n")[0]:
-                        break
+                self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        while self.answers:
+            head = reader.readline()
+            while head and not head.endswith(b"\r\n\r\n"):
+                line = reader.readline()
+                if not line:
+                    return
+                head += line
+            if not head:
+                return
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            self.requests.append(head + reader.read(length))
+            answer = self.answers.pop(0)
+            conn.sendall(answer)
+            if answer is STALL:
+                reader.read()  # until the client gives up and hangs up
+                return
+            if b"Connection: close" in answer.split(b"\r\n\r\n")[0]:
+                return
 
     def close(self) -> None:
         self.listener.close()
@@ -75,10 +98,14 @@ class Server:
 def serve(tmp_path: Path) -> Iterator:
     servers: list[Server] = []
 
-    def start(*answers: bytes) -> tuple[Server, ipp.IppClient]:
-        server = Server(tmp_path / f"s{len(servers)}.sock", list(answers))
+    def start(
+        *answers: bytes, tcp: bool = False, tls: ssl.SSLContext | None = None, **options
+    ) -> tuple[Server, ipp.IppClient]:
+        path = None if tcp or tls else tmp_path / f"s{len(servers)}.sock"
+        server = Server(list(answers), path, tls)
         servers.append(server)
-        return server, ipp.IppClient(server.path, timeout=5)
+        options.setdefault("timeout", 5)
+        return server, ipp.IppClient(server.address, **options)
 
     yield start
     for server in servers:
@@ -91,31 +118,60 @@ def chunked(body: bytes, size: int = 5) -> bytes:
     return b"".join(parts) + b"0\r\nX-Trailer: yes\r\n\r\n"
 
 
+def printer_state(client: ipp.IppClient) -> list[dict]:
+    groups = client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK)
+    return ipp.groups_of(groups, cups.IPP_TAG_PRINTER)
+
+
 def test_chunked_and_content_length_answers_on_one_kept_connection(serve):
     server, client = serve(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(PRINTER),
         b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(PRINTER), PRINTER),
     )
-    for _ in range(2):
-        groups = client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK)
-        assert ipp.groups_of(groups, cups.IPP_TAG_PRINTER) == [{"printer-state": 3}]
+    assert printer_state(client) == printer_state(client) == [{"printer-state": 3}]
     assert client.connects == 1 and server.connections == 1
     request = server.requests[0]
     assert request.startswith(b"POST / HTTP/1.1\r\nHost: localhost\r\n")
     assert b"Content-Type: application/ipp\r\n" in request
 
 
-def test_interim_answers_are_skipped(serve):
-    _, client = serve(
-        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n" + OK
-    )
-    assert client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK) == []
+def test_over_tcp_the_host_field_names_the_server_and_small_writes_are_not_held_back(serve):
+    server, client = serve(ANSWER, tcp=True)
+    assert printer_state(client) == []
+    host, port = server.address.split(":")
+    assert server.requests[0].startswith(b"POST / HTTP/1.1\r\nHost: %s:%s\r\n" % (
+        host.encode(), port.encode()))  # fmt: skip
+    assert client._http is not None
+    assert client._http.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def tls_context(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    certs = make_certificates(directory)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.cert_file, certs.key_file)
+    return context, certs.ca_file
+
+
+def test_tls_checks_the_certificate(serve, tmp_path, monkeypatch):
+    context, ca_file = tls_context(tmp_path / "certs")
+    _, client = serve(ANSWER, ANSWER, tls=context, encryption="required")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        printer_state(client)  # signed by a CA this machine does not trust
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # now it does
+    assert printer_state(client) == []
+
+
+def test_interim_answers_are_skipped_up_to_a_bound(serve):
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    _, client = serve(interim + ANSWER, interim * (http.MAX_INTERIM + 1) + ANSWER)
+    assert printer_state(client) == []
+    with pytest.raises(ConnectionError, match="interim HTTP answers"):
+        client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, resend=False)
 
 
 def test_connection_close_is_honoured_and_the_next_connection_counted(serve):
     server, client = serve(
-        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 9\r\n\r\n" + OK,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n" + OK,
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 9\r\n\r\n" + OK, ANSWER
     )
     client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK)
     with pytest.raises(ConnectionError, match="closed the connection after its last answer"):
@@ -126,30 +182,69 @@ def test_connection_close_is_honoured_and_the_next_connection_counted(serve):
 
 def test_a_body_that_ends_with_the_connection(serve):
     _, client = serve(b"HTTP/1.0 200 OK\r\n\r\n" + OK)
-    assert client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK) == []
+    assert printer_state(client) == []
+    assert client._http is not None and not client._http.open
 
 
 def test_http_errors_name_the_status_and_drop_the_connection(serve):
-    _, client = serve(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    server, client = serve(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", ANSWER)
     with pytest.raises(ipp.IppError, match="HTTP 403 Forbidden") as caught:
         client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK)
     assert caught.value.status == 403
+    assert printer_state(client) == []
+    assert client.connects == 2 and server.connections == 2
+
+
+def test_a_server_that_stops_mid_answer_times_out_and_the_request_goes_again(serve):
+    server, client = serve(STALL, ANSWER, timeout=0.5)
+    assert printer_state(client) == [], "the half answer was not taken for an answer"
+    assert client.connects == 2 and server.connections == 2
+    assert server.requests[0] == server.requests[1]
+
+
+def test_a_broken_answer_is_not_read_as_the_next_one(serve):
+    _, client = serve(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9x\r\n\r\n" + OK, b"HTTP/1.1 200 OK\r\n", ANSWER
+    )
+    with pytest.raises(ConnectionError, match="malformed Content-Length"):
+        client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, resend=False)
+    assert printer_state(client) == []  # on a new connection, not the rest of the first
 
 
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
         (b"SMTP ready\r\n\r\n", "malformed HTTP status line"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "malformed HTTP status line"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "malformed Content-Length"),
+        ("HTTP/1.1 200 OK\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1"), "Content-Len"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", "malformed chunk size"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd", "no line end"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort", "in the middle of an answer"),
-        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * (ipp.MAX_LINE + 10) + b"\r\n\r\n", "line too long"),
-        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * (ipp.MAX_HEADERS + 1), "header fields"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (ipp.MAX_BODY + 1), "more than"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * (http.MAX_LINE + 10) + b"\r\n\r\n", "line too long"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * (http.MAX_HEADERS + 1), "header fields"),
+        (TRAILERS, "header fields"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (http.MAX_BODY + 1), "more than"),
     ],
 )
 def test_broken_answers_are_refused_with_what_was_wrong(serve, answer, error):
     _, client = serve(answer)
     with pytest.raises(ConnectionError, match=error):
+        client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, resend=False)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(b"x" * 120, 40),
+        b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 120,
+    ],
+    ids=["chunked", "to-the-end"],
+)
+def test_bodies_of_every_kind_are_held_to_the_size_bound(serve, monkeypatch, answer):
+    monkeypatch.setattr(http, "MAX_BODY", 100)
+    monkeypatch.setattr(http, "PIECE", 16)
+    _, client = serve(answer)
+    with pytest.raises(ConnectionError, match="more than 100 bytes"):
         client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, resend=False)

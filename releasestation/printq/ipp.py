@@ -22,6 +22,8 @@ from typing import Any
 
 import cups
 
+from releasestation.printq.http import HttpConnection
+
 IPP_PORT = 631
 OK_LIMIT = 0x00FF  # successful-ok .. successful-ok-events-complete
 NOT_FOUND = 0x0406
@@ -30,9 +32,6 @@ EVENT_GROUP = 0x07  # IPP_TAG_EVENT_NOTIFICATION
 _END = 0x03
 _INTEGER, _BOOLEAN, _ENUM = 0x21, 0x22, 0x23
 _TEXT_LANG, _NAME_LANG = 0x35, 0x36
-MAX_LINE = 65536  # an HTTP status or header line
-MAX_HEADERS = 100
-MAX_BODY = 256 * 1024 * 1024  # an IPP answer (every held job's attributes is far less)
 
 Value = str | int | bool | Sequence[str] | Sequence[int]
 
@@ -43,105 +42,6 @@ class IppError(Exception):
     def __init__(self, status: int, text: str):
         self.status = status
         super().__init__(text)
-
-
-class _Http:
-    """One HTTP/1.1 keep-alive connection, just enough for IPP: POST a body, read the
-    answer (Content-Length, chunked, or up to the end of the connection).
-
-    Not http.client: its response parsing (the e-mail header parser) cost more than the
-    rest of a request put together when the CPU's caches were cold, as they are when a
-    swipe comes after a quiet while, and a swipe makes two such requests."""
-
-    def __init__(self, sock: socket.socket, host: str):
-        self.sock = sock
-        self.host = host.encode("idna")
-        self._in = sock.makefile("rb")
-        self.open = True  # False once cupsd said it closes the connection after an answer
-
-    def close(self) -> None:
-        self.open = False
-        self._in.close()
-        self.sock.close()
-
-    def post(self, body: bytes) -> tuple[int, str, bytes]:
-        """(HTTP status, reason, body) of a POST of `body` to "/"."""
-        head = b"POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/ipp\r\n" % self.host
-        self.sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        while True:
-            version, status, reason = self._status_line()
-            headers = self._headers()
-            if not 100 <= status < 200:  # 100 Continue and the like come before the answer
-                break
-        data = self._body(headers)
-        if version == "HTTP/1.0" or "close" in headers.get("connection", "").lower():
-            self.close()
-        return status, reason, data
-
-    def _line(self) -> bytes:
-        line = self._in.readline(MAX_LINE + 1)
-        if not line:
-            raise ConnectionError("cupsd closed the connection")
-        if len(line) > MAX_LINE or not line.endswith(b"\n"):
-            raise ConnectionError("malformed HTTP answer (a line too long or cut short)")
-        return line.rstrip(b"\r\n")
-
-    def _status_line(self) -> tuple[str, int, str]:
-        parts = self._line().decode("latin-1").split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-            raise ConnectionError(f"malformed HTTP status line {' '.join(parts)[:80]!r}")
-        return parts[0], int(parts[1]), parts[2] if len(parts) > 2 else ""
-
-    def _headers(self) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        for _ in range(MAX_HEADERS):
-            line = self._line()
-            if not line:
-                return headers
-            name, _, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        raise ConnectionError(f"more than {MAX_HEADERS} HTTP header fields")
-
-    def _body(self, headers: dict[str, str]) -> bytes:
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size_text = self._line().split(b";", 1)[0].strip()
-                try:
-                    size = int(size_text, 16)
-                except ValueError:
-                    raise ConnectionError(f"malformed chunk size {size_text[:20]!r}") from None
-                if size == 0:
-                    while self._line():  # trailer fields, then the empty line
-                        pass
-                    return b"".join(chunks)
-                total += size
-                self._check_size(total)
-                chunks.append(self._exactly(size))
-                if self._in.read(2) != b"\r\n":
-                    raise ConnectionError("malformed chunk (no line end after its data)")
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                raise ConnectionError(f"malformed Content-Length {length[:20]!r}")
-            self._check_size(int(length))
-            return self._exactly(int(length))
-        data = self._in.read(MAX_BODY + 1)  # neither: the body ends with the connection
-        self._check_size(len(data))
-        self.open = False
-        return data
-
-    def _exactly(self, size: int) -> bytes:
-        data = self._in.read(size)
-        if len(data) != size:
-            raise ConnectionError("cupsd closed the connection in the middle of an answer")
-        return data
-
-    @staticmethod
-    def _check_size(size: int) -> None:
-        if size > MAX_BODY:
-            raise ConnectionError(f"an answer of more than {MAX_BODY} bytes")
 
 
 def split_server(server: str) -> tuple[str, int]:
@@ -162,7 +62,7 @@ class IppClient:
         self.server = server
         self.encryption = encryption
         self.timeout = timeout
-        self._http: _Http | None = None
+        self._http: HttpConnection | None = None
         self.connects = 0
 
     def close(self) -> None:
@@ -200,15 +100,34 @@ class IppClient:
             self.close()  # cupsd closed it after its last answer: a new one is counted
             raise ConnectionError("cupsd closed the connection after its last answer")
         conn = self._http or self._connect()
-        status, reason, data = conn.post(body)
+        try:
+            status, reason, data = conn.post(body)
+        except BaseException:
+            self.close()
+            raise
         if status != 200:
             self.close()
             raise IppError(status, f"HTTP {status} {reason}")
         return data
 
-    def _connect(self) -> _Http:
+    def _connect(self) -> HttpConnection:
         host, port = split_server(self.server)
-        sock: socket.socket
+        if host.startswith("/"):
+            field = "localhost"
+        else:
+            try:
+                name = host.encode("idna").decode("ascii")
+            except UnicodeError as exc:
+                raise ConnectionError(f"cannot use the host name {host!r}: {exc}") from None
+            field = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+        sock = self._socket(host, port)
+        # Never reopened behind our back (after a "Connection: close"): every connection is
+        # made here and counted, so a caller can tell that cupsd may have restarted.
+        self._http = HttpConnection(sock, field)
+        self.connects += 1
+        return self._http
+
+    def _socket(self, host: str, port: int) -> socket.socket:
         if host.startswith("/"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(self.timeout)
@@ -217,21 +136,16 @@ class IppClient:
             except OSError:
                 sock.close()
                 raise
-            name = "localhost"
-        else:
-            sock = socket.create_connection((host, port), timeout=self.timeout)
+            return sock
+        sock = socket.create_connection((host, port), timeout=self.timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.encryption == "required":
-                try:
-                    sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-                except OSError:
-                    sock.close()
-                    raise
-            name = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        # Never reopened behind our back (after a "Connection: close"): every connection is
-        # made here and counted, so a caller can tell that cupsd may have restarted.
-        self._http = _Http(sock, name)
-        self.connects += 1
-        return self._http
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
 
 def _encode(
