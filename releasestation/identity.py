@@ -154,7 +154,7 @@ class Identity:
             return None
         return directory.user_by_card(number)
 
-    def owner(self, row: models.User | store_users.Profile) -> User | None:
+    def owner(self, row: models.User | store_users.StoredUser) -> User | None:
         """The enabled user a credential row belongs to, checked in the directory."""
         if row.disabled:
             return None

@@ -13,7 +13,7 @@ from releasestation.store import users as store_users
 LOCAL_SOURCES = ("local", "visitor")
 
 
-def to_user(row: models.User | store_users.Profile) -> User:
+def to_user(row: models.User | store_users.StoredUser) -> User:
     return User(
         username=row.username,
         display_name=row.display_name,
@@ -54,7 +54,7 @@ class LocalDirectory:
         pass
 
     @staticmethod
-    def _enabled(row: models.User | store_users.Profile | None) -> User | None:
+    def _enabled(row: models.User | store_users.StoredUser | None) -> User | None:
         if row is None or row.disabled or row.source not in LOCAL_SOURCES:
             return None
         return to_user(row)

@@ -97,10 +97,14 @@ class Claims:
         self, session: Session, jobs: Sequence[HeldJob], action: str, **fields
     ) -> list[Claim]:
         """`claim` inside the caller's write transaction (committed when it ends)."""
-        rows = [self._values(job, action, fields) for job in jobs]
+        rows, seen = [], set()
+        for job in jobs:
+            if job.id not in seen:  # a job named twice is claimed once
+                seen.add(job.id)
+                rows.append(self._values(job, action, fields))
         if not rows:
             return []
-        made = dict((job_id, claim_id) for claim_id, job_id in session.execute(self._claim, rows))
+        made = {job_id: claim_id for claim_id, job_id in session.execute(self._claim, rows)}
         won = []
         for row in rows:
             if row["job_id"] in made:

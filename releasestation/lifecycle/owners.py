@@ -228,7 +228,8 @@ def cost_center_of(
     app: App, username: str | None, user: User | None = None, session: Session | None = None
 ) -> str | None:
     """The user's cost center now: from the directory entry given, else the store's row
-    (read in `session` when the caller has one open)."""
+    (read in `session` when the caller has one open; a plain read, so changes the session
+    has not flushed yet are not seen)."""
     if user is not None and (user.cost_center or user.source in LOCAL_SOURCES):
         return user.cost_center  # a local user's came from its store row already
     if not username:
@@ -236,5 +237,5 @@ def cost_center_of(
     if session is None:
         with app.store.read() as own:
             return cost_center_of(app, username, user, own)
-    row = store_users.profile(session, username)
+    row = store_users.stored_user(session, username)
     return row.cost_center if row is not None else None

@@ -17,7 +17,7 @@ _users, _cards = User.__table__, Card.__table__
 
 
 @dataclass(frozen=True)
-class Profile:
+class StoredUser:
     """What a swipe reads of a user, read as a plain row: loading an ORM object costs
     several times as much, most of all when the CPU's caches are cold, as they are when a
     swipe comes after a quiet while."""
@@ -30,7 +30,7 @@ class Profile:
     cost_center: str | None
 
 
-_PROFILE = select(
+_STORED = select(
     _users.c.username,
     _users.c.display_name,
     _users.c.email,
@@ -83,17 +83,17 @@ def remove_user(session: Session, username: str) -> bool:
     return True
 
 
-def user_by_card(session: Session, hasher: Hasher, number: str) -> Profile | None:
+def user_by_card(session: Session, hasher: Hasher, number: str) -> StoredUser | None:
     """The user a card is assigned to; None when the card is not assigned."""
-    query = _PROFILE.join(_cards, _cards.c.user_id == _users.c.id)
+    query = _STORED.join(_cards, _cards.c.user_id == _users.c.id)
     row = session.execute(query.where(_cards.c.digest == hasher.card(number))).first()
-    return Profile(*row) if row is not None else None
+    return StoredUser(**row._mapping) if row is not None else None
 
 
-def profile(session: Session, username: str) -> Profile | None:
-    """The Profile of the user called `username`; None when there is none."""
-    row = session.execute(_PROFILE.where(_users.c.username_key == key(username))).first()
-    return Profile(*row) if row is not None else None
+def stored_user(session: Session, username: str) -> StoredUser | None:
+    """The user called `username` as user_by_card reads one; None when there is none."""
+    row = session.execute(_STORED.where(_users.c.username_key == key(username))).first()
+    return StoredUser(**row._mapping) if row is not None else None
 
 
 def add_card(session: Session, hasher: Hasher, user: User, number: str, origin="admin") -> Card:
