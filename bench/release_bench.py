@@ -23,10 +23,12 @@ releasing the others: work that no real printer brings into a swipe's few millis
     python -m bench.release_bench [--held 10000 --mix 1:500,2:500,10:500 --swipes 500]
                                   [--print-ms 50] [--no-index | --compare]
 
-Prints p50, p90, p99 and max of both latencies for each group, and the resident memory of
-the station (this process: the daemon's code running in-process; cupsd and slapd are
-separate). The station runs its held-job index (releasestation.printq.index), as the
-daemon does, and the swipes start once it is built. The bench swipes every few
+Prints p50, p90, p99 and max of both latencies for each group; the CPU time each swipe
+cost cupsd (its own process, not the backend it starts for the printer) and this process
+(the station's threads, and the bench's terminal, which only sends the line); and the
+resident memory of the station (this process: the daemon's code running in-process; cupsd
+and slapd are separate). The station runs its held-job index (releasestation.printq.index),
+as the daemon does, and the swipes start once it is built. The bench swipes every few
 milliseconds where a real station sees a swipe every few seconds, so before each swipe it
 lets the index take in the jobs that arrived since the last one, as the index's helper
 thread (every half second) would have by then. `--no-index` measures without the index,
@@ -64,6 +66,8 @@ from tests.waiting import wait_for
 def cpu_ms(pid: int | None) -> float | None:
     """Time process `pid` has spent on a CPU, in ms (Linux schedstat, in ns); None when
     the kernel does not tell."""
+    if pid is None:
+        return None
     try:
         return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e6
     except (OSError, ValueError, IndexError):

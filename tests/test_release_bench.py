@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from bench import release_bench
 from releasestation.printq import PrivateCups
+
+SCHEDSTAT = Path("/proc/self/schedstat").exists()
 
 
 def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys, monkeypatch):
@@ -37,10 +40,10 @@ def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys, monkey
         block = out.split(head)[1]
         assert re.search(r"released p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms", block)
         assert re.search(r"audited  p50 [\d.]+ ms", block)
-        cpu = re.search(
-            r"CPU time cupsd p50 ([\d.]+) ms, p90 [\d.]+ ms; station p50 ([\d.]+) ms", block
-        )
-        assert cpu and float(cpu[1]) > 0 and float(cpu[2]) > 0, block
+        # cupsd's share is told where the kernel keeps schedstat (Linux as shipped)
+        cupsd = r"cupsd p50 [\d.]+ ms, p90 [\d.]+ ms; " if SCHEDSTAT else ""
+        cpu = re.search(rf"CPU time {cupsd}station p50 ([\d.]+) ms", block)
+        assert cpu and float(cpu[1]) > 0, block
     assert re.search(
         r"all 8 swipes, found from the held-job index: released p50 [\d.]+ ms, "
         r"p90 [\d.]+ ms, p99 [\d.]+ ms",
