@@ -27,7 +27,9 @@ configured, not patched. The token may also come as `Authorization: Bearer SECRE
 Answers: 200 `OK` when the card was taken; 403 for an address outside `allow` or a wrong or
 missing token (logged, never showing the token); 400 when no card or not a card number;
 404 for another path. Requests are never logged with their query string, which carries the
-card and the token. Served by the standard library's ThreadingHTTPServer.
+card and the token. Served by the standard library's ThreadingHTTPServer, at most
+MAX_CLIENTS (16) requests at a time: a connection beyond that is closed at once, so a flood
+cannot pile up threads.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Reader-Token"  # noqa: S105 - a header name, not a secret
 HANDSHAKE_SECONDS = 5.0
+MAX_CLIENTS = 16  # requests in hand at once; a reader sends one per swipe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,10 +107,43 @@ def read_token(path: str) -> str:
 
 
 class SwipeServer(http.server.ThreadingHTTPServer):
-    """The HTTP server of one reader; errors in a request are logged, not printed."""
+    """The HTTP server of one reader; errors in a request are logged, not printed.
+
+    Each request runs in a thread of its own, at most MAX_CLIENTS at a time: a connection
+    that comes while that many are in hand (a flood, or clients that connect and send
+    nothing, each held for up to HANDSHAKE_SECONDS) is closed at once, without a thread."""
 
     daemon_threads = True
     reader: HttpReader
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self._full = False  # a warning was logged; set and read by the accepting thread only
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            if not self._full:
+                log.warning(
+                    "reader %s: %d requests in hand; closing new connections until one is done",
+                    self.reader.name, MAX_CLIENTS,
+                )  # fmt: skip
+            self._full = True
+            self.reader.turned_away += 1
+            self.shutdown_request(request)
+            return
+        self._full = False
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()  # no thread was started to give it back
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("reader %s: request from %s failed", self.reader.name, client_address[0])
@@ -209,6 +245,7 @@ class HttpReader(Reader):
         self._token = b""
         self.bound_port: int | None = None
         self.refused = 0
+        self.turned_away = 0  # connections closed at once: MAX_CLIENTS were in hand
 
     def serve(self) -> None:
         s = self.settings

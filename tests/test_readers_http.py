@@ -7,6 +7,7 @@ import http.client
 import logging
 import os
 import queue
+import socket
 import ssl
 import subprocess
 import time
@@ -195,6 +196,32 @@ def test_token_file_must_be_private(run_reader, tmp_path):
     os.chmod(token_file, 0o600)
     reader, swipes = start(run_reader, token="", token_file=str(token_file))
     assert get(reader, query(card=CARD, token=TOKEN))[0] == 200
+    assert swipes.next().value == CARD
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(run_reader, logs, monkeypatch):
+    monkeypatch.setattr(readers.http, "MAX_CLIENTS", 2)
+    reader, swipes = start(run_reader)
+    address = ("127.0.0.1", reader.bound_port)
+    idle = [socket.create_connection(address, timeout=5) for _ in range(2)]  # send nothing
+    try:
+        with socket.create_connection(address, timeout=5) as extra:
+            started = time.monotonic()
+            assert extra.recv(1) == b"", "closed without an answer"
+            assert time.monotonic() - started < readers.http.HANDSHAKE_SECONDS / 2
+        assert reader.turned_away == 1
+        assert "2 requests in hand; closing new connections" in logs.text
+    finally:
+        for conn in idle:
+            conn.close()
+
+    def swiped() -> bool:  # once the idle connections' threads are done
+        try:
+            return get(reader, query(card=CARD, token=TOKEN))[0] == 200
+        except (OSError, http.client.HTTPException):
+            return False
+
+    assert wait_for(swiped, 5)
     assert swipes.next().value == CARD
 
 
