@@ -64,16 +64,10 @@ def _claiming(is_sqlite: bool) -> Executable:
     """One statement for all of a swipe's claims that skips the jobs claimed elsewhere
     (the unique key) and returns (id, job_id) of each claim made: no savepoint to fall back
     to, on the swipe's hot path, and no error that would spoil the transaction."""
-    key = ["server", "job_id"]
-    if is_sqlite:
-        return (
-            sqlite.insert(_TABLE)
-            .on_conflict_do_nothing(index_elements=key)
-            .returning(_TABLE.c.id, _TABLE.c.job_id)
-        )
+    dialect = sqlite if is_sqlite else postgresql
     return (
-        postgresql.insert(_TABLE)
-        .on_conflict_do_nothing(index_elements=key)
+        dialect.insert(_TABLE)
+        .on_conflict_do_nothing(index_elements=["server", "job_id"])
         .returning(_TABLE.c.id, _TABLE.c.job_id)
     )
 

@@ -113,7 +113,8 @@ class PrivateCups:
     @property
     def pid(self) -> int | None:
         """cupsd's process id while it runs."""
-        return self._proc.pid if self.running and self._proc is not None else None
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
 
     def start(self) -> None:
         """Start cupsd (set up its directory first) and wait until it answers."""
