@@ -21,7 +21,13 @@ be finishing a person's first job, and starting the next, while the station is s
 releasing the others: work that no real printer brings into a swipe's few milliseconds.
 
     python -m bench.release_bench [--held 10000 --mix 1:500,2:500,10:500 --swipes 500]
-                                  [--print-ms 50] [--no-index | --compare]
+                                  [--print-ms 50] [--no-index | --compare] [--stock-cupsd]
+
+cupsd runs as the shipped systemd/cups.service.d/releasestation.conf runs a station's
+cupsd: with its heap in transparent huge pages (glibc.malloc.hugetlb=1), which makes its
+walk over every unfinished job after each release cheaper. `--stock-cupsd` runs it as a
+distribution's cups.service does, for comparison. The bench prints how much of cupsd's
+memory ended up in huge pages (none where the kernel's THP setting is `never`).
 
 Prints p50, p90, p99 and max of both latencies for each group; the CPU time each swipe
 cost cupsd (its own process, not the backend it starts for the printer) and this process
@@ -58,6 +64,7 @@ from releasestation.daemon import Station, settle_memory
 from releasestation.printq import PrintServer
 from releasestation.printq.index import HeldIndex
 from releasestation.printq.private import PrivateCups
+from releasestation.printq.private_setup import CUPSD_GLIBC_TUNABLES
 from tests.fixtures.terminal import Terminal
 from tests.slapd_server import SlapdServer
 from tests.waiting import wait_for
@@ -72,6 +79,22 @@ def cpu_ms(pid: int | None) -> float | None:
         return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e6
     except (OSError, ValueError, IndexError):
         return None
+
+
+def cupsd_memory(pid: int | None) -> str:
+    """How much of cupsd's memory is resident, and how much of that in huge pages."""
+    fields: dict[str, float] = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("Rss", "AnonHugePages"):
+                fields[name] = int(value.split()[0]) / 1024
+    except (OSError, ValueError, IndexError):
+        return "not known"
+    if "Rss" not in fields:
+        return "not known"
+    huge = fields.get("AnonHugePages", 0)
+    return f"{fields['Rss']:.0f} MiB resident, {huge:.0f} MiB of it in huge pages"
 
 
 def rss_mib() -> float:
@@ -235,12 +258,14 @@ def run(args: argparse.Namespace) -> int:
             seconds = seed_users(slapd, args.users)
             print(f"slapd: {args.users} users loaded in {seconds:.1f} s")
             slapd.start()
-            with PrivateCups(root / "cups") as cups:
+            with PrivateCups(root / "cups", stock=args.stock_cupsd) as cups:
                 cups.add_hold_queue("Secure", discard=True, print_seconds=args.print_ms / 1000)
                 swiping = sum(owners for _, owners in args.mix)
                 arrivals = Arrivals(cups, first_user=swiping, users=args.users)
                 seconds, jobs, owners = load_jobs(cups, args.mix, arrivals, args.held)
                 print(f"cupsd: {jobs} held jobs from {owners} owners in {seconds:.1f} s")
+                tunables = "stock environment" if args.stock_cupsd else CUPSD_GLIBC_TUNABLES
+                print(f"cupsd ({tunables}): {cupsd_memory(cups.pid)}")
                 print(f"the printer takes {args.print_ms:g} ms over each job")
                 return measure(args, root, cups, slapd, arrivals, jobs)
         finally:
@@ -347,6 +372,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--swipes", type=int, default=500, help="per group of owners")
     parser.add_argument(
         "--print-ms", type=float, default=50, help="how long the printer takes over each job"
+    )
+    parser.add_argument(
+        "--stock-cupsd",
+        action="store_true",
+        help="cupsd without the glibc tunables of systemd/cups.service.d/releasestation.conf",
     )
     found = parser.add_mutually_exclusive_group()
     found.add_argument(

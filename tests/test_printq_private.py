@@ -16,6 +16,7 @@ import pytest
 from releasestation.config import CupsSettings
 from releasestation.errors import PrintServerError
 from releasestation.printq import PrintServer, PrivateCups, capture_backend
+from releasestation.printq.private_setup import CUPSD_GLIBC_TUNABLES
 from tests.waiting import wait_for
 
 
@@ -190,3 +191,36 @@ def test_a_printer_pace_needs_a_discard_queue_and_a_sane_number():
         for bad in (-1, 61, float("nan")):
             with pytest.raises(ValueError, match="between 0 and 60"):
                 cups.add_hold_queue("Slow", discard=True, print_seconds=bad)
+
+
+def _heap_flags(pid: int) -> list[str]:
+    """The VmFlags of process `pid`'s heap ("hg": madvised for transparent huge pages)."""
+    heap = False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if line.endswith("[heap]"):
+            heap = True
+        elif heap and line.startswith("VmFlags:"):
+            return line.split()[1:]
+    return []
+
+
+def test_the_shipped_cups_drop_in_sets_the_tunables_the_private_cupsd_runs_with():
+    drop_in = Path(__file__).parent.parent / "systemd/cups.service.d/releasestation.conf"
+    lines = [line.strip() for line in drop_in.read_text().splitlines()]
+    assert "[Service]" in lines
+    assert [line for line in lines if line.startswith("Environment=")] == [
+        f"Environment=GLIBC_TUNABLES={CUPSD_GLIBC_TUNABLES}"
+    ]
+
+
+def test_cupsd_runs_with_its_heap_in_huge_pages_unless_stock(monkeypatch):
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.check=0")  # kept, ours added
+    with PrivateCups(policy="default") as tuned, PrivateCups(policy="default", stock=True) as stock:
+        assert tuned.cupsd_env()["GLIBC_TUNABLES"] == (
+            f"glibc.malloc.check=0:{CUPSD_GLIBC_TUNABLES}"
+        )
+        assert stock.cupsd_env()["GLIBC_TUNABLES"] == "glibc.malloc.check=0"
+        assert tuned.pid and stock.pid
+        # glibc asked the kernel for huge pages on cupsd's heap (madvise), and only there
+        assert "hg" in _heap_flags(tuned.pid)
+        assert "hg" not in _heap_flags(stock.pid)

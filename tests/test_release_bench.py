@@ -10,6 +10,7 @@ import pytest
 
 from bench import release_bench
 from releasestation.printq import PrivateCups
+from releasestation.printq.private_setup import CUPSD_GLIBC_TUNABLES
 
 SCHEDSTAT = Path("/proc/self/schedstat").exists()
 
@@ -29,6 +30,10 @@ def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys, monkey
     out = capsys.readouterr().out
     assert code == 0, out
     assert "cupsd: 60 held jobs from" in out
+    assert re.search(
+        rf"cupsd \({re.escape(CUPSD_GLIBC_TUNABLES)}\): \d+ MiB resident, \d+ MiB of it in huge",
+        out,
+    )
     assert "the printer takes 50 ms over each job" in out
     assert paces == [0.05]
     # New jobs replace the released ones before every swipe: cupsd always holds 60.
@@ -54,8 +59,9 @@ def test_the_bench_keeps_the_held_count_and_prints_both_latencies(capsys, monkey
 
 def test_the_bench_compares_swipes_with_and_without_the_index(capsys):
     args = ["--held", "40", "--mix", "2:4", "--users", "100", "--swipes", "4", "--compare"]
-    assert release_bench.main([*args, "--print-ms", "0"]) == 0
+    assert release_bench.main([*args, "--print-ms", "0", "--stock-cupsd"]) == 0
     out = capsys.readouterr().out
+    assert "cupsd (stock environment): " in out
     assert "the printer takes 0 ms over each job" in out
     assert "2 swipes releasing 2 jobs each, found from the held-job index:" in out
     assert "2 swipes releasing 2 jobs each, found by asking cupsd (no index):" in out

@@ -10,6 +10,10 @@ policy="hardened" gives hold queues and printers the shipped releasestation poli
 (`releasestation/data/cups-policy.conf`, exactly, with the station's account filled in);
 policy="default" leaves them on the distribution's stock `<Policy default>`.
 
+cupsd runs with the glibc tunables the shipped systemd drop-in gives a station's cupsd
+(its heap in transparent huge pages); `stock=True` starts it without them, as a
+distribution's cups.service does.
+
 cupsd refuses `User root`: run as root it runs with `User lp`/`Group lp` and owns its spool
 accordingly (the capture backend alone, mode 0700, runs as root so that captures can live
 anywhere); run as another user, cupsd runs everything as that user.
@@ -39,6 +43,7 @@ import cups
 from releasestation.errors import PrintServerError
 from releasestation.printq.policy import POLICY_NAME, render_policy
 from releasestation.printq.private_setup import (
+    CUPSD_GLIBC_TUNABLES,
     cupsd_conf,
     files_conf,
     install_server_bin,
@@ -76,11 +81,13 @@ class PrivateCups:
         root: Path | None = None,
         policy: str = "hardened",
         station_user: str | None = None,
+        stock: bool = False,
     ):
         if policy not in ("hardened", "default"):
             raise ValueError(f"policy must be 'hardened' or 'default', not {policy!r}")
         self.policy = policy
         self.station_user = station_user or _current_user()
+        self.stock = stock
         self._made_root = root is None
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="rs-cups-"))
         self.socket = str(self.root / "cups.sock")
@@ -131,9 +138,19 @@ class PrivateCups:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=self.cupsd_env(),
             )
         self._wait_ready()
         log.debug("private cupsd %d listening on %s", self._proc.pid, self.socket)
+
+    def cupsd_env(self) -> dict[str, str]:
+        """The environment cupsd starts with: ours, plus the shipped drop-in's settings
+        unless `stock` (glibc tunables already set are kept, ours added after them)."""
+        env = dict(os.environ)
+        if not self.stock:
+            tunables = (env.get("GLIBC_TUNABLES"), CUPSD_GLIBC_TUNABLES)
+            env["GLIBC_TUNABLES"] = ":".join(t for t in tunables if t)
+        return env
 
     def stop(self) -> None:
         """Stop cupsd (SIGTERM, then SIGKILL); its spool and queues stay for start()."""
