@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from releasestation.audit import Event
 from releasestation.lifecycle.claims import Claim, Claims, event_of
@@ -41,6 +41,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HANDLED_WINDOW = dt.timedelta(seconds=60)
+_audit = AuditRow.__table__.c
+# Jobs released or expired (by anyone) since a moment: built once, a plain query (no ORM
+# work, no statement built afresh on the swipe's path)
+_HANDLED = select(_audit.job_id, _audit.queue).where(
+    _audit.job_id.in_(bindparam("ids", expanding=True)),
+    _audit.event.in_(("release", "expire")),
+    _audit.outcome == "ok",
+    _audit.at >= bindparam("since"),
+)
 
 
 @dataclass
@@ -163,14 +172,8 @@ class Releaser:
         if not jobs:
             return []
         since = utcnow() - HANDLED_WINDOW
-        audit = AuditRow.__table__.c  # a plain query: no ORM work on the swipe's path
-        query = select(audit.job_id, audit.queue).where(
-            audit.job_id.in_([job.id for job in jobs]),
-            audit.event.in_(("release", "expire")),
-            audit.outcome == "ok",
-            audit.at >= since,
-        )
-        done = {(job_id, (queue or "").casefold()) for job_id, queue in session.execute(query)}
+        found = session.execute(_HANDLED, {"ids": [job.id for job in jobs], "since": since})
+        done = {(job_id, (queue or "").casefold()) for job_id, queue in found}
         return [job for job in jobs if (job.id, job.queue.casefold()) in done]
 
     def _still_held(self, job: HeldJob) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from releasestation.directory.local import LOCAL_SOURCES
@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     from releasestation.printq import HeldJob
 
 log = logging.getLogger(__name__)
+
+_owners = JobOwner.__table__.c
+# The swipe's question, built once (a plain query: no ORM work, no statement built afresh)
+_RESOLVED_TO = select(_owners.job_id, _owners.job_created).where(
+    _owners.server == bindparam("server"), _owners.owner == bindparam("owner")
+)
 
 
 def server_key(app: App) -> str:
@@ -192,14 +198,11 @@ class OwnerResolver:
         want = self.form.normalise(username)
         if want is None:
             return []
-        owners = JobOwner.__table__.c  # a plain query: no ORM work on the swipe's path
-        query = select(owners.job_id, owners.job_created).where(
-            owners.server == self.server, owners.owner == want
-        )
         if session is None:
             with self.app.store.read() as own:
                 return self.resolved_to(username, own)
-        return [(job_id, created) for job_id, created in session.execute(query)]
+        found = session.execute(_RESOLVED_TO, {"server": self.server, "owner": want})
+        return [(job_id, created) for job_id, created in found]
 
     def held_of(self, resolved: Sequence[tuple[int, int]], queues: Sequence[str]) -> list[HeldJob]:
         """The jobs of `resolved` that cupsd still holds, as created, on `queues`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,12 @@ _STORED = select(
     _users.c.disabled,
     _users.c.cost_center,
 )
+# Built once: a statement made afresh for every swipe costs SQLAlchemy its construction and
+# its cache key each time; these are looked up by their bound values only.
+_BY_CARD = _STORED.join(_cards, _cards.c.user_id == _users.c.id).where(
+    _cards.c.digest == bindparam("digest")
+)
+_BY_NAME = _STORED.where(_users.c.username_key == bindparam("username_key"))
 
 
 def key(username: str) -> str:
@@ -85,14 +91,13 @@ def remove_user(session: Session, username: str) -> bool:
 
 def user_by_card(session: Session, hasher: Hasher, number: str) -> StoredUser | None:
     """The user a card is assigned to; None when the card is not assigned."""
-    query = _STORED.join(_cards, _cards.c.user_id == _users.c.id)
-    row = session.execute(query.where(_cards.c.digest == hasher.card(number))).first()
+    row = session.execute(_BY_CARD, {"digest": hasher.card(number)}).first()
     return StoredUser(**row._mapping) if row is not None else None
 
 
 def stored_user(session: Session, username: str) -> StoredUser | None:
     """The user called `username` as user_by_card reads one; None when there is none."""
-    row = session.execute(_STORED.where(_users.c.username_key == key(username))).first()
+    row = session.execute(_BY_NAME, {"username_key": key(username)}).first()
     return StoredUser(**row._mapping) if row is not None else None
 
 
