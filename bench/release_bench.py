@@ -84,6 +84,8 @@ def cpu_ms(pid: int | None) -> float | None:
 def cupsd_memory(pid: int | None) -> str:
     """How much of cupsd's memory is resident, and how much of that in huge pages."""
     fields: dict[str, float] = {}
+    if pid is None:
+        return "not known"
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             name, _, value = line.partition(":")

@@ -43,8 +43,8 @@ import cups
 from releasestation.errors import PrintServerError
 from releasestation.printq.policy import POLICY_NAME, render_policy
 from releasestation.printq.private_setup import (
-    CUPSD_GLIBC_TUNABLES,
     cupsd_conf,
+    cupsd_environment,
     files_conf,
     install_server_bin,
     stock_default_policy,
@@ -144,13 +144,8 @@ class PrivateCups:
         log.debug("private cupsd %d listening on %s", self._proc.pid, self.socket)
 
     def cupsd_env(self) -> dict[str, str]:
-        """The environment cupsd starts with: ours, plus the shipped drop-in's settings
-        unless `stock` (glibc tunables already set are kept, ours added after them)."""
-        env = dict(os.environ)
-        if not self.stock:
-            tunables = (env.get("GLIBC_TUNABLES"), CUPSD_GLIBC_TUNABLES)
-            env["GLIBC_TUNABLES"] = ":".join(t for t in tunables if t)
-        return env
+        """The environment cupsd starts with (private_setup.cupsd_environment)."""
+        return cupsd_environment(os.environ, self.stock)
 
     def stop(self) -> None:
         """Stop cupsd (SIGTERM, then SIGKILL); its spool and queues stay for start()."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from releasestation.errors import PrintServerError
@@ -22,10 +22,12 @@ from releasestation.printq import capture_backend
 
 STOCK_CUPSD_CONF = Path("/usr/share/cups/cupsd.conf.default")
 # The glibc tunables the shipped systemd/cups.service.d/releasestation.conf gives cupsd: its
-# heap in transparent huge pages (glibc 2.35+; a no-op where THP is off). cupsd walks every
-# unfinished job after each release, and with thousands held that walk is mostly page-table
-# walks; in 2 MiB pages it costs cupsd less CPU per release (docs/cups.md).
+# heap in transparent huge pages (glibc 2.35+, kernel THP `madvise`). cupsd walks every
+# unfinished job after each release; with thousands held, part of that walk's cost is
+# finding the pages the jobs are on. In the release bench, cupsd's CPU for a 10-job swipe
+# was 12-20 % lower with them (docs/cups.md, "Measured").
 CUPSD_GLIBC_TUNABLES = "glibc.malloc.hugetlb=1"
+_HUGETLB = re.compile(r"glibc\.malloc\.hugetlb=[^:]*")
 SYSTEM_SERVER_BIN = Path("/usr/lib/cups")
 DATA_DIR = Path("/usr/share/cups")
 
@@ -90,6 +92,21 @@ PreserveJobFiles No
 DefaultPolicy default
 {joined}
 """
+
+
+def cupsd_environment(base: Mapping[str, str], stock: bool) -> dict[str, str]:
+    """cupsd's environment: `base` with the shipped drop-in's glibc tunables added after any
+    already set, or, when `stock`, with any huge-page tunable taken out (as a
+    distribution's cups.service runs it)."""
+    env = dict(base)
+    tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t]
+    tunables = [t for t in tunables if not _HUGETLB.fullmatch(t)]
+    if not stock:
+        tunables.append(CUPSD_GLIBC_TUNABLES)
+    env.pop("GLIBC_TUNABLES", None)
+    if tunables:
+        env["GLIBC_TUNABLES"] = ":".join(tunables)
+    return env
 
 
 def stock_default_policy() -> str:
