@@ -81,18 +81,22 @@ def cpu_ms(pid: int | None) -> float | None:
         return None
 
 
+def proc_mib(path: str) -> dict[str, float]:
+    """The "Name:  N kB" fields of a /proc file, in MiB; empty when it cannot be read."""
+    fields = {}
+    try:
+        for line in Path(path).read_text().splitlines():
+            name, _, value = line.partition(":")
+            if value.strip().endswith(" kB"):
+                fields[name] = int(value.split()[0]) / 1024
+    except (OSError, ValueError):
+        return {}
+    return fields
+
+
 def cupsd_memory(pid: int | None) -> str:
     """How much of cupsd's memory is resident, and how much of that in huge pages."""
-    fields: dict[str, float] = {}
-    if pid is None:
-        return "not known"
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name in ("Rss", "AnonHugePages"):
-                fields[name] = int(value.split()[0]) / 1024
-    except (OSError, ValueError, IndexError):
-        return "not known"
+    fields = proc_mib(f"/proc/{pid}/smaps_rollup") if pid is not None else {}
     if "Rss" not in fields:
         return "not known"
     huge = fields.get("AnonHugePages", 0)
@@ -100,10 +104,7 @@ def cupsd_memory(pid: int | None) -> str:
 
 
 def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return proc_mib("/proc/self/status").get("VmRSS", float("nan"))
 
 
 def parse_mix(text: str) -> list[tuple[int, int]]:
