@@ -227,6 +227,19 @@ def test_cupsd_environment_adds_the_tunable_or_takes_it_out():
     assert base == {"PATH": "/usr/bin", "GLIBC_TUNABLES": "glibc.malloc.check=0"}
 
 
+def _environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(pair.decode().partition("=")[::2] for pair in pairs if pair)
+
+
+def test_cupsd_starts_with_the_tunable_unless_stock(monkeypatch):
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    with PrivateCups(policy="default") as tuned, PrivateCups(policy="default", stock=True) as stock:
+        assert tuned.pid and stock.pid
+        assert _environ(tuned.pid).get("GLIBC_TUNABLES") == CUPSD_GLIBC_TUNABLES
+        assert "GLIBC_TUNABLES" not in _environ(stock.pid)
+
+
 def test_cupsd_runs_with_its_heap_madvised_for_huge_pages_unless_stock(monkeypatch):
     thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
     if not thp.exists() or "[madvise]" not in thp.read_text():
