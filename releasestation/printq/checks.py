@@ -13,16 +13,26 @@ hides from the station are counted.
 
 from __future__ import annotations
 
+import pwd
+import subprocess
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from releasestation.errors import PrintServerError
+from releasestation.printq.policy import parse_policies, unauthenticated_owner_ops
 
 if TYPE_CHECKING:
     from releasestation.printq.server import PrintServer
 
 
-def run_check(server: PrintServer, queues: Sequence[str], printer: str | None) -> list[str]:
+# Debian's cupsd crashes on unauthenticated @OWNER checks for users NSS does not know from
+# this bookworm build on (docs/cups.md); no fixed build is known, so later ones count too.
+CRASHING_FROM, CRASHING_BEFORE = "2.4.2-3+deb12u10", "2.4.3"
+
+
+def run_check(
+    server: PrintServer, queues: Sequence[str], printer: str | None, owners: Sequence[str] = ()
+) -> list[str]:
     problems: list[str] = []
     policies: set[str] = set()
     where = f"cupsd at {server.server}"
@@ -36,7 +46,7 @@ def run_check(server: PrintServer, queues: Sequence[str], printer: str | None) -
         if attrs is not None:
             policies.add(str(attrs.get("printer-op-policy") or "default"))
     if policies:
-        problems += _policy_problems(server, policies, where)
+        problems += _policy_problems(server, policies, where, owners)
     for queue in queues:
         problems += _hidden_owners(server, queue)
     return problems
@@ -54,7 +64,9 @@ def _queue_problems(queue: str, attrs: dict[str, Any] | None, hold: bool, where:
     return []
 
 
-def _policy_problems(server: PrintServer, policies: set[str], where: str) -> list[str]:
+def _policy_problems(
+    server: PrintServer, policies: set[str], where: str, owners: Sequence[str]
+) -> list[str]:
     try:
         conf = server.cupsd_conf()
     except PrintServerError as exc:
@@ -66,7 +78,74 @@ def _policy_problems(server: PrintServer, policies: set[str], where: str) -> lis
                 "run the check as root or as a member of cupsd's SystemGroup"
             ]
         conf = local
-    return server.policy_text_problems(conf, policies)
+    problems = server.policy_text_problems(conf, policies)
+    return problems + crash_hazards(conf, policies, server.local_cupsd_version(), owners)
+
+
+def crash_hazards(
+    conf: str, policies: set[str], version: str | None, owners: Sequence[str] = ()
+) -> list[str]:
+    """What in the policies crashes Debian's cupsd 2.4.2-3+deb12u10 (and later bookworm
+    builds): a limit that checks @OWNER without authentication, met by a request naming a
+    user NSS does not resolve. `version` is cupsd's Debian version when cupsd is on this
+    machine, else None (not known: the hazard is reported as possible); `owners` are a few
+    directory users, to say whether this machine's NSS knows them."""
+    if version is not None and not crashing_version(version):
+        return []
+    parsed = parse_policies(conf)
+    found = {n: unauthenticated_owner_ops(parsed[n]) for n in sorted(policies) if n in parsed}
+    if not any(found.values()):
+        return []
+    which = f"cupsd {version}" if version else f"cupsd, if it is Debian's {CRASHING_FROM} or later,"
+    unknown = [o for o in owners if not _nss_knows(o)]
+    who = (
+        f"; directory users such as {', '.join(repr(o) for o in unknown[:3])} are not known "
+        "to this machine's NSS"
+        if unknown
+        else ""
+    )
+    return [
+        f"policy {name!r} checks @OWNER without AuthType for {', '.join(ops)}: {which} "
+        "crashes when such a request names a user NSS does not know (any client can send "
+        f"one){who}; use the shipped releasestation policy (docs/cups.md)"
+        for name, ops in found.items()
+        if ops
+    ]
+
+
+def crashing_version(version: str) -> bool:
+    """True for a Debian cups-daemon version known to crash (dpkg's version order)."""
+    return _dpkg_compare(version, "ge", CRASHING_FROM) and _dpkg_compare(
+        version, "lt", CRASHING_BEFORE
+    )
+
+
+def installed_cupsd_version() -> str | None:
+    """This machine's Debian cups-daemon version, or None where dpkg does not know it."""
+    try:
+        done = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "cups-daemon"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _dpkg_compare(a: str, op: str, b: str) -> bool:
+    try:
+        done = subprocess.run(["dpkg", "--compare-versions", a, op, b], timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return True  # cannot tell: the hazard is reported, not hidden
+    return done.returncode == 0
+
+
+def _nss_knows(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except (KeyError, ValueError):
+        return False
+    return True
 
 
 def _hidden_owners(server: PrintServer, queue: str) -> list[str]:

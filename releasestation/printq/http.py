@@ -42,17 +42,25 @@ class HttpConnection:
         self._in.close()
         self.sock.close()
 
-    def post(self, body: bytes, content_type: str = "application/ipp") -> tuple[int, str, bytes]:
-        """(HTTP status, reason, body) of a POST of `body` to "/"."""
+    def post(
+        self, body: bytes, content_type: str = "application/ipp", authorization: str = ""
+    ) -> tuple[int, str, bytes]:
+        """(HTTP status, reason, body) of a POST of `body` to "/", with an Authorization
+        field when `authorization` is given."""
         try:
-            return self._post(body, content_type)
+            return self._post(body, content_type, authorization)
         except BaseException:
             self.close()  # part of the answer may be unread
             raise
 
-    def _post(self, body: bytes, content_type: str) -> tuple[int, str, bytes]:
-        head = b"POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
-        self.sock.sendall(head % (self.host, content_type.encode("ascii"), len(body)) + body)
+    def _post(self, body: bytes, content_type: str, authorization: str) -> tuple[int, str, bytes]:
+        head = b"POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+        head %= (self.host, content_type.encode("ascii"), len(body))
+        if authorization:
+            if any(c in authorization for c in "\r\n\0"):
+                raise ValueError("an Authorization field cannot hold a line break or NUL")
+            head += b"Authorization: %s\r\n" % authorization.encode("utf-8")
+        self.sock.sendall(head + b"\r\n" + body)
         for _ in range(MAX_INTERIM + 1):
             version, status, reason = self._status_line()
             headers = self._headers()

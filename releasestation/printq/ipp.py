@@ -76,32 +76,35 @@ class IppClient:
         attributes: Iterable[tuple[int, str, Value]],
         subscription: Iterable[tuple[int, str, Value]] = (),
         resend: bool = True,
+        job: Iterable[tuple[int, str, Value]] = (),
+        authorization: str = "",
     ) -> list[tuple[int, dict[str, Any]]]:
         """Send one request (operation-group attributes as (value tag, name, value), and
-        those of a subscription group) and return the response's attribute groups as
-        (group tag, {name: value}).
+        those of a subscription group and of a job group) and return the response's
+        attribute groups as (group tag, {name: value}). `authorization` is an HTTP
+        Authorization value, for the rare write that must be sent from here.
 
         A connection that has gone away (cupsd restarted) is reopened and the request sent
         once more, unless `resend` is false (a request that must not be done twice);
         `connects` counts the connections opened.
         """
-        body = _encode(operation, attributes, subscription)
+        body = _encode(operation, attributes, subscription, job)
         try:
-            data = self._post(body)
+            data = self._post(body, authorization)
         except OSError:
             self.close()
             if not resend:
                 raise
-            data = self._post(body)
+            data = self._post(body, authorization)
         return _decode(data)
 
-    def _post(self, body: bytes) -> bytes:
+    def _post(self, body: bytes, authorization: str = "") -> bytes:
         if self._http is not None and not self._http.open:
             self.close()  # cupsd closed it after its last answer: a new one is counted
             raise ConnectionError("cupsd closed the connection after its last answer")
         conn = self._http or self._connect()
         try:
-            status, reason, data = conn.post(body)
+            status, reason, data = conn.post(body, authorization=authorization)
         except BaseException:
             self.close()
             raise
@@ -152,9 +155,11 @@ def _encode(
     operation: int,
     attributes: Iterable[tuple[int, str, Value]],
     subscription: Iterable[tuple[int, str, Value]] = (),
+    job: Iterable[tuple[int, str, Value]] = (),
 ) -> bytes:
     request = cups.IPPRequest(operation)  # adds attributes-charset / -natural-language
     for group, items in ((cups.IPP_TAG_OPERATION, attributes),
+                         (cups.IPP_TAG_JOB, job),
                          (SUBSCRIPTION_GROUP, subscription)):  # fmt: skip
         for tag, name, value in items:
             values = list(value) if isinstance(value, list | tuple) else value

@@ -29,6 +29,16 @@ STATION_TOKEN = "STATION_ACCOUNT"  # noqa: S105 - a placeholder, not a secret
 RELEASE_OPS = ("Release-Job", "Set-Job-Attributes", "Restart-Job", "CUPS-Move-Job")
 # What the station must read on every held job.
 NEEDED_VALUES = ("job-originating-user-name", "job-name")
+# Operations cupsd checks against a job's (or a subscription's) owner. Debian's cupsd
+# 2.4.2-3+deb12u10 crashes when one of them, not authenticated, names a user this machine's
+# NSS does not know and meets a `Require user` list with @OWNER in it (docs/cups.md).
+OWNER_OPS = (
+    "Send-Document", "Send-URI", "Close-Job", "Cancel-Job", "Hold-Job", "Release-Job",
+    "Restart-Job", "Set-Job-Attributes", "CUPS-Move-Job", "CUPS-Get-Document",
+    "Get-Job-Attributes", "Cancel-Current-Job", "Suspend-Current-Job", "Resume-Job",
+    "Reprocess-Job", "CUPS-Authenticate-Job", "Cancel-Subscription", "Renew-Subscription",
+    "Get-Notifications",
+)  # fmt: skip
 DEFAULT_PRIVATE_ACCESS = ("@OWNER", "@SYSTEM")
 DEFAULT_PRIVATE_VALUES = (
     "job-name",
@@ -173,6 +183,20 @@ def policy_problems(policy: Policy, station: Station) -> list[str]:
             f"the station's account {station.account!r} (JobPrivateAccess / JobPrivateValues)"
         )
     return problems
+
+
+def unauthenticated_owner_ops(policy: Policy) -> list[str]:
+    """The OWNER_OPS that `policy` checks against @OWNER without asking for authentication:
+    each crashes Debian's cupsd 2.4.2-3+deb12u10 for a user name NSS does not resolve."""
+    return [op for op in OWNER_OPS if _owner_without_auth(policy.limit_for(op))]
+
+
+def _owner_without_auth(limit: Limit | None) -> bool:
+    if limit is None or (limit.auth_type and limit.auth_type.lower() != "none"):
+        return False
+    require = limit.require or ()
+    names = [n.lower() for n in require[1:]]
+    return bool(require) and require[0].lower() == "user" and "@owner" in names
 
 
 def _release_problems(policy: Policy, op: str, station: Station) -> list[str]:

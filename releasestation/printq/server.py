@@ -35,7 +35,7 @@ import cups
 
 from releasestation.config import CupsSettings, read_secret_text
 from releasestation.errors import PrintServerError
-from releasestation.printq import ipp
+from releasestation.printq import docname, ipp
 from releasestation.printq.jobs import (
     HELD,
     JOB_ATTRIBUTES,
@@ -247,10 +247,7 @@ class PrintServer:
                 lambda c: c.moveJob(job_id=job.id, job_printer_uri=target),
             )
         try:
-            self._write(
-                f"releasing job {job.id} on {printer or job.queue}",
-                lambda c: c.setJobHoldUntil(job.id, "no-hold"),
-            )
+            self._unhold(job, printer or job.queue)
         except PrintServerError:
             if moved:  # back to its hold queue, where the next swipe (or expiry) finds it
                 home = printer_uri(job.queue)
@@ -261,6 +258,44 @@ class PrintServer:
                     )
             raise
         log.debug("released job %d of %s to %s", job.id, job.owner, printer or job.queue)
+
+    def _unhold(self, job: HeldJob, where: str) -> None:
+        """Un-hold `job`; a document name that would crash cupsd is renamed in the same
+        request (releasestation.printq.docname)."""
+        what = f"releasing job {job.id} on {where}"
+        name = self._document_name(job.id, what)
+        if not docname.crashes_cupsd(name):
+            self._write(what, lambda c: c.setJobHoldUntil(job.id, "no-hold"))
+            return
+        auth = docname.authorization(self.server, self.account, self._password)
+        if not auth:
+            raise PrintServerError(
+                f"cupsd at {self.server}: {what}: its document name has white space, which "
+                "crashes Debian's cupsd 2.4.2-3+deb12u10, and renaming it needs [cups] password"
+            )
+        operation, attributes = docname.release_request(
+            job.id, self.account, docname.safe_document_name(str(name))
+        )
+        log.info("job %d: document name renamed before release (white space)", job.id)
+        self._read(
+            what, cups.IPP_OP_SET_JOB_ATTRIBUTES, operation, job=attributes, authorization=auth
+        )
+
+    def _document_name(self, job_id: int, what: str) -> object:
+        try:
+            groups = self._read(
+                what,
+                cups.IPP_OP_GET_JOB_ATTRIBUTES,
+                [
+                    (cups.IPP_TAG_URI, "job-uri", f"ipp://localhost/jobs/{int(job_id)}"),
+                    (cups.IPP_TAG_NAME, "requesting-user-name", self.account),
+                    (cups.IPP_TAG_KEYWORD, "requested-attributes", [docname.DOCUMENT_NAME]),
+                ],
+            )
+        except _NotFound:
+            raise PrintServerError(f"cupsd at {self.server}: {what}: no such job") from None
+        found = ipp.groups_of(groups, cups.IPP_TAG_JOB)
+        return found[0].get(docname.DOCUMENT_NAME) if found else None
 
     def release_all(
         self, jobs: Sequence[HeldJob], printer: str | None = None
@@ -315,7 +350,9 @@ class PrintServer:
 
     # -- check -----------------------------------------------------------------------------
 
-    def check(self, queues: Sequence[str], printer: str | None = None) -> list[str]:
+    def check(
+        self, queues: Sequence[str], printer: str | None = None, owners: Sequence[str] = ()
+    ) -> list[str]:
         """Problems for `releasestation check`; an empty list when all is well.
 
         cupsd must answer; each queue must exist and hold by default; the op-policy of each
@@ -328,7 +365,16 @@ class PrintServer:
         """
         from releasestation.printq.checks import run_check
 
-        return run_check(self, queues, printer)
+        return run_check(self, queues, printer, owners)
+
+    def local_cupsd_version(self) -> str | None:
+        """The Debian version of this machine's cupsd when the server is that cupsd (its
+        standard socket, or a PrivateCups' own, which runs the same binary); else None."""
+        from releasestation.printq.checks import installed_cupsd_version
+
+        if not self.server.startswith("/"):  # a domain socket is this machine's
+            return None
+        return installed_cupsd_version()
 
     def cupsd_conf(self) -> str:
         """cupsd.conf as cupsd serves it to an administrator; PrintServerError if refused."""
@@ -398,9 +444,28 @@ class PrintServer:
     def _helper_started(self) -> None:
         self._local.helper = True
 
-    def _read(self, what: str, operation: int, attributes: list[tuple[int, str, ipp.Value]]):
+    def _read(
+        self,
+        what: str,
+        operation: int,
+        attributes: list[tuple[int, str, ipp.Value]],
+        job: list[tuple[int, str, ipp.Value]] | None = None,
+        authorization: str = "",
+    ):
+        """One IPP request on this thread's reader; with `authorization`, on a connection
+        of its own, closed after it (cupsd may keep a connection authenticated, and the
+        reader's requests must stay those of the user they name)."""
         try:
-            return self._reader().request(operation, attributes)
+            if not authorization:
+                return self._reader().request(operation, attributes)
+            s = self.settings
+            client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
+            try:
+                return client.request(
+                    operation, attributes, job=job or (), authorization=authorization, resend=False
+                )
+            finally:
+                client.close()
         except ipp.IppError as exc:
             if exc.status == ipp.NOT_FOUND:
                 raise _NotFound(what) from None
