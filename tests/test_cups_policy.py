@@ -17,6 +17,7 @@ import pytest
 
 from releasestation.config import CupsSettings
 from releasestation.printq import PrintServer, PrivateCups, render_policy, shipped_policy
+from releasestation.printq.checks import crashing_version, installed_cupsd_version
 from releasestation.printq.policy import (
     RELEASE_OPS,
     STATION_TOKEN,
@@ -184,9 +185,13 @@ def test_check_fails_on_the_default_policy(cups_default_clean):
         problems = server.check(["Secure", "Secure2"], printer="Lobby")
     finally:
         server.close()
-    assert len(problems) == len(RELEASE_OPS)
+    released = [p for p in problems if "crashes" not in p]
+    assert len(released) == len(RELEASE_OPS)
     for op in RELEASE_OPS:
-        assert any(op in p and "policy 'default'" in p for p in problems)
+        assert any(op in p and "policy 'default'" in p for p in released)
+    version = installed_cupsd_version()
+    hazards = [p for p in problems if "crashes" in p]  # @OWNER without AuthType
+    assert len(hazards) == (0 if version and not crashing_version(version) else 1)
 
 
 def test_check_reports_missing_and_non_holding_queues(cups_clean, print_server):
@@ -260,8 +265,10 @@ def test_owner_may_cancel_but_not_release_their_own_job(cups_clean, print_server
 
 @needs_root
 def test_spoofed_release_succeeds_on_the_default_policy(cups_default_clean, spoof_user):
-    job_id = cups_default_clean.submit("alice", "alice's payslip")
-    spoof = cups_default_clean.spoof_release(job_id, as_user=spoof_user, claim_user="alice")
+    # The owner is a local account: naming a non-local one (a directory user) under the stock
+    # policy crashes Debian's cupsd 2.4.2-3+deb12u10 instead (tests/test_cupsd_nonlocal_owners).
+    job_id = cups_default_clean.submit("daemon", "payslip")  # no white space: see there
+    spoof = cups_default_clean.spoof_release(job_id, as_user=spoof_user, claim_user="daemon")
     assert spoof.returncode == 0, spoof
     assert [c.job_id for c in cups_default_clean.wait_printed(1)] == [job_id]
 
