@@ -452,20 +452,17 @@ class PrintServer:
         job: list[tuple[int, str, ipp.Value]] | None = None,
         authorization: str = "",
     ):
-        """One IPP request on this thread's reader; with `authorization`, on a connection
-        of its own, closed after it (cupsd may keep a connection authenticated, and the
-        reader's requests must stay those of the user they name)."""
+        """One IPP request on this thread's reader; with `authorization`, on this thread's
+        writer instead (cupsd may keep a connection authenticated, and the reader's
+        requests must stay those of the user they name)."""
         try:
             if not authorization:
                 return self._reader().request(operation, attributes)
-            s = self.settings
-            client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
-            try:
-                return client.request(
-                    operation, attributes, job=job or (), authorization=authorization, resend=False
-                )
-            finally:
-                client.close()
+            # Sent once more on a new connection when the kept one has gone (cupsd
+            # restarted), as libcups does for the station's other writes.
+            return self._reader(writer=True).request(
+                operation, attributes, job=job or (), authorization=authorization
+            )
         except ipp.IppError as exc:
             if exc.status == ipp.NOT_FOUND:
                 raise _NotFound(what) from None
@@ -475,16 +472,18 @@ class PrintServer:
         except Exception as exc:  # malformed IPP
             raise PrintServerError(f"cupsd at {self.server}: {what}: {exc!r}") from None
 
-    def _reader(self) -> ipp.IppClient:
+    def _reader(self, writer: bool = False) -> ipp.IppClient:
         local = self._local
-        if getattr(local, "reader_generation", None) != self._generation:
+        kind = "writer" if writer else "reader"
+        if getattr(local, f"{kind}_generation", None) != self._generation:
             s = self.settings
-            local.reader = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
-            local.reader_generation = self._generation
+            client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
+            setattr(local, kind, client)
+            setattr(local, f"{kind}_generation", self._generation)
             with self._lock:
-                self._readers.append(local.reader)
-        reader: ipp.IppClient = local.reader
-        return reader
+                self._readers.append(client)
+        found: ipp.IppClient = getattr(local, kind)
+        return found
 
     def _write(self, what: str, call: Callable[[cups.Connection], T]) -> T:
         try:
