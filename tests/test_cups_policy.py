@@ -314,19 +314,21 @@ def test_script_creates_a_hold_queue_that_passes_check(cups_clean, print_server)
         delete_queue(cups_clean, "Scripted")
 
 
-def test_script_installs_the_policy_where_it_is_missing(cups_default_clean):
-    cupsd = cups_default_clean
-    conf = cupsd.root / "conf" / "cupsd.conf"
-    before = conf.read_text()
-    pid = cupsd._proc.pid if cupsd._proc else 0
-    sock = cupsd.socket
-    # What `systemctl restart cups` does for the real cupsd: reread cupsd.conf, serve again.
-    reload = (
+def reload_command(cupsd: PrivateCups) -> str:
+    """What `systemctl restart cups` does for the real cupsd: reread cupsd.conf, serve again."""
+    pid, sock = cupsd.pid, cupsd.socket
+    return (
         f"old=$(stat -c %i {sock}); kill -HUP {pid}; for i in $(seq 200); do "
         f"new=$(stat -c %i {sock} 2>/dev/null || echo gone); "
         f'[ "$new" != gone ] && [ "$new" != "$old" ] && break; sleep 0.05; done'
     )
-    done = run_script(cupsd, "Converted", restart=reload)
+
+
+def test_script_installs_the_policy_where_it_is_missing(cups_default_clean):
+    cupsd = cups_default_clean
+    conf = cupsd.root / "conf" / "cupsd.conf"
+    before = conf.read_text()
+    done = run_script(cupsd, "Converted", restart=reload_command(cupsd))
     server = PrintServer(CupsSettings(server=cupsd.socket))
     try:
         assert done.returncode == 0, done.stderr
@@ -336,6 +338,35 @@ def test_script_installs_the_policy_where_it_is_missing(cups_default_clean):
         assert server.check(["Secure"])  # the old queues still use the default policy
     finally:
         server.close()
+        delete_queue(cupsd, "Converted")
+        conf.write_text(before)
+        cupsd.reload()
+
+
+def test_script_replaces_an_older_releasestation_policy(cups_default_clean):
+    """An older shipped policy checked @OWNER without AuthType on Send-Document (which
+    crashes Debian's cupsd 2.4.2-3+deb12u10): the script puts the current one in its place."""
+    cupsd = cups_default_clean
+    conf = cupsd.root / "conf" / "cupsd.conf"
+    before = conf.read_text()
+    current = render_policy(cupsd.station_user)
+    older = current.replace(
+        "<Limit Send-Document Send-URI Close-Job>\n",
+        "<Limit Send-Document Send-URI Close-Job>\n    Require user @OWNER @SYSTEM\n",
+    )
+    assert older != current
+    conf.write_text(before + "\n" + older + "\nBrowseWebIF No\n")
+    try:
+        done = run_script(cupsd, "Converted", restart=reload_command(cupsd))
+        assert done.returncode == 0, done.stderr
+        assert "replaced <Policy releasestation>" in done.stdout
+        text = conf.read_text()
+        assert text.count("<Policy releasestation>") == 1 and current in text
+        assert "BrowseWebIF No" in text and text.startswith(before)
+        assert parse_policies(text)["releasestation"].limit_for("Send-Document").require is None
+        again = run_script(cupsd, "Converted")
+        assert again.returncode == 0 and "<Policy releasestation>" not in again.stdout
+    finally:
         delete_queue(cupsd, "Converted")
         conf.write_text(before)
         cupsd.reload()

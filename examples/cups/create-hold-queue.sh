@@ -10,10 +10,10 @@
 #               administrators) that may release, restart or move a held job
 #   options     passed to lpadmin, e.g. -m everywhere, or -P printer.ppd
 #
-# 1. If cupsd.conf has no <Policy releasestation>, append the shipped policy
-#    (examples/cups/cups-policy.conf -> releasestation/data/cups-policy.conf) with ACCOUNT
-#    filled in, keep the old file as cupsd.conf.before-releasestation, check the result
-#    with `cupsd -t` and restart cupsd.
+# 1. If cupsd.conf has no <Policy releasestation>, or one that differs from the shipped
+#    policy (examples/cups/cups-policy.conf -> releasestation/data/cups-policy.conf) with
+#    ACCOUNT filled in, append (or put in its place) the shipped one, keep the old file as
+#    cupsd.conf.before-releasestation, check the result with `cupsd -t` and restart cupsd.
 # 2. lpadmin -p QUEUE -E -v DEVICE-URI -o printer-op-policy=releasestation
 #            -o job-hold-until-default=indefinite [options]
 # A follow-me printer needs the policy too, without holding:
@@ -45,25 +45,48 @@ restart_cups() {
   fi
 }
 
-install_policy() {
-  [ -w "$conf" ] || die "$conf: no <Policy releasestation> and not writable (run as root)"
+# The <Policy releasestation> ... </Policy> block of a file, comments and blanks dropped.
+policy_block() {
+  awk '/^[[:space:]]*<Policy releasestation>/ {p=1} p && !/^[[:space:]]*(#|$)/ {print} /^[[:space:]]*<\/Policy>/ {p=0}' "$1"
+}
+
+# Without the <Policy releasestation> block (and the shipped comment lines right before it).
+without_policy() {
+  awk '
+    /^[[:space:]]*#/ && !p { held = held $0 "\n"; next }
+    /^[[:space:]]*<Policy releasestation>/ { p=1; held=""; next }
+    p && /^[[:space:]]*<\/Policy>/ { p=0; next }
+    p { next }
+    { printf "%s", held; held=""; print }
+    END { printf "%s", held }' "$1"
+}
+
+install_policy() {  # $1: "added" or "replaced"
+  [ -w "$conf" ] || die "$conf: cannot write it to install the releasestation policy (run as root)"
   cp -p "$conf" "$conf.before-releasestation"
   {
+    if [ "$1" = replaced ]; then without_policy "$conf.before-releasestation"; else cat "$conf"; fi
     echo
     sed "s/STATION_ACCOUNT/$account/g" "$policy_file"
-  } >>"$conf"
+  } >"$conf.releasestation-new"
+  cat "$conf.releasestation-new" >"$conf" && rm -f "$conf.releasestation-new"
   if ! cupsd -t -c "$conf" >/dev/null 2>&1; then
     cp -p "$conf.before-releasestation" "$conf"
-    die "cupsd -t rejects $conf with the policy added; left it as it was"
+    die "cupsd -t rejects $conf with the policy $1; left it as it was"
   fi
-  echo "added <Policy releasestation> for $account to $conf (old file: $conf.before-releasestation)"
+  echo "$1 <Policy releasestation> for $account in $conf (old file: $conf.before-releasestation)"
   restart_cups
 }
 
+wanted=$(mktemp)
+trap 'rm -f "$wanted"' EXIT
+sed "s/STATION_ACCOUNT/$account/g" "$policy_file" >"$wanted"
 if ! grep -q '^[[:space:]]*<Policy releasestation>' "$conf" 2>/dev/null; then
-  install_policy
-elif ! grep -Eq "^[[:space:]]*Require user .*\\b$account\\b" "$conf"; then
-  echo "warning: <Policy releasestation> in $conf does not name $account; check it" >&2
+  install_policy added
+elif [ "$(policy_block "$conf")" != "$(policy_block "$wanted")" ]; then
+  # An older (or edited) releasestation policy: older ones checked @OWNER without AuthType,
+  # which crashes Debian's cupsd 2.4.2-3+deb12u10 (docs/cups.md).
+  install_policy replaced
 fi
 
 lpadmin -p "$queue" -E -v "$uri" \
