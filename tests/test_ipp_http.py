@@ -18,7 +18,9 @@ from pathlib import Path
 import cups
 import pytest
 
-from releasestation.printq import http, ipp
+from releasestation.config import CupsSettings
+from releasestation.errors import PrintServerError
+from releasestation.printq import PrintServer, http, ipp
 from tests.slapd_data import make_certificates
 
 # The smallest IPP answer: version 2.0, successful-ok, request id 1, no attributes.
@@ -180,10 +182,37 @@ def test_connection_close_is_honoured_and_the_next_connection_counted(serve):
     assert client.connects == 2 and server.connections == 2
 
 
-def test_a_body_that_ends_with_the_connection(serve):
-    _, client = serve(b"HTTP/1.0 200 OK\r\n\r\n" + OK)
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.0 200 OK\r\n\r\n" + OK,
+        b"HTTP/1.1 200 OK\r\n\r\n" + OK,
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + OK,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n" + OK,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n" + OK,
+    ],
+    ids=["http-1.0", "http-1.1", "connection-close", "gzip", "gzip-last"],
+)
+def test_a_body_that_would_end_with_the_connection_is_refused(serve, answer):
+    server, client = serve(answer, ANSWER)
+    with pytest.raises(ConnectionError, match=r"cannot be told from a cut-off one|Transfer-Enc"):
+        client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, resend=False)
+    assert client._http is None, "the connection was closed"
+    assert printer_state(client) == []  # the next request goes on a new connection
+    assert client.connects == 2 and server.connections == 2
+
+
+def test_the_refusal_names_the_status_of_an_unframed_answer(serve):
+    _, client = serve(b"HTTP/1.1 403 Forbidden\r\n\r\n<html>go away</html>")
+    with pytest.raises(ConnectionError, match="HTTP 403 answer with neither Content-Length"):
+        client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, resend=False)
+
+
+def test_an_answer_that_never_has_a_body_needs_no_framing(serve):
+    _, client = serve(b"HTTP/1.1 204 No Content\r\n\r\n", ANSWER)
+    with pytest.raises(ipp.IppError, match="HTTP 204"):
+        client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, resend=False)
     assert printer_state(client) == []
-    assert client._http is not None and not client._http.open
 
 
 def test_http_errors_name_the_status_and_drop_the_connection(serve):
@@ -209,6 +238,27 @@ def test_a_broken_answer_is_not_read_as_the_next_one(serve):
     with pytest.raises(ConnectionError, match="malformed Content-Length"):
         client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, resend=False)
     assert printer_state(client) == []  # on a new connection, not the rest of the first
+
+
+def test_a_malformed_ipp_answer_fails_that_request_and_closes_the_connection(serve):
+    cut = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(PRINTER) - 3, PRINTER[:-3])
+    server, client = serve(cut, ANSWER)
+    with pytest.raises(ipp.IppDecodeError, match=r"value of 'printer-state' of 4 bytes with 2"):
+        printer_state(client)
+    assert client._http is None, "the connection it came on was closed"
+    assert printer_state(client) == []
+    assert client.connects == 2 and server.connections == 2
+    assert len(server.requests) == 2, "a request answered badly is not sent again"
+
+
+def test_the_print_server_reports_a_malformed_answer_as_its_own_failure(serve):
+    server, _ = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\x02\x00\x00\x00\x00")
+    printq = PrintServer(CupsSettings(server=server.address, timeout_seconds=5))
+    try:
+        with pytest.raises(PrintServerError, match="queue Secure: malformed IPP answer: header"):
+            printq.queue_attributes("Secure")
+    finally:
+        printq.close()
 
 
 @pytest.mark.parametrize(
@@ -238,9 +288,9 @@ def test_broken_answers_are_refused_with_what_was_wrong(serve, answer, error):
     "answer",
     [
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(b"x" * 120, 40),
-        b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 120,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 120\r\n\r\n" + b"x" * 120,
     ],
-    ids=["chunked", "to-the-end"],
+    ids=["chunked", "content-length"],
 )
 def test_bodies_of_every_kind_are_held_to_the_size_bound(serve, monkeypatch, answer):
     monkeypatch.setattr(http, "MAX_BODY", 100)

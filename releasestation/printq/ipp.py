@@ -6,8 +6,9 @@ requesting user without `my_jobs` (so other users' job-originating-user-name com
 hidden), and takes `my_jobs`'s user from `cups.setUser()`, which is per thread and, once a
 connection has authenticated (PeerCred) for a release, is ignored in favour of the
 authenticated name. Here each request names its printer-uri, its requesting-user-name and
-its which-jobs itself. Requests are built by libcups (`cups.IPPRequest`); responses are
-parsed here.
+its which-jobs itself. Requests are built by libcups (`cups.IPPRequest`); answers are
+parsed here, strictly: an answer that is not well-formed IPP raises IppDecodeError (what
+was wrong, at which byte) and closes the connection it came on.
 
 Server: a domain socket path, or `host[:port]` (TLS with certificate validation when
 encryption is "required"). One IppClient per thread.
@@ -22,6 +23,7 @@ from typing import Any
 
 import cups
 
+from releasestation.errors import PrintServerError
 from releasestation.printq.http import HttpConnection
 
 IPP_PORT = 631
@@ -29,9 +31,20 @@ OK_LIMIT = 0x00FF  # successful-ok .. successful-ok-events-complete
 NOT_FOUND = 0x0406
 SUBSCRIPTION_GROUP = 0x06  # IPP_TAG_SUBSCRIPTION, which pycups does not name
 EVENT_GROUP = 0x07  # IPP_TAG_EVENT_NOTIFICATION
+DECODE_FAILED = 0x0500  # IPP_STATUS_ERROR_INTERNAL: libcups' own for an answer it cannot read
+MAX_NESTING = 10  # collections inside collections (libcups reads no deeper either)
 _END = 0x03
+# Group tags: operation, job, printer, unsupported, subscription, event notification,
+# resource, document, system. 0x00 and 0x0b-0x0f are not assigned.
+_GROUPS = frozenset({0x01, 0x02, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A})
 _INTEGER, _BOOLEAN, _ENUM = 0x21, 0x22, 0x23
-_TEXT_LANG, _NAME_LANG = 0x35, 0x36
+_DATE, _RESOLUTION, _RANGE = 0x31, 0x32, 0x33
+_BEG_COLLECTION, _TEXT_LANG, _NAME_LANG, _END_COLLECTION = 0x34, 0x35, 0x36, 0x37
+_MEMBER_NAME = 0x4A
+_EXTENSION = 0x7F
+_SIZES = {_INTEGER: 4, _BOOLEAN: 1, _ENUM: 4, _DATE: 11, _RESOLUTION: 9, _RANGE: 8}
+_KINDS = {_INTEGER: "integer", _BOOLEAN: "boolean", _ENUM: "enum", _DATE: "dateTime",
+          _RESOLUTION: "resolution", _RANGE: "rangeOfInteger"}  # fmt: skip
 
 Value = str | int | bool | Sequence[str] | Sequence[int]
 
@@ -42,6 +55,22 @@ class IppError(Exception):
     def __init__(self, status: int, text: str):
         self.status = status
         super().__init__(text)
+
+
+class IppDecodeError(IppError, PrintServerError):
+    """cupsd's answer is not well-formed IPP: what was wrong, and at which offset.
+
+    The decoder raises nothing else. An IppError, with libcups' own status for an answer
+    it cannot read (DECODE_FAILED, never NOT_FOUND), so that every caller that handles
+    cupsd's refusals fails that one request with it; and a PrintServerError, the print
+    server layer's error, for callers above the layer. IppClient closes the connection
+    the answer came on.
+    """
+
+    def __init__(self, problem: str, offset: int):
+        self.problem = problem
+        self.offset = offset
+        super().__init__(DECODE_FAILED, f"malformed IPP answer: {problem} (at offset {offset})")
 
 
 def split_server(server: str) -> tuple[str, int]:
@@ -86,7 +115,9 @@ class IppClient:
 
         A connection that has gone away (cupsd restarted) is reopened and the request sent
         once more, unless `resend` is false (a request that must not be done twice);
-        `connects` counts the connections opened.
+        `connects` counts the connections opened. An answer that is not well-formed IPP
+        raises IppDecodeError, closes the connection and is not asked for again (cupsd
+        may have done what was asked).
         """
         body = _encode(operation, attributes, subscription, job)
         try:
@@ -96,7 +127,11 @@ class IppClient:
             if not resend:
                 raise
             data = self._post(body, authorization)
-        return _decode(data)
+        try:
+            return _decode(data)
+        except IppDecodeError:
+            self.close()  # nothing more that came from there is trusted
+            raise
 
     def _post(self, body: bytes, authorization: str = "") -> bytes:
         if self._http is not None and not self._http.open:
@@ -175,57 +210,168 @@ def _encode(
 
 
 def _decode(data: bytes) -> list[tuple[int, dict[str, Any]]]:
-    """The attribute groups of an IPP response; IppError for an error status.
+    """The attribute groups of an IPP answer; IppDecodeError when it is not well-formed,
+    IppError for an error status.
 
     Parsed here rather than by `cups.IPPRequest.readIO`, which calls back into Python for
     every chunk (four times slower) and whose group-separator entries crash when touched.
+
+    The header must be that of IPP/1.x or 2.x (an HTML page, say, is not taken for one).
+    Every length is checked against what is left before anything is cut from `data`, so a
+    length that claims more than there is fails at once and allocates nothing. Integers
+    and enums must be 4 bytes, booleans 1 byte (0 or 1), dateTime 11, resolution 9,
+    rangeOfInteger 8 (those three are returned as raw bytes). Out-of-band values
+    (no-value, unknown, ...) are None, value types IPP may add later raw bytes. A
+    collection is a dict of its members, nested at most MAX_NESTING deep. A value with an
+    empty name is one more value of the attribute (or member) before it: the attribute's
+    value becomes a list. Of an attribute named twice in one group, the later is kept; a
+    group with no attributes is left out.
+
+    Text that is not UTF-8 is decoded with U+FFFD for each bad byte rather than refused:
+    one job whose name came in with bad bytes must not hide every other job in a listing.
+    Such a name can only match a name that holds U+FFFD itself, never another user's.
+
+    The answer must end with the end-of-attributes tag: cupsd sends document data after
+    it only in answers to CUPS-Get-Document, which the station never sends, so bytes
+    after it mean that the body and the IPP message disagree and are refused.
     """
-    if len(data) < 8:
-        raise IppError(0x0500, "short IPP response")
-    status = int.from_bytes(data[2:4], "big")
+    end = len(data)
+    if end < 8:
+        raise IppDecodeError(f"header cut short ({end} of 8 bytes)", 0)
+    if data[0] not in (1, 2):
+        raise IppDecodeError(f"not an IPP answer (version {data[0]}.{data[1]})", 0)
     groups: list[tuple[int, dict[str, Any]]] = []
-    current: dict[str, Any] = {}
-    name = ""
-    pos, end = 8, len(data)
-    while pos < end:
-        tag = data[pos]
-        pos += 1
-        if tag == _END:
-            break
-        if tag < 0x10:  # a delimiter starts a new group (operation, job, printer, ...)
-            current, name = {}, ""
-            groups.append((tag, current))
+    attrs: dict[str, Any] | None = None  # the group being read
+    target: dict[str, Any] | None = None  # where values go: that group, or a collection
+    name = ""  # the attribute (or member) that a value with an empty name adds to
+    outer: list[tuple[dict[str, Any], str]] = []  # (target, name) around open collections
+    waiting = False  # a member name was read, its first value not yet
+    pos = 8
+    while True:
+        if pos >= end:
+            raise IppDecodeError("no end-of-attributes tag (0x03)", pos)
+        tag, at = data[pos], pos
+        if tag < 0x10:  # a delimiter: a new group, or the end
+            if outer:
+                raise IppDecodeError(f"collection {outer[0][1]!r} not closed", pos)
+            if attrs is not None and not attrs:
+                groups.pop()
+            if tag == _END:
+                break
+            if tag not in _GROUPS:
+                raise IppDecodeError(f"unknown group tag 0x{tag:02x}", pos)
+            attrs = target = {}
+            groups.append((tag, attrs))
+            name = ""
+            pos += 1
             continue
-        size = int.from_bytes(data[pos : pos + 2], "big")
-        attr_name = data[pos + 2 : pos + 2 + size].decode("utf-8", "replace")
-        pos += 2 + size
-        size = int.from_bytes(data[pos : pos + 2], "big")
-        value = _value(tag, data[pos + 2 : pos + 2 + size])
-        pos += 2 + size
-        if attr_name:
-            name = attr_name
-            current[name] = value
-        elif name:  # one more value of the attribute before
-            old = current[name]
-            current[name] = [*old, value] if isinstance(old, list) else [old, value]
+        if target is None:
+            raise IppDecodeError(f"value tag 0x{tag:02x} before any group tag", pos)
+        if tag == _EXTENSION:
+            raise IppDecodeError("extension value tag (0x7f), which cupsd never sends", pos)
+        if end - pos < 3:
+            raise IppDecodeError(f"name-length cut short ({end - pos - 1} of 2 bytes)", pos + 1)
+        size = data[pos + 1] << 8 | data[pos + 2]
+        pos += 3
+        if size > end - pos:
+            raise IppDecodeError(f"name of {size} bytes with {end - pos} left", pos - 2)
+        label = data[pos : pos + size].decode("utf-8", "replace")
+        pos += size
+        if end - pos < 2:
+            what = f"value-length of {label or name!r} cut short ({end - pos} of 2 bytes)"
+            raise IppDecodeError(what, pos)
+        size = data[pos] << 8 | data[pos + 1]
+        pos += 2
+        if size > end - pos:
+            what = f"value of {label or name!r} of {size} bytes with {end - pos} left"
+            raise IppDecodeError(what, pos - 2)
+        try:
+            value = _value(tag, data[pos : pos + size])
+        except _Malformed as exc:
+            raise IppDecodeError(f"{label or name!r}: {exc}", pos - 2) from None
+        pos += size
+        if outer:  # in a collection: member names come as values of their own
+            if label:
+                raise IppDecodeError(f"attribute {label!r} inside collection", at)
+            if tag == _MEMBER_NAME:
+                if waiting:
+                    raise IppDecodeError(f"member {name!r} with no value", at)
+                if not value:
+                    raise IppDecodeError("empty member name", at)
+                name, waiting = value, True
+                continue
+            if tag == _END_COLLECTION:
+                if waiting:
+                    raise IppDecodeError(f"member {name!r} with no value", at)
+                target, name = outer.pop()
+                continue
+            if not name:
+                raise IppDecodeError("collection value before any member name", at)
+            first, waiting = waiting, False
+        elif tag in (_MEMBER_NAME, _END_COLLECTION):
+            raise IppDecodeError(f"value tag 0x{tag:02x} outside a collection", at)
+        elif label:
+            name, first = label, True
+        elif name:
+            first = False
+        else:
+            raise IppDecodeError("additional value with no attribute before it", at)
+        if first:
+            target[name] = value
+        elif isinstance(old := target[name], list):  # no single value is a list
+            old.append(value)
+        else:
+            target[name] = [old, value]
+        if tag == _BEG_COLLECTION:
+            if len(outer) == MAX_NESTING:
+                raise IppDecodeError(f"collections nested more than {MAX_NESTING} deep", at)
+            outer.append((target, name))
+            target, name = value, ""
+    if pos + 1 < end:
+        raise IppDecodeError(f"{end - pos - 1} bytes after the end-of-attributes tag", pos + 1)
+    status = int.from_bytes(data[2:4], "big")
     if status > OK_LIMIT:
         raise IppError(status, _status_message(groups) or cups.ippErrorString(status))
     return groups
 
 
+class _Malformed(Exception):
+    """A value that does not fit its tag (the decoder adds the name and the offset)."""
+
+
 def _value(tag: int, raw: bytes) -> Any:
+    size = _SIZES.get(tag)
+    if size is not None and len(raw) != size:
+        raise _Malformed(f"{_KINDS[tag]} value of {len(raw)} bytes, not {size}")
     if tag in (_INTEGER, _ENUM):
         return int.from_bytes(raw, "big", signed=True)
     if tag == _BOOLEAN:
-        return raw != b"\0"
-    if tag in (_TEXT_LANG, _NAME_LANG):  # language, then the text itself
-        skip = 2 + int.from_bytes(raw[:2], "big")
-        return raw[skip + 2 :].decode("utf-8", "replace")
+        if raw[0] > 1:
+            raise _Malformed(f"boolean value {raw[0]}, not 0 or 1")
+        return raw[0] == 1
     if 0x40 <= tag <= 0x5F:  # text, name, keyword, uri, charset, language, mime type
         return raw.decode("utf-8", "replace")
-    if tag < 0x20:  # out-of-band: unsupported, unknown, no-value
+    if tag in (_TEXT_LANG, _NAME_LANG):
+        return _with_language(raw)
+    if tag < 0x20:  # out-of-band (unsupported, unknown, no-value): its value is ignored
         return None
+    if tag == _BEG_COLLECTION:
+        return {}  # its members follow; its own value is ignored
     return raw
+
+
+def _with_language(raw: bytes) -> str:
+    """The text of a textWithLanguage / nameWithLanguage value: two lengths and what each
+    counts (the language, then the text), which must add up to the value's size."""
+    if len(raw) < 2:
+        raise _Malformed(f"language-length cut short ({len(raw)} of 2 bytes)")
+    skip = 2 + (raw[0] << 8 | raw[1])
+    if skip + 2 > len(raw):
+        raise _Malformed(f"language of {skip - 2} bytes with {len(raw) - 2} left")
+    size = raw[skip] << 8 | raw[skip + 1]
+    if skip + 2 + size != len(raw):
+        raise _Malformed(f"text of {size} bytes where {len(raw) - skip - 2} are left")
+    return raw[skip + 2 :].decode("utf-8", "replace")
 
 
 def _status_message(groups: list[tuple[int, dict[str, Any]]]) -> str:
