@@ -18,15 +18,15 @@ from credgen.user import run_user
 from releasestation import __version__
 from releasestation.cli import FAILED, OK, UNAVAILABLE, USAGE, setup_logging
 from releasestation.cli.common import load_app
+from releasestation.cli.options import CommandParser
 from releasestation.errors import ConfigError, ReleaseStationError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="credgen", description=__doc__.splitlines()[0])
+    """The whole command line; -c, -v and -q work before or after the command, as for
+    releasestation (releasestation.cli.options)."""
+    parser = CommandParser(prog="credgen", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-c", "--config", help="config file (as for releasestation)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    parser.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbose")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("batch", help="every directory and local user who lacks credentials")
     p.add_argument("--dry-run", action="store_true", help="show what would be issued")

@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import configparser
 import dataclasses
+import itertools
 import logging
 import os
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import readers
 from readers.conversion import Chain
@@ -33,7 +34,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = "/etc/releasestation/releasestation.ini"
 CONFIG_ENV = "RELEASESTATION_CONFIG"
-VERBOSITY = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
+# -v count (-1 for -q) -> (level of the readers loggers, least level of every library's).
+VERBOSITY = {
+    -1: (logging.ERROR, logging.ERROR),
+    0: (logging.WARNING, logging.WARNING),
+    1: (logging.INFO, logging.WARNING),
+    2: (logging.DEBUG, logging.DEBUG),
+}
 
 WATCH_HELP = """Open one reader and print every swipe, as sent and as converted, until Ctrl-C
 or --count swipes. This prints full card numbers on purpose: it is an admin diagnostic for
@@ -237,18 +244,73 @@ def cmd_learn(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # -- main ---------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="readers", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
-    sub = parser.add_subparsers(dest="command", required=True)
+# -c, -v and -q work before or after the command, by the rule of the releasestation command
+# (releasestation/cli/options.py, which this package may not import): -v counts add up
+# wherever they appear, else the last one given wins. A command's parser fills a namespace
+# of its own and copies it over the top one's, so the options have no default there, and -v
+# and -q are kept per parser with their place on the line; `settle` adds them up.
+_order = itertools.count()
 
-    lister = sub.add_parser("list", help="input devices and serial ports that may be readers")
+
+class _Verbosity(argparse.Action):
+    def __init__(self, option_strings: list[str], dest: str, step: int, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+        self.step = step
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        key = f"verbosity steps {parser.prog}"
+        setattr(namespace, key, [*getattr(namespace, key, []), (next(_order), self.step)])
+
+
+def common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c", "--config", default=argparse.SUPPRESS,
+        help=f"config file, for watch (default ${CONFIG_ENV}, else {DEFAULT_CONFIG})",
+    )  # fmt: skip
+    common.add_argument("-v", "--verbose", action=_Verbosity, step=1, help="-v info, -vv debug")
+    common.add_argument("-q", "--quiet", action=_Verbosity, step=-1, help="errors only")
+    return common
+
+
+def settle(args: argparse.Namespace) -> argparse.Namespace:
+    """`config` None when not given; `verbose` the -v count, -1 for -q, 0 for neither."""
+    steps = []
+    for key in [k for k in vars(args) if k.startswith("verbosity steps")]:
+        steps += getattr(args, key)
+        delattr(args, key)
+    args.verbose = 0
+    for _place, step in sorted(steps):
+        args.verbose = -1 if step < 0 else max(args.verbose, 0) + 1
+    args.config = getattr(args, "config", None)
+    return args
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """The top-level parser: what it returns has the common options settled."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        return settle(parsed), extras
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = [common_options()]
+    parser = _CommandParser(prog="readers", description=__doc__.splitlines()[0], parents=common)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=argparse.ArgumentParser)
+
+    lister = sub.add_parser(
+        "list", help="input devices and serial ports that may be readers", parents=common
+    )
     lister.add_argument("--input-dir", default="/dev/input", help=argparse.SUPPRESS)
     lister.add_argument("--serial-dir", default="/dev/serial", help=argparse.SUPPRESS)
 
-    watch = sub.add_parser("watch", help="print each swipe of one reader", description=WATCH_HELP)
+    watch = sub.add_parser(
+        "watch", help="print each swipe of one reader", description=WATCH_HELP, parents=common
+    )
     watch.add_argument("section", nargs="?", help="the NAME of a [reader:NAME] section")
-    watch.add_argument("--config", help=f"config file (default ${CONFIG_ENV}, {DEFAULT_CONFIG})")
     device = watch.add_mutually_exclusive_group()
     device.add_argument("--hid", metavar="PATH", help="a keyboard-wedge reader, by its path")
     device.add_argument("--keypad", metavar="PATH", help="a PIN keypad, by its path")
@@ -258,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--convert", help="conversion chain to show (default: the section's)")
     watch.add_argument("--count", type=int, help="stop after this many swipes")
 
-    learner = sub.add_parser("learn", help="find a conversion chain from examples")
+    learner = sub.add_parser("learn", help="find a conversion chain from examples", parents=common)
     learner.add_argument("pairs", nargs="*", metavar="RAW=WANTED", help="sent=held, 3 or more")
     learner.add_argument("--file", help="pairs, one per line: RAW WANTED (# comments)")
     learner.add_argument("--max-steps", type=int, default=5, help="longest chain (default 5)")
@@ -270,9 +332,9 @@ COMMANDS = {"list": cmd_list, "watch": cmd_watch, "learn": cmd_learn}
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=VERBOSITY[min(args.verbose, 2)], format="%(levelname)s %(name)s: %(message)s"
-    )
+    own, libraries = VERBOSITY[min(args.verbose, 2)]
+    logging.basicConfig(level=libraries, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("readers").setLevel(own if own < libraries else logging.NOTSET)
     try:
         return COMMANDS[args.command](args, sys.stdout)
     except UsageError as exc:

@@ -94,6 +94,7 @@ def run_demo(keep: bool = False) -> int:
 
 
 def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
+    say(f"demo: private cupsd on {cups.socket}, hold queue Secure")
     terminal = SimulatedTerminal()
     text = CONFIG.format(root=root, socket=cups.socket, port=terminal.port)
     (root / "releasestation.ini").write_text(text)
@@ -103,7 +104,7 @@ def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
         for name, card in USERS.items():
             user = store_users.add_user(session, name, display_name=name.title())
             store_users.add_card(session, app.hasher, user, card)
-    say(f"demo: private cupsd on {cups.socket}, hold queue Secure, users alice and bob")
+    say("demo: users alice and bob, each with a card")
     for owner, title in JOBS:
         job = cups.submit(owner, title, b"%!PS\n(demo) show showpage\n", queue="Secure")
         say(f"demo: job {job} '{title}' from {owner} is held")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from releasestation.cli import OWN_LOGGERS
+
 pytest_plugins = sorted(
     f"tests.fixtures.{p.stem}"
     for p in (Path(__file__).parent / "fixtures").glob("*.py")
@@ -21,12 +23,16 @@ pytest_plugins = sorted(
 def _restore_root_logging():
     """CLI tests call main(), which sets up root logging on the test's captured stderr;
     put the root logger back afterwards so that server threads (aiosmtpd, readers) never
-    log to a stream that pytest has closed."""
+    log to a stream that pytest has closed. main() also sets the project's own loggers'
+    levels (releasestation.cli.OWN_LOGGERS): put those back too."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    own = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, own_level in own.items():
+        logging.getLogger(name).setLevel(own_level)
 
 
 @pytest.fixture(autouse=True)

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from releasestation.cli import main
+from releasestation.cli import build_parser, main, set_log_levels
 
 
 def run(capsys, path, *args, stdin: str | None = None, monkeypatch=None) -> tuple[int, str, str]:
@@ -144,3 +147,83 @@ def test_daemon_refuses_an_unmigrated_database(write_config, capsys, terminal):
     reader = f"\n[reader:desk]\ntype = papercut\nhost = 127.0.0.1\nport = {terminal.port}\n"
     code, _, err = run(capsys, write_config(readers=reader), "run")
     assert code == 1 and "db upgrade" in err
+
+
+# -- options before or after the command -----------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parsed(argv: list[str]) -> dict:
+    return {k: v for k, v in vars(build_parser().parse_args(argv)).items() if k != "handler"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["demo", "--keep"], ["check"], ["jobs", "alice"], ["user", "add", "bob"],
+     ["card", "list"], ["pin", "reset", "bob"], ["db", "upgrade"], ["audit", "verify"],
+     ["report", "--by", "printer"]],
+)  # fmt: skip
+def test_common_options_work_before_or_after_every_command(command):
+    before = parsed(["--config", "/x.ini", "-v", *command])
+    assert before["config"] == "/x.ini" and before["verbose"] == 1
+    assert parsed([*command, "--config", "/x.ini", "-v"]) == before
+    assert parsed([*command[:1], "-c", "/x.ini", *command[1:], "--verbose"]) == before
+    assert parsed(["-q", *command])["verbose"] == parsed([*command, "--quiet"])["verbose"] == -1
+    assert parsed(command)["config"] is None and parsed(command)["verbose"] == 0
+
+
+def test_v_adds_up_anywhere_and_otherwise_the_last_one_given_wins():
+    assert parsed(["-v", "user", "-v", "add", "bob", "-v"])["verbose"] == 3
+    assert parsed(["-c", "/before.ini", "run", "-c", "/after.ini"])["config"] == "/after.ini"
+    assert parsed(["-v", "run", "-q"])["verbose"] == -1
+    assert parsed(["-q", "run", "-v"])["verbose"] == 1
+
+
+def test_run_with_config_after_the_command_reports_the_config_error(tmp_path, capsys):
+    missing = tmp_path / "missing.ini"
+    assert main(["run", "--config", str(missing)]) == 2
+    assert f"cannot read config file {missing}" in capsys.readouterr().err
+
+
+@pytest.fixture
+def station_script(tmp_path) -> Path:
+    """bin/station in a copy of the tree whose bin/setup does nothing (the real one may
+    install packages) and whose .venv is the one running the tests."""
+    if not (Path(sys.prefix) / "bin" / "releasestation").exists():
+        pytest.skip("the releasestation command is not installed in this environment")
+    (tmp_path / "tree" / "bin").mkdir(parents=True)
+    script = tmp_path / "tree" / "bin" / "station"
+    shutil.copy(ROOT / "bin" / "station", script)
+    (tmp_path / "tree" / "bin" / "setup").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "tree" / "bin" / "setup").chmod(0o755)
+    (tmp_path / "tree" / ".venv").symlink_to(sys.prefix)
+    return script
+
+
+@pytest.mark.parametrize(
+    "args", [["--config", "{}"], ["-c", "{}"], ["--config={}", "-v"], ["-q", "-c{}"]]
+)
+def test_bin_station_runs_the_daemon_with_the_config_given(station_script, tmp_path, args):
+    missing = tmp_path / "missing.ini"
+    env = {k: v for k, v in os.environ.items() if k != "RELEASESTATION_CONFIG"}
+    argv = [str(station_script), *(a.format(missing) for a in args)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"config error:\n  cannot read config file {missing}" in done.stderr
+    assert "unrecognized arguments" not in done.stderr
+
+
+# -- log levels -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("verbose", "default", "own", "libraries"),
+    [(0, "info", logging.INFO, logging.WARNING), (0, "debug", logging.DEBUG, logging.WARNING),
+     (0, "error", logging.ERROR, logging.ERROR), (1, "error", logging.INFO, logging.WARNING),
+     (2, "info", logging.DEBUG, logging.DEBUG), (-1, "debug", logging.ERROR, logging.ERROR)],
+)  # fmt: skip
+def test_libraries_log_warnings_only_unless_v_v(verbose, default, own, libraries):
+    set_log_levels(verbose, default)
+    for name in ("releasestation.daemon", "readers.papercut", "credgen.batch"):
+        assert logging.getLogger(name).getEffectiveLevel() == own
+    # (sqlalchemy sets its own logger to WARNING: its SQL log is `echo`, not a level)
+    for name in ("alembic.runtime.migration", "ldap3", "aiosmtpd", "urllib3"):
+        assert logging.getLogger(name).getEffectiveLevel() == libraries

@@ -496,3 +496,23 @@ def test_progress_draws_a_bar_on_a_terminal_and_logs_tenths_otherwise(caplog):
         plain.advance(10, result)
     lines = [r.getMessage() for r in caplog.records if r.name == "credgen.progress"]
     assert len(lines) == 10 and lines[0].startswith(" 10% 100/1000 users")
+
+
+@pytest.mark.parametrize("command", [["batch"], ["batch", "--dry-run"], ["user", "bob"]])
+def test_cli_options_work_before_or_after_the_command(command):
+    from credgen.cli import build_parser
+
+    def parsed(argv):
+        return {k: v for k, v in vars(build_parser().parse_args(argv)).items() if k != "handler"}
+
+    before = parsed(["--config", "/x.ini", "-v", *command])
+    assert before["config"] == "/x.ini" and before["verbose"] == 1
+    assert parsed([*command, "-c", "/x.ini", "--verbose"]) == before
+    assert parsed(["-v", *command, "-v"])["verbose"] == 2
+    assert parsed([*command, "-q"])["verbose"] == -1 and parsed(command)["config"] is None
+
+
+def test_batch_with_config_after_the_command_reports_the_config_error(tmp_path, capsys):
+    missing = tmp_path / "missing.ini"
+    assert credgen_main(["batch", "--config", str(missing), "-q"]) == 2
+    assert f"cannot read config file {missing}" in capsys.readouterr().err

@@ -213,3 +213,22 @@ def test_list_with_nothing_there(tmp_path, capsys):
 def test_kind_of_device(codes, kind):
     assert cli.kind_of(codes) == kind
     assert keys.char_for(ecodes.KEY_KP1, shifted=True) == "1"
+
+
+@pytest.mark.parametrize(
+    "command", [["list"], ["watch", "lobby", "--count", "1"], ["learn", "1=1", "2=2", "3=3"]]
+)
+def test_options_work_before_or_after_the_command(command):
+    def parsed(argv):
+        return vars(cli.build_parser().parse_args(argv))
+
+    before = parsed(["--config", "/x.ini", "-v", *command])
+    assert before["config"] == "/x.ini" and before["verbose"] == 1
+    assert parsed([*command, "-c", "/x.ini", "--verbose"]) == before
+    assert parsed(["-v", *command, "-v"])["verbose"] == 2
+    assert parsed([*command, "-q"])["verbose"] == -1 and parsed(command)["config"] is None
+
+
+def test_watch_reads_the_config_given_before_the_command(capsys):
+    assert cli.main(["-c", "/nonexistent/x.ini", "watch", "lobby"]) == 2
+    assert "cannot read config file /nonexistent/x.ini" in capsys.readouterr().err

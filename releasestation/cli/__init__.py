@@ -14,6 +14,7 @@ import logging
 import sys
 
 from releasestation import __version__
+from releasestation.cli.options import CommandParser
 from releasestation.errors import (
     ConfigError,
     DirectoryError,
@@ -31,32 +32,47 @@ COMMANDS = [
     "releasestation.cli.lifecycle",
 ]
 
-# -v count -> level; without -v the config's [logging] level (or WARNING for admin tools).
-VERBOSITY = {-1: logging.ERROR, 1: logging.INFO, 2: logging.DEBUG}
+# -v count (-1 for -q) -> (level of the project's own loggers, least level of every other
+# library's: alembic, sqlalchemy, ldap3, aiosmtpd, urllib3, ...). Without -v or -q the
+# project's loggers take the config's [logging] level (the daemon; INFO for the demo;
+# WARNING for admin tools). Libraries stay at WARNING unless -v -v, and never log more than
+# the project's loggers.
+VERBOSITY = {
+    -1: (logging.ERROR, logging.ERROR),
+    1: (logging.INFO, logging.WARNING),
+    2: (logging.DEBUG, logging.DEBUG),
+}
+OWN_LOGGERS = ("releasestation", "credgen", "readers")
 
 log = logging.getLogger("releasestation")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="releasestation", description=__doc__.splitlines()[0])
+    """The whole command line; -c, -v and -q work before or after any command (options)."""
+    parser = CommandParser(prog="releasestation", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-c", "--config", help="config file (default: $RELEASESTATION_CONFIG, else "
-        "/etc/releasestation/releasestation.ini)",
-    )  # fmt: skip
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    parser.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbose")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(name).register(sub)
     return parser
 
 
-def setup_logging(verbose: int, default: int = logging.WARNING) -> None:
-    level = VERBOSITY.get(min(verbose, 2), default)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+def setup_logging(verbose: int, default: int | str = logging.WARNING) -> None:
+    """Log to stderr, at the levels `set_log_levels` gives."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    set_log_levels(verbose, default)
+
+
+def set_log_levels(verbose: int, default: int | str = logging.WARNING) -> None:
+    """The levels VERBOSITY gives for -v (`verbose`), the project's own loggers at `default`
+    (a level or its name, as in [logging] level) without -v or -q."""
+    if isinstance(default, str):
+        default = logging.getLevelNamesMapping()[default.upper()]
+    own, libraries = VERBOSITY.get(min(verbose, 2), (default, logging.WARNING))
+    libraries = max(own, libraries)
+    logging.getLogger().setLevel(libraries)
+    for name in OWN_LOGGERS:  # NOTSET: follow the root logger, where tests may set a level
+        logging.getLogger(name).setLevel(own if own < libraries else logging.NOTSET)
 
 
 def main(argv: list[str] | None = None) -> int:

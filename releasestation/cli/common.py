@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import sys
 
 from releasestation import config as config_mod
 from releasestation.app import App
+from releasestation.cli import set_log_levels
 
 _opened: list[App] = []
 
@@ -24,8 +24,8 @@ def load_app(args: argparse.Namespace, daemon: bool = False) -> App:
     """The App for `--config`. The daemon logs at the config's level; admin tools stay
     quiet (warnings and errors) unless asked for more with -v."""
     config = config_mod.load(args.config)
-    if daemon and args.verbose == 0:
-        logging.getLogger().setLevel(config.logging.level.upper())
+    if daemon:
+        set_log_levels(args.verbose, config.logging.level)
     app = App(config)
     _opened.append(app)
     return app

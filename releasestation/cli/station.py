@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from releasestation import secret
-from releasestation.cli import FAILED, OK
+from releasestation.cli import FAILED, OK, set_log_levels
 from releasestation.cli.common import load_app
 from releasestation.errors import ReleaseStationError
 from releasestation.store.site import recorded_fingerprint
@@ -45,8 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from releasestation.demo import run_demo
 
-    if args.verbose == 0:
-        logging.getLogger().setLevel(logging.INFO)  # the demo shows the station's own log
+    set_log_levels(args.verbose, logging.INFO)  # the demo shows the station's own log
     return run_demo(keep=args.keep)
 
 
