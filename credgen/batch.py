@@ -125,16 +125,26 @@ def check_space(app: App, people: Sequence[Person]) -> None:
 
 
 def warn_unusable_pins(app: App) -> None:
+    """Warn when `[station] pin_max_digits` was set below the PINs issued, so that they
+    work on PIN pads only (left empty it follows pin_length): always when it is between 1
+    and pin_length - 1; when it is 0 (PIN pads only, on purpose) only if the file names
+    card readers and no PIN pad."""
     digits = app.config.station.pin_max_digits
     length = app.config.credgen.pin_length
-    if app.config.credgen.generate_pin and digits < length:
-        log.warning(
-            "[station] pin_max_digits = %d: PINs of %d digits work only on PIN pads;"
-            " set pin_max_digits = %d to take them from card terminals too",
-            digits,
-            length,
-            length,
-        )
+    if not app.config.credgen.generate_pin or digits >= length:
+        return
+    kinds = {r.type for r in app.config.readers.values() if r.enabled}
+    if digits == 0 and (not kinds or "keypad" in kinds):
+        return
+    where = "on PIN pads only" if "keypad" in kinds else "nowhere: no reader here is a PIN pad"
+    log.warning(
+        "[station] pin_max_digits = %d is below pin_length = %d: these PINs can be typed %s;"
+        " remove pin_max_digits (it then follows pin_length) to take them from card"
+        " terminals too",
+        digits,
+        length,
+        where,
+    )
 
 
 # -- the three ways through ---------------------------------------------------------------

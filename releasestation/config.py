@@ -27,6 +27,9 @@ from releasestation.errors import ConfigError
 DEFAULT_PATH = "/etc/releasestation/releasestation.ini"
 ENV_VAR = "RELEASESTATION_CONFIG"
 SECRET = {"secret": True}
+# `[station] pin_max_digits` left empty: as long as the PINs [credgen] issues (0 when it
+# issues none). Settled when the Config is built, so readers of the value see a number.
+PIN_DIGITS_FROM_CREDGEN = -1
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class StationSettings:
     printer: str | None = None
     debounce_seconds: float = 3.0
     secret_file: str = "/etc/releasestation/secret"  # noqa: S105 - a path, not a secret
-    pin_max_digits: int = 0
+    pin_max_digits: int = PIN_DIGITS_FROM_CREDGEN
     owner_domains: tuple[str, ...] = ()
     owner_realms: tuple[str, ...] = ()
     hold_hours: float = 8.0  # held jobs older than this are cancelled; 0: kept forever
@@ -55,8 +58,10 @@ class StationSettings:
             raise ValueError("watch_every_seconds: must be between 0.2 and 60")
         if self.debounce_seconds < 0:
             raise ValueError("debounce_seconds: must not be negative")
-        if not 0 <= self.pin_max_digits <= 12:
-            raise ValueError("pin_max_digits: must be between 0 and 12")
+        if not (0 <= self.pin_max_digits <= 12 or self.pin_max_digits == PIN_DIGITS_FROM_CREDGEN):
+            raise ValueError(
+                "pin_max_digits: must be between 0 and 12 (empty: [credgen] pin_length)"
+            )
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,14 @@ class Config:
     readers: Mapping[str, ReaderSettings] = field(default_factory=dict)
     path: str | None = None
 
+    def __post_init__(self) -> None:
+        """Settle `[station] pin_max_digits` when left to follow `[credgen]`."""
+        if self.station.pin_max_digits == PIN_DIGITS_FROM_CREDGEN:
+            credgen = self.credgen
+            digits = credgen.pin_length if credgen.generate_pin else 0
+            station = dataclasses.replace(self.station, pin_max_digits=digits)
+            object.__setattr__(self, "station", station)
+
     def show(self) -> str:
         """The config as INI text, secrets masked."""
         parts = []
@@ -251,6 +264,8 @@ def from_parser(parser: configparser.ConfigParser, origin: str) -> Config:
             except SettingsError as exc:
                 problems.extend(exc.problems)
         elif section in SECTIONS:
+            if section == "station" and not raw.get("pin_max_digits", "-").strip():
+                del raw["pin_max_digits"]  # empty: the default, which follows [credgen]
             try:
                 values[section] = from_section(SECTIONS[section], section, raw)
             except SettingsError as exc:

@@ -5,7 +5,9 @@ A card is looked up first among the store's card assignments (local users, visit
 cards bound to directory users), then in the directory. A user a card was bound to must
 still be found, enabled, in the directory: a disabled account releases nothing.
 
-A PIN (a keypad entry, or an all-digit value of at most `[station] pin_max_digits`) is
+A keypad entry is a PIN. From any other reader, an all-digit value of at most `[station]
+pin_max_digits` digits is a PIN when it is one, else a card number (short card numbers keep
+working), and refused when it is both, for two different people (never a guess). A PIN is
 looked up by its HMAC and refused when expired. An unknown card is remembered, in memory
 only, for 60 s per reader: if the next entry on that reader is a valid card-assignment code
 (CAC), the card is bound to the code's owner (origin "self"), the code is used up, and the
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PENDING_SECONDS = 60.0
+UNKNOWN_PIN = "unknown PIN"
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ class Identity:
         self.lockouts = Lockouts(app.store, app.audit, policy, clock)
 
     def method_of(self, swipe: Swipe) -> str:
-        """A keypad entry, or a short all-digit value when PINs are on, is a PIN."""
+        """A keypad entry, or a short all-digit value when PINs are on, is taken as a PIN
+        (from a card reader it may still turn out to be a short card number)."""
         if swipe.kind == "pin":
             return "pin"
         value = swipe.value
@@ -108,23 +112,49 @@ class Identity:
             return self._card(swipe)
         method = "cac" if as_code else "pin"
         refusal = self.lockouts.refusal(self.station, swipe.reader)
-        if refusal:
-            known = None if as_pin else self.user_by_card(swipe.value)
+        if refusal:  # cards keep working at a locked reader, short ones too
+            known = self.user_by_card(swipe.value) if swipe.kind == "card" else None
             return Identified("card", known) if known else Identified(method, None, refusal, True)
         bound = self._bind(swipe, pending) if as_code and pending is not None else None
         if bound is not None:
             return bound
         if as_pin:
             who = self._pin(swipe.value)
+            if swipe.kind == "card":  # typed or swiped: it may be a short card number
+                card = self._pin_or_card(swipe, who)
+                if card is not None:
+                    return card
             if who.user is not None:
                 return who
-            reason = who.reason if not as_code else "wrong card-assignment code or PIN"
+            reason = who.reason
+            if who.reason != UNKNOWN_PIN:  # a PIN, expired or of someone disabled
+                method = "pin"
+            elif as_code:
+                reason = "wrong card-assignment code or PIN"
+            elif swipe.kind == "card":  # perhaps a short new card: a code may follow
+                self.pending.remember(swipe.reader, swipe.value, swipe.at)
+                reason = "unknown PIN or card"
         else:
             known = self.user_by_card(swipe.value)
             if known is not None:
                 return Identified("card", known)
             reason = "wrong card-assignment code"
         return self._failed(swipe, method, reason)
+
+    def _pin_or_card(self, swipe: Swipe, pin: Identified) -> Identified | None:
+        """A PIN-shaped value from a card reader that is also a card number: the card's
+        owner when the PIN is nobody's, a refusal when it is two people's, else None."""
+        user = self.user_by_card(swipe.value)
+        if user is None or (pin.user is not None and pin.user.username == user.username):
+            return None
+        if pin.user is None:
+            return Identified("card", user)
+        log.warning(
+            "reader %s: a value typed is both the PIN of %s and a card number of %s:"
+            " refused; give %s a new PIN (releasestation pin reset)",
+            swipe.reader, pin.user.username, user.username, pin.user.username,
+        )  # fmt: skip
+        return Identified("pin", None, "the value is both a PIN and a card number")
 
     def _code_shaped(self, swipe: Swipe, as_pin: bool) -> bool:
         """After an unknown card: could this entry be a card-assignment code?"""
@@ -167,7 +197,7 @@ class Identity:
         with self.app.store.read() as session:
             cred = records.pin_owner(session, self.app.hasher, pin)
         if cred is None:
-            return Identified("pin", None, "unknown PIN")
+            return Identified("pin", None, UNKNOWN_PIN)
         if records.is_expired(cred.pin_expires_at, self.clock()):
             return Identified("pin", None, f"PIN of {cred.user.username} has expired")
         user = self.owner(cred.user)

@@ -14,8 +14,11 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from credgen import run_batch, run_user
+from credgen.batch import warn_unusable_pins
 from credgen.cli import main as credgen_main
 from readers import Swipe
+from releasestation import config
+from releasestation.app import App
 from releasestation.credentials import records
 from releasestation.credentials.codes import verify_password
 from releasestation.credentials.models import Credential
@@ -306,6 +309,26 @@ def test_recipient_from_username(make_app, smtp):
     add_users(app, "alice", email="")
     assert run_batch(app).issued == 1
     assert pin_owner(app, pin_in(mailed(smtp, "alice@mail.example"))) == "alice"
+
+
+@pytest.mark.parametrize(
+    ("station", "readers", "warned"),
+    [
+        ("", "", False),  # follows pin_length
+        ("pin_max_digits = 4", "", True),  # set below it
+        ("pin_max_digits = 0", "keypad", False),  # PIN pads only, on purpose
+        ("pin_max_digits = 0", "papercut", True),  # PINs typed nowhere
+        ("pin_max_digits = 0", "", False),  # a file without readers (a credgen host)
+    ],
+)
+def test_credgen_warns_when_its_pins_cannot_be_typed_on_card_terminals(
+    station, readers, warned, caplog
+):
+    kind = {"keypad": "device = /dev/null", "papercut": "host = 10.0.0.9"}.get(readers)
+    section = f"[reader:r]\ntype = {readers}\n{kind}\n" if readers else ""
+    text_ = f"[station]\nhold_queues = Q\n{station}\n[credgen]\npin_length = 6\n{section}"
+    warn_unusable_pins(App(config.parse_text(text_)))
+    assert ("PINs can be typed" in caplog.text) is warned
 
 
 def test_cost_centers_are_mapped_and_kept(make_app):

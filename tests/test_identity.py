@@ -85,7 +85,9 @@ def test_a_long_digit_value_is_a_card_not_a_pin(app, clock):
 def test_unknown_and_expired_pins_are_refused(app, clock):
     ident = identity(app, clock)
     unknown = ident.identify(swipe("583921"))
-    assert (unknown.method, unknown.user, unknown.reason) == ("pin", None, "unknown PIN")
+    assert (unknown.method, unknown.user, unknown.reason) == ("pin", None, "unknown PIN or card")
+    keypad = ident.identify(swipe("583922", reader="pad", kind="pin"))
+    assert (keypad.method, keypad.user, keypad.reason) == ("pin", None, "unknown PIN")
     clock.advance(31 * 86400)
     expired = ident.identify(swipe(PIN))
     assert expired.user is None and "expired" in expired.reason
@@ -95,6 +97,44 @@ def test_a_disabled_user_s_pin_releases_nothing(app, clock):
     with app.store.write() as s:
         store_users.find_user(s, "alice").disabled = True
     assert identity(app, clock).identify(swipe(PIN)).user is None
+
+
+def test_a_short_card_number_is_still_a_card(app, clock):
+    """An all-digit value short enough to be a PIN that is nobody's PIN but a card's."""
+    with app.store.write() as s:
+        store_users.add_card(s, app.hasher, store_users.add_user(s, "hid"), "4567")
+    ident = identity(app, clock)
+    result = ident.identify(swipe("4567"))
+    assert (result.method, who(result)) == ("card", "hid")
+    keypad = ident.identify(swipe("4567", kind="pin"))
+    assert (keypad.method, keypad.user) == ("pin", None), "a PIN pad enters PINs only"
+    with app.store.read() as s:
+        assert s.scalar(text("SELECT count(*) FROM credential_failures")) == 1
+
+
+def test_a_value_that_is_two_people_s_pin_and_card_releases_nothing(app, clock, caplog):
+    with app.store.write() as s:
+        store_users.add_card(s, app.hasher, store_users.add_user(s, "carl"), PIN)
+    result = identity(app, clock).identify(swipe(PIN))
+    assert result.user is None and "both a PIN and a card number" in result.reason
+    assert "PIN of alice and a card number of carl" in caplog.text and PIN not in caplog.text
+    keypad = identity(app, clock).identify(swipe(PIN, kind="pin"))
+    assert who(keypad) == "alice", "on a PIN pad it is only a PIN"
+
+
+def test_pin_max_digits_follows_the_pin_length_unless_set(tmp_path):
+    from releasestation import config
+
+    def digits(station: str = "", credgen: str = "") -> int:
+        text_ = f"[station]\nhold_queues = Q\n{station}[credgen]\n{credgen}"
+        return config.parse_text(text_).station.pin_max_digits
+
+    assert digits() == 6
+    assert digits(credgen="pin_length = 8\n") == 8
+    assert digits("pin_max_digits =\n", "pin_length = 7\n") == 7
+    assert digits(credgen="generate_pin = no\ngenerate_puk = yes\n") == 0
+    assert digits("pin_max_digits = 4\n", "pin_length = 8\n") == 4, "an explicit value stands"
+    assert digits("pin_max_digits = 0\n") == 0
 
 
 # -- card self-association ----------------------------------------------------------------
@@ -150,6 +190,15 @@ def test_an_expired_cac_binds_nothing_and_counts_as_a_failure(app, clock):
         assert s.scalar(text("SELECT count(*) FROM credential_failures")) == 1
 
 
+def test_an_unknown_short_card_then_a_cac_binds_the_card(app, clock):
+    ident = identity(app, clock)
+    first = ident.identify(swipe("45678", at=1000.0))
+    assert (first.user, first.reason) == (None, "unknown PIN or card")
+    assert who(ident.identify(swipe(CAC, at=1010.0))) == "alice"
+    later = ident.identify(swipe("45678", at=2000.0))
+    assert (later.method, who(later)) == ("card", "alice")
+
+
 def test_a_pin_after_an_unknown_card_still_releases(app, clock):
     ident = identity(app, clock)
     ident.identify(swipe(CARD, at=1000.0))
@@ -170,6 +219,9 @@ def test_five_wrong_pins_lock_the_reader_and_the_time_doubles(app, clock):
     assert locked.user is None and locked.locked and "locked out" in locked.reason
     assert who(ident.identify(swipe(PIN, reader="hall"))) == "alice", "other readers work"
     assert who(ident.identify(swipe("0011223344"))) == "bob", "cards work at a locked reader"
+    with app.store.write() as s:
+        store_users.add_card(s, app.hasher, store_users.find_user(s, "bob"), "4567")
+    assert who(ident.identify(swipe("4567"))) == "bob", "short ones too"
 
     clock.advance(301)
     assert who(ident.identify(swipe(PIN))) == "alice", "the first lockout lasts 300 s"
