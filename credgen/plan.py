@@ -92,14 +92,14 @@ def too_recent(settings: CredgenSettings, cred: Cred, now: dt.datetime) -> bool:
 
 
 def recipient(settings: CredgenSettings, user: User, override: str | None = None) -> str:
-    """Where to mail `user`: the address given, the directory's, or one made from the name."""
+    """Where to mail `user`: the address given, the directory's, or one made from the name
+    by `email_recipient_from_username` (True: the name itself, when it is an address)."""
     if override:
         return override.strip()
     if user.email:
         return user.email.strip()
-    if settings.email_recipient_from_username:
-        return settings.email_recipient_from_username.replace("{0}", user.username)
-    return ""
+    address = settings.recipient_template.replace("{0}", user.username.strip())
+    return address if "@" in address else ""
 
 
 def name_allowed(settings: CredgenSettings, username: str) -> bool:

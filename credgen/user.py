@@ -3,8 +3,9 @@
 
 The name is looked up in the directory, then among the store's users. An unknown name that
 matches `allowed_usernames` becomes a local visitor (source "visitor"), created in the same
-transaction as their credentials, so a failed mail leaves no visitor behind. The daemon
-calls `run_user` when a visitor's job arrives.
+transaction as their credentials, so a failed mail leaves no visitor behind, and mailed at
+the address given, else at the name when it is an address. The daemon calls `run_user` when
+a visitor's job arrives.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from releasestation.credentials import records
 from releasestation.credentials.codes import check_pin_length
 from releasestation.directory import User
 from releasestation.directory.local import LOCAL_SOURCES, to_user
+from releasestation.lifecycle.visitors import ADDRESS
 from releasestation.store import users as store_users
 from releasestation.store.models import utcnow
 
@@ -51,8 +53,9 @@ def run_user(
     user, problem = find(app, name)
     if problem:
         return UserResult(name, "failed", reason=problem)
-    if user is None:
-        user = User(name, email=(email or "").strip(), source="visitor")
+    if user is None:  # a new visitor: a name that is an address is where their mail goes
+        address = (email or "").strip() or (name if ADDRESS.fullmatch(name) else "")
+        user = User(name, email=address, source="visitor")
     if not plan.name_allowed(settings, user.username):
         if user.source == "visitor":
             why = "no such user, and the name does not match allowed_usernames"

@@ -311,6 +311,32 @@ def test_recipient_from_username(make_app, smtp):
     assert pin_owner(app, pin_in(mailed(smtp, "alice@mail.example"))) == "alice"
 
 
+def test_recipient_from_username_true_mails_names_that_are_addresses(make_app, smtp):
+    """True, the form the credential generators sites run take: the name is the address
+    (a visitor's); a name that is no address gets nothing. False: no address is made."""
+    app = make_app(smtp.ini() + "email_recipient_from_username = True\n")
+    assert app.config.credgen.recipient_template == "{0}"
+    add_users(app, "guest@visitors.example", "bert", email="")
+    result = run_batch(app)
+    assert (result.issued, dict(result.skipped)) == (1, {"no e-mail address": 1})
+    assert pin_owner(app, pin_in(mailed(smtp, "guest@visitors.example"))) == (
+        "guest@visitors.example"
+    )
+    off = make_app(smtp.ini() + "email_recipient_from_username = False\n")
+    assert off.config.credgen.recipient_template == ""
+    assert run_user(off, "bert").reason.startswith("no e-mail address")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("alice", "True, False, or an address naming {0}"), ("{1}@x", "naming {0}")],
+)
+def test_recipient_from_username_must_be_a_boolean_or_name_the_user(value, problem, tmp_path):
+    line = f"email_recipient_from_username = {value}"
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        config.parse_text(station_ini("sqlite://", tmp_path, line), "site.ini")
+
+
 @pytest.mark.parametrize(
     ("station", "readers", "warned"),
     [

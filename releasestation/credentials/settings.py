@@ -15,6 +15,8 @@ import string
 from dataclasses import dataclass, field
 
 SECRET = {"secret": True}  # as releasestation.config.SECRET (which imports this module)
+TRUE_WORDS = ("true", "yes", "on")  # email_recipient_from_username as a boolean
+FALSE_WORDS = ("false", "no", "off")
 
 
 PIN_POLICIES = ("Never", "Always", "Expired", "Extend")
@@ -196,9 +198,7 @@ class CredgenSettings:
     def _check_filters(self) -> None:
         _regex("allowed_usernames", self.allowed_usernames)
         _regex("allowed_emails", self.allowed_emails)
-        template = self.email_recipient_from_username
-        if template and "{0}" not in template:
-            raise ValueError("email_recipient_from_username: must contain {0}, the user name")
+        self.recipient_template  # noqa: B018 - raises ValueError for a bad value
 
     def _check_mail(self) -> None:
         for key in BODY_KEYS:
@@ -246,6 +246,22 @@ class CredgenSettings:
             raise ValueError("smtp_timeout_seconds: must be greater than 0")
 
     # -- derived values ---------------------------------------------------------------------
+    @property
+    def recipient_template(self) -> str:
+        """`email_recipient_from_username` as a template ("" for none): True is the user
+        name itself, `{0}`; False or empty is none; else a template naming `{0}`."""
+        value = self.email_recipient_from_username.strip()
+        if value.lower() in TRUE_WORDS:
+            return "{0}"
+        if not value or value.lower() in FALSE_WORDS:
+            return ""
+        if "{0}" not in value:
+            raise ValueError(
+                "email_recipient_from_username: True, False, or an address naming {0}, the"
+                " user name (e.g. {0}@example.org)"
+            )
+        return value
+
     @property
     def cost_center_rules(self) -> tuple[CostCenterRule, ...]:
         return parse_cost_center_rules(self.cost_center_from_username)
