@@ -7,11 +7,12 @@ The CLI commands and the daemon share this; tests hand in parts started by fixtu
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING
 
 from releasestation.audit import Audit
 from releasestation.config import Config
-from releasestation.directory import Directory, open_directory
+from releasestation.directory import Directory, OwnNames, open_directory
 from releasestation.owners import OwnerMatcher
 from releasestation.secret import Hasher, load_or_create
 from releasestation.store import Store
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from releasestation.identity import Identity
     from releasestation.printq import PrintServer
     from releasestation.release import Releaser
+
+log = logging.getLogger(__name__)
 
 
 class App:
@@ -56,10 +59,24 @@ class App:
 
         return PrintServer(self.config.cups)
 
-    @functools.cached_property
+    @property
     def matcher(self) -> OwnerMatcher:
+        """Whose jobs are whose: the station's owner domains and realms, the directory's
+        own where none are set (asked once; again later if the directory was away)."""
+        matcher = self.__dict__.get("_matcher")
+        if matcher is not None:
+            return matcher
         station = self.config.station
-        return OwnerMatcher(station.owner_domains, station.owner_realms)
+        own = self.directory.own_names() if OwnerMatcher.uses_directory(station) else OwnNames()
+        matcher = OwnerMatcher.for_station(station, own)
+        if own.settled:
+            self.__dict__["_matcher"] = matcher
+            log.info(
+                "job owners DOMAIN\\user for domains: %s; user@realm for realms: %s",
+                ", ".join(matcher.domains) or "none",
+                ", ".join(matcher.realms) or "none",
+            )
+        return matcher
 
     @functools.cached_property
     def audit(self) -> Audit:

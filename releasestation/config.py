@@ -30,6 +30,9 @@ SECRET = {"secret": True}
 # `[station] pin_max_digits` left empty: as long as the PINs [credgen] issues (0 when it
 # issues none). Settled when the Config is built, so readers of the value see a number.
 PIN_DIGITS_FROM_CREDGEN = -1
+# `[station] owner_domains = none` / `owner_realms = none`: no domain or realm at all, not
+# even the directory's own (which an empty value means; see releasestation.owners).
+NO_NAMES = "none"
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class StationSettings:
     debounce_seconds: float = 3.0
     secret_file: str = "/etc/releasestation/secret"  # noqa: S105 - a path, not a secret
     pin_max_digits: int = PIN_DIGITS_FROM_CREDGEN
-    owner_domains: tuple[str, ...] = ()
+    owner_domains: tuple[str, ...] = ()  # empty: the directory's own; "none": none at all
     owner_realms: tuple[str, ...] = ()
     hold_hours: float = 8.0  # held jobs older than this are cancelled; 0: kept forever
     expire_every_seconds: float = 300.0
@@ -62,6 +65,10 @@ class StationSettings:
             raise ValueError(
                 "pin_max_digits: must be between 0 and 12 (empty: [credgen] pin_length)"
             )
+        for key in ("owner_domains", "owner_realms"):
+            names = [name.lower() for name in getattr(self, key)]
+            if NO_NAMES in names and len(names) > 1:
+                raise ValueError(f"{key}: `none` stands alone (no other {key[6:]} with it)")
 
 
 @dataclass(frozen=True)

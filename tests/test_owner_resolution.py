@@ -13,11 +13,13 @@ from sqlalchemy import select
 from releasestation import config
 from releasestation.app import App
 from releasestation.config import OwnerSettings, StationSettings
+from releasestation.directory import OwnNames
 from releasestation.lifecycle.models import JobOwner
 from releasestation.lifecycle.names import NameForm
 from releasestation.lifecycle.owners import OwnerResolver
 from releasestation.lifecycle.pjl import pjl_user
 from releasestation.lifecycle.watcher import JobWatcher
+from releasestation.owners import OwnerMatcher
 from releasestation.printq import HeldJob
 from tests.test_lifecycle import (
     PAGE,
@@ -66,8 +68,11 @@ def test_pjl_user(head, user):
 
 
 def form(fmt: str = "plain", **owners) -> NameForm:
-    station = StationSettings(hold_queues=("Secure",), owner_domains=("CORP",))
-    return NameForm.from_settings(OwnerSettings(name_format=fmt, **owners), station)
+    station = StationSettings(
+        hold_queues=("Secure",), owner_domains=("CORP",), owner_realms=("none",)
+    )
+    matcher = OwnerMatcher.for_station(station, OwnNames(("OTHER",), ("other.example",)))
+    return NameForm.from_settings(OwnerSettings(name_format=fmt, **owners), matcher)
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from releasestation.config import DirectorySettings
-from releasestation.directory.base import Directory, User
+from releasestation.directory.base import Directory, OwnNames, User
 from releasestation.directory.local import LocalDirectory
 from releasestation.secret import Hasher
 from releasestation.store import Store
 
-__all__ = ["Directory", "LocalDirectory", "User", "open_directory"]
+__all__ = ["Directory", "LocalDirectory", "OwnNames", "User", "open_directory"]
 
 
 def open_directory(settings: DirectorySettings, store: Store, hasher: Hasher) -> Directory:

@@ -24,6 +24,17 @@ class User:
         return f"User({self.username!r}, source={self.source!r})"
 
 
+@dataclass(frozen=True)
+class OwnNames:
+    """The directory's own NT4 domains (`CORP`) and UPN realms (`corp.example.org`): job
+    owners `CORP\\alice` and `alice@corp.example.org` are its user `alice`. `settled` is
+    False when they could not be read now (the directory was away) and were guessed."""
+
+    domains: tuple[str, ...] = ()
+    realms: tuple[str, ...] = ()
+    settled: bool = True
+
+
 class Directory(Protocol):
     """Looks people up. Raises DirectoryError when it cannot answer (never returns a guess)."""
 
@@ -35,6 +46,9 @@ class Directory(Protocol):
 
     def iter_users(self) -> Iterator[User]:
         """Every enabled user, in pages (for batch work such as credgen)."""
+
+    def own_names(self) -> OwnNames:
+        """The directory's own domains and realms, for matching job owners."""
 
     def check(self) -> list[str]:
         """Problems for `releasestation check`; empty when bind and a test search work."""

@@ -12,6 +12,7 @@ connections, failover and TLS in ldap_connection.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import stat
@@ -23,13 +24,14 @@ from ldap3.core.exceptions import LDAPException
 
 from readers import mask
 from releasestation.config import DirectorySettings, read_secret_text
-from releasestation.directory.base import User
+from releasestation.directory.base import OwnNames, User
 from releasestation.directory.ldap_connection import (
     CONNECTION_ERRORS,
     DEAD_SERVER_SECONDS,
     Connector,
     failed,
 )
+from releasestation.directory.ldap_domain import names_from_base_dn, read_ad_names
 from releasestation.directory.ldap_profile import card_filter, name_filter, profile_for, to_user
 from releasestation.errors import ConfigError, DirectoryError
 
@@ -81,6 +83,26 @@ class LdapDirectory:
                         yield user
                 if not cookie:
                     return
+
+    def own_names(self) -> OwnNames:
+        """The domain and realm of `base_dn`'s dc= components; on Active Directory the
+        domain's NetBIOS name and UPN suffixes when they can be read (ldap_domain)."""
+        guessed = names_from_base_dn(self.base_dn)
+        if not self.profile.is_ad:
+            return guessed
+        try:
+            read = self._connector.run(lambda connection: read_ad_names(connection, self.base_dn))
+        except DirectoryError as exc:
+            log.warning("the domain's NetBIOS name and UPN suffixes not read now: %s", exc)
+            return dataclasses.replace(guessed, settled=False)
+        if read is None:
+            log.info(
+                "no partition of the domain of %s readable under CN=Partitions: owner names"
+                " follow base_dn alone",
+                self.base_dn,
+            )
+            return guessed
+        return read
 
     def check(self) -> list[str]:
         """Problems for `releasestation check`: the password file, bind, base_dn, a search."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from releasestation.directory.base import User
+from releasestation.directory.base import OwnNames, User
 from releasestation.secret import Hasher
 from releasestation.store import Store, models
 from releasestation.store import users as store_users
@@ -46,6 +46,10 @@ class LocalDirectory:
         for row in rows:
             if not row.disabled:
                 yield to_user(row)
+
+    def own_names(self) -> OwnNames:
+        """None: local users have no domain (name them in [station] owner_domains)."""
+        return OwnNames()
 
     def check(self) -> list[str]:
         return []

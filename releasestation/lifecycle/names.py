@@ -3,16 +3,18 @@
 
 `[owners] name_format`: plain (`alice`), nt4 (`DOMAIN\\alice`) or upn (`alice@realm`).
 `DOMAIN\\alice` and `alice@realm` of a known domain or realm (`[owners] domain` / `realm`
-and `[station] owner_domains` / `owner_realms`) and a bare `alice` are all the same person
-and are written in that form, lower-cased. A name from any other domain or realm is kept
-whole (lower-cased): `visitor@example.com` stays itself, never becomes `visitor`.
+and the station's owner domains and realms, releasestation.owners) and a bare `alice` are
+all the same person and are written in that form, lower-cased. A name from any other
+domain or realm is kept whole (lower-cased): `visitor@example.com` stays itself, never
+becomes `visitor`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from releasestation.config import OwnerSettings, StationSettings
+from releasestation.config import OwnerSettings
+from releasestation.owners import OwnerMatcher
 
 MAX_NAME = 256
 
@@ -26,9 +28,9 @@ class NameForm:
     realms: frozenset[str] = frozenset()  # known UPN realms, lower-case
 
     @classmethod
-    def from_settings(cls, owners: OwnerSettings, station: StationSettings) -> NameForm:
-        domains = {d.lower() for d in (*station.owner_domains, owners.domain) if d}
-        realms = {r.lower() for r in (*station.owner_realms, owners.realm) if r}
+    def from_settings(cls, owners: OwnerSettings, matcher: OwnerMatcher) -> NameForm:
+        domains = {d.lower() for d in (*matcher.domains, owners.domain) if d}
+        realms = {r.lower() for r in (*matcher.realms, owners.realm) if r}
         return cls(owners.name_format, owners.domain, owners.realm, frozenset(domains),
                    frozenset(realms))  # fmt: skip
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from releasestation.app import App
     from releasestation.directory import User
+    from releasestation.owners import OwnerMatcher
     from releasestation.printq import HeldJob
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,18 @@ class OwnerResolver:
     def __init__(self, app: App):
         self.app = app
         self.settings = app.config.owners
-        self.form = NameForm.from_settings(self.settings, app.config.station)
+        self._form: tuple[OwnerMatcher, NameForm] | None = None
         self.generic = {n.casefold() for n in self.settings.generic_names}
         self.title = re.compile(self.settings.title_regex) if self.settings.title_regex else None
         self.server = server_key(app)
+
+    @property
+    def form(self) -> NameForm:
+        """Names in the directory's form, for the station's domains and realms as now known."""
+        matcher = self.app.matcher
+        if self._form is None or self._form[0] is not matcher:
+            self._form = (matcher, NameForm.from_settings(self.settings, matcher))
+        return self._form[1]
 
     def is_generic(self, owner: str) -> bool:
         return owner.strip().casefold() in self.generic

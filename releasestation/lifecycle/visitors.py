@@ -36,15 +36,26 @@ class Visitors:
         self.enabled = app.config.station.visitors_on_arrival and bool(self.allowed)
 
     def wanted(self, owner: str) -> bool:
-        """True when `owner` is a visitor, or unknown and allowed to become one."""
+        """True when `owner` is a visitor, or unknown and allowed to become one. A name in
+        the station's own domain or realm (`alice@corp.example.org`) is its user's, when
+        that user is known, and never makes a visitor."""
         name = owner.strip()
         if not self.enabled or not name or re.fullmatch(self.allowed, name) is None:
+            return False
+        base = self.app.matcher.base_name(name)
+        if base is not None and base != name.lower() and self._known(base):
             return False
         with self.app.store.read() as session:
             row = store_users.find_user(session, name)
             if row is not None:
                 return row.source == "visitor" and not row.disabled
         return self.app.directory.user_by_name(name) is None
+
+    def _known(self, name: str) -> bool:
+        with self.app.store.read() as session:
+            if store_users.find_user(session, name) is not None:
+                return True
+        return self.app.directory.user_by_name(name) is not None
 
     def arrived(self, owner: str) -> UserResult | None:
         """Run the credential generator for `owner` if `wanted`; its result, else None."""
