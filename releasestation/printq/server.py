@@ -72,6 +72,8 @@ _ENCRYPTION = {
     "if-requested": cups.HTTP_ENCRYPT_IF_REQUESTED,
     "required": cups.HTTP_ENCRYPT_REQUIRED,
 }
+DOCUMENT_NAME_REQUEST = ["job-id", docname.DOCUMENT_NAME]
+_ASK = object()  # release(): the document name is not known yet
 # IPP statuses libcups reports when the connection, not the request, failed.
 _CONNECTION_STATUSES = {cups.IPP_INTERNAL_ERROR, cups.IPP_SERVICE_UNAVAILABLE}
 
@@ -237,8 +239,12 @@ class PrintServer:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def release(self, job: HeldJob, printer: str | None = None) -> None:
-        """Print `job`: first move it to `printer` (it stays held there), then un-hold it."""
+    def release(
+        self, job: HeldJob, printer: str | None = None, document_name: object = _ASK
+    ) -> None:
+        """Print `job`: first move it to `printer` (it stays held there), then un-hold it.
+        `document_name` is the job's document-name-supplied when the caller has it
+        (`document_names`); else it is asked for (see `_unhold`)."""
         moved = printer is not None and printer.casefold() != job.queue.casefold()
         if printer is not None and moved:
             target = printer_uri(printer)
@@ -247,7 +253,7 @@ class PrintServer:
                 lambda c: c.moveJob(job_id=job.id, job_printer_uri=target),
             )
         try:
-            self._unhold(job, printer or job.queue)
+            self._unhold(job, printer or job.queue, document_name)
         except PrintServerError:
             if moved:  # back to its hold queue, where the next swipe (or expiry) finds it
                 home = printer_uri(job.queue)
@@ -259,11 +265,12 @@ class PrintServer:
             raise
         log.debug("released job %d of %s to %s", job.id, job.owner, printer or job.queue)
 
-    def _unhold(self, job: HeldJob, where: str) -> None:
+    def _unhold(self, job: HeldJob, where: str, name: object) -> None:
         """Un-hold `job`; a document name that would crash cupsd is renamed in the same
         request (releasestation.printq.docname)."""
         what = f"releasing job {job.id} on {where}"
-        name = self._document_name(job.id, what)
+        if name is _ASK:
+            name = self._document_name(job.id, what)
         if not docname.crashes_cupsd(name):
             self._write(what, lambda c: c.setJobHoldUntil(job.id, "no-hold"))
             return
@@ -280,6 +287,27 @@ class PrintServer:
         self._read(
             what, cups.IPP_OP_SET_JOB_ATTRIBUTES, operation, job=attributes, authorization=auth
         )
+
+    def document_names(self, job_ids: Sequence[int]) -> dict[int, object]:
+        """document-name-supplied of each of `job_ids` cupsd still has, in one Get-Jobs
+        (`job-ids`) per hundred: a swipe asks once for all of its jobs, not once a job."""
+        names: dict[int, object] = {}
+        ids = sorted({int(i) for i in job_ids})
+        for start in range(0, len(ids), 100):
+            groups = self._read(
+                f"document names of jobs {ids[start]}..",
+                cups.IPP_OP_GET_JOBS,
+                [
+                    (cups.IPP_TAG_URI, "printer-uri", ALL_PRINTERS),
+                    (cups.IPP_TAG_NAME, "requesting-user-name", self.account),
+                    (cups.IPP_TAG_INTEGER, "job-ids", ids[start : start + 100]),
+                    (cups.IPP_TAG_KEYWORD, "requested-attributes", DOCUMENT_NAME_REQUEST),
+                ],
+            )
+            for attrs in ipp.groups_of(groups, cups.IPP_TAG_JOB):
+                if isinstance(attrs.get("job-id"), int):
+                    names[attrs["job-id"]] = attrs.get(docname.DOCUMENT_NAME)
+        return names
 
     def _document_name(self, job_id: int, what: str) -> object:
         try:
@@ -308,9 +336,14 @@ class PrintServer:
         when the others are released (as it is on a real printer), a person's jobs print
         in the order they were sent."""
 
+        try:
+            names = self.document_names([j.id for j in jobs]) if jobs else {}
+        except (PrintServerError, _NotFound):
+            names = {}  # one of them is gone (cupsd then answers for none): each asks
+
         def one(job: HeldJob) -> PrintServerError | None:
             try:
-                self.release(job, printer)
+                self.release(job, printer, names.get(job.id, _ASK))
             except PrintServerError as exc:
                 return exc
             return None
