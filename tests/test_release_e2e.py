@@ -8,6 +8,7 @@ nothing else; bad input releases nothing and never stops the daemon.
 from __future__ import annotations
 
 import queue
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -99,6 +100,26 @@ def test_swipe_prints_exactly_that_users_jobs(running):
     )
     released = audit_rows(running, "event = 'release' AND outcome = 'ok'")
     assert {r[3] for r in released} == alice_jobs and {r[2] for r in released} == {"alice"}
+
+
+def test_lp_jobs_of_non_local_owners_survive_and_print_on_a_swipe(running, tmp_path):
+    """Debian's cupsd 2.4.2-3+deb12u10 crashed on both: Send-Document of a user NSS does not
+    know under an @OWNER limit, and starting a job whose document name has white space."""
+    cups = running.cups
+    pid = cups.pid
+    document = tmp_path / "Quarterly report.ps"
+    document.write_bytes(b"%!PS-Adobe-3.0\nshowpage\n")
+    for owner in ALICE_OWNERS:
+        subprocess.run(
+            ["lp", "-h", cups.socket, "-U", owner, "-d", "Secure", str(document)],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+    assert cups.pid == pid
+    assert running.swipe(ALICE_CARD) == "released"
+    printed = cups.wait_printed(len(ALICE_OWNERS), timeout=10)
+    assert sorted(p.user for p in printed) == sorted(ALICE_OWNERS)
+    assert {p.title for p in printed} == {"Quarterly report.ps"}
+    assert cups.pid == pid and cups.running
 
 
 def test_the_swipe_is_answered_from_the_held_job_index(running):
