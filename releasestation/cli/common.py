@@ -9,7 +9,7 @@ import sys
 
 from releasestation import config as config_mod
 from releasestation.app import App
-from releasestation.cli import set_log_levels
+from releasestation.cli.logs import set_log_levels
 
 _opened: list[App] = []
 

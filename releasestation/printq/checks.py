@@ -15,23 +15,33 @@ from __future__ import annotations
 
 import pwd
 import subprocess
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from releasestation.errors import PrintServerError
 from releasestation.printq.policy import parse_policies, unauthenticated_owner_ops
-
-if TYPE_CHECKING:
-    from releasestation.printq.server import PrintServer
-
 
 # Debian's cupsd crashes on unauthenticated @OWNER checks for users NSS does not know from
 # this bookworm build on (docs/cups.md); no fixed build is known, so later ones count too.
 CRASHING_FROM, CRASHING_BEFORE = "2.4.2-3+deb12u10", "2.4.3"
 
 
+class CheckedServer(Protocol):
+    """What the check asks of the print server (releasestation.printq.server)."""
+
+    server: str
+    account: str
+
+    def queue_attributes(self, queue: str) -> dict[str, Any] | None: ...
+    def held_job_attributes(self, queue: str) -> list[dict[str, Any]]: ...
+    def cupsd_conf(self) -> str: ...
+    def local_cupsd_conf(self) -> str | None: ...
+    def local_cupsd_version(self) -> str | None: ...
+    def policy_text_problems(self, conf: str, names: Iterable[str]) -> list[str]: ...
+
+
 def run_check(
-    server: PrintServer, queues: Sequence[str], printer: str | None, owners: Sequence[str] = ()
+    server: CheckedServer, queues: Sequence[str], printer: str | None, owners: Sequence[str] = ()
 ) -> list[str]:
     problems: list[str] = []
     policies: set[str] = set()
@@ -65,7 +75,7 @@ def _queue_problems(queue: str, attrs: dict[str, Any] | None, hold: bool, where:
 
 
 def _policy_problems(
-    server: PrintServer, policies: set[str], where: str, owners: Sequence[str]
+    server: CheckedServer, policies: set[str], where: str, owners: Sequence[str]
 ) -> list[str]:
     try:
         conf = server.cupsd_conf()
@@ -148,7 +158,7 @@ def _nss_knows(name: str) -> bool:
     return True
 
 
-def _hidden_owners(server: PrintServer, queue: str) -> list[str]:
+def _hidden_owners(server: CheckedServer, queue: str) -> list[str]:
     try:
         jobs = server.held_job_attributes(queue)
     except PrintServerError as exc:

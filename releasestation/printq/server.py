@@ -36,6 +36,7 @@ import cups
 from releasestation.config import CupsSettings, read_secret_text
 from releasestation.errors import PrintServerError
 from releasestation.printq import docname, ipp
+from releasestation.printq.checks import installed_cupsd_version, run_check
 from releasestation.printq.jobs import (
     HELD,
     JOB_ATTRIBUTES,
@@ -396,15 +397,11 @@ class PrintServer:
         /etc/cups/cupsd.conf when cupsd is local; held jobs whose owner still comes back
         hidden are reported as well.
         """
-        from releasestation.printq.checks import run_check
-
         return run_check(self, queues, printer, owners)
 
     def local_cupsd_version(self) -> str | None:
         """The Debian version of this machine's cupsd when the server is that cupsd (its
         standard socket, or a PrivateCups' own, which runs the same binary); else None."""
-        from releasestation.printq.checks import installed_cupsd_version
-
         if not self.server.startswith("/"):  # a domain socket is this machine's
             return None
         return installed_cupsd_version()

@@ -97,12 +97,12 @@ class Store:
     def upgrade(self) -> None:
         from releasestation.store.migrate import upgrade
 
-        upgrade(self)
+        upgrade(self.engine)
 
     def migration_problem(self) -> str | None:
         from releasestation.store.migrate import problem
 
-        return problem(self)
+        return problem(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -4,40 +4,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
 
 from releasestation.errors import StoreError
-
-if TYPE_CHECKING:
-    from releasestation.store import Store
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def _config(store: Store) -> Config:
+def _config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPTS))
-    cfg.attributes["engine"] = store.engine
+    cfg.attributes["engine"] = engine
     return cfg
 
 
-def upgrade(store: Store) -> None:
+def upgrade(engine: Engine) -> None:
     """Bring the database to the newest revision of every branch."""
     try:
-        command.upgrade(_config(store), "heads")
+        command.upgrade(_config(engine), "heads")
     except Exception as exc:
         raise StoreError(f"cannot migrate the database: {exc}") from exc
 
 
-def problem(store: Store) -> str | None:
+def problem(engine: Engine) -> str | None:
     """A text when the database is not at the newest revisions, else None."""
-    heads = set(ScriptDirectory.from_config(_config(store)).get_heads())
-    with store.engine.connect() as conn:
+    heads = set(ScriptDirectory.from_config(_config(engine)).get_heads())
+    with engine.connect() as conn:
         current = set(MigrationContext.configure(conn).get_current_heads())
     if current == heads:
         return None
