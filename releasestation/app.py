@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from releasestation.audit import Audit
 from releasestation.config import Config
-from releasestation.directory import Directory, OwnNames, open_directory
-from releasestation.owners import OwnerMatcher
+from releasestation.directory import Directory, open_directory
+from releasestation.owner_names import OwnerMatcher, StationOwners
 from releasestation.secret import Hasher, load_or_create
 from releasestation.store import Store
 from releasestation.store.site import check_secret, record_secret
@@ -59,24 +59,15 @@ class App:
 
         return PrintServer(self.config.cups)
 
-    @property
-    def matcher(self) -> OwnerMatcher:
+    @functools.cached_property
+    def owners(self) -> StationOwners:
         """Whose jobs are whose: the station's owner domains and realms, the directory's
         own where none are set (asked once; again later if the directory was away)."""
-        matcher = self.__dict__.get("_matcher")
-        if matcher is not None:
-            return matcher
-        station = self.config.station
-        own = self.directory.own_names() if OwnerMatcher.uses_directory(station) else OwnNames()
-        matcher = OwnerMatcher.for_station(station, own)
-        if own.settled:
-            self.__dict__["_matcher"] = matcher
-            log.info(
-                "job owners DOMAIN\\user for domains: %s; user@realm for realms: %s",
-                ", ".join(matcher.domains) or "none",
-                ", ".join(matcher.realms) or "none",
-            )
-        return matcher
+        return StationOwners(self.config.station, lambda: self.directory.own_names())
+
+    @property
+    def matcher(self) -> OwnerMatcher:
+        return self.owners.matcher()
 
     @functools.cached_property
     def audit(self) -> Audit:

@@ -31,7 +31,7 @@ SECRET = {"secret": True}
 # issues none). Settled when the Config is built, so readers of the value see a number.
 PIN_DIGITS_FROM_CREDGEN = -1
 # `[station] owner_domains = none` / `owner_realms = none`: no domain or realm at all, not
-# even the directory's own (which an empty value means; see releasestation.owners).
+# even the directory's own (which an empty value means; see releasestation.owner_names).
 NO_NAMES = "none"
 
 

@@ -3,7 +3,7 @@
 
 With `[station] printer` set (follow-me), each job is moved to that queue and then released;
 when the target printer is stopped or in error nothing is released and the jobs stay held.
-A user's jobs are those whose owner name belongs to the user (see releasestation.owners, or
+A user's jobs are those whose owner name belongs to the user (see releasestation.owner_names, or
 the very same name, as for visitors known by their e-mail address), and those cupsd knows
 under a generic name whose resolved owner is the user (releasestation.lifecycle.owners).
 
@@ -28,6 +28,7 @@ from sqlalchemy import bindparam, select
 from releasestation.audit import Event
 from releasestation.lifecycle.claims import Claim, Claims, event_of
 from releasestation.lifecycle.owners import OwnerResolver, cost_center_of
+from releasestation.owner_names import same_name
 from releasestation.printq import HELD
 from releasestation.store.models import AuditRow, utcnow
 
@@ -91,8 +92,7 @@ class Releaser:
         if not names:
             return []
         jobs = self.app.printq.held_jobs_for(self.station.hold_queues, names)
-        same = name.casefold()
-        return [j for j in jobs if matcher.owns(j.owner, name) or j.owner.casefold() == same]
+        return [j for j in jobs if matcher.owns(j.owner, name) or same_name(j.owner, name)]
 
     def release_user_jobs(self, user: User, method: str, reader: str | None = None) -> Outcome:
         """Release every held job of `user`; audit each job, or the refusal."""

@@ -13,7 +13,7 @@ from releasestation.directory import OwnNames
 from releasestation.directory.ldap import LdapDirectory
 from releasestation.directory.ldap_domain import domain_labels, names_from_base_dn
 from releasestation.errors import ConfigError
-from releasestation.owners import OwnerMatcher
+from releasestation.owner_names import OwnerMatcher
 from tests.slapd_data import BASE_DN
 from tests.test_credentials import station_app
 

@@ -15,11 +15,10 @@ from releasestation.app import App
 from releasestation.config import OwnerSettings, StationSettings
 from releasestation.directory import OwnNames
 from releasestation.lifecycle.models import JobOwner
-from releasestation.lifecycle.names import NameForm
 from releasestation.lifecycle.owners import OwnerResolver
 from releasestation.lifecycle.pjl import pjl_user
 from releasestation.lifecycle.watcher import JobWatcher
-from releasestation.owners import OwnerMatcher
+from releasestation.owner_names import NameForm, OwnerMatcher
 from releasestation.printq import HeldJob
 from tests.test_lifecycle import (
     PAGE,

@@ -3,7 +3,7 @@
 
 import pytest
 
-from releasestation.owners import OwnerMatcher
+from releasestation.owner_names import NameForm, OwnerMatcher, fold
 
 M = OwnerMatcher(domains=("CORP",), realms=("corp.example.org",))
 
@@ -34,3 +34,13 @@ def test_no_domains_means_plain_names_only():
 def test_variants_cover_every_accepted_form():
     assert M.variants("alice") == ["alice", "CORP\\alice", "alice@corp.example.org"]
     assert all(M.owns(v, "alice") for v in M.variants("alice"))
+
+
+def test_case_is_folded_as_cupsd_folds_it():
+    """A-Z only: cupsd holds `\u212aarl`'s (Kelvin sign) and `STRASSE`'s jobs for someone
+    other than karl and straße, and so does the station."""
+    assert fold("CORP\\Alice") == "corp\\alice"
+    assert not M.owns("\u212aarl", "karl")
+    assert not M.owns("STRASSE", "straße")
+    assert M.base_name("ÄLICE") == "Älice"
+    assert NameForm().normalise("ÄLICE@Example.org") == "Älice@example.org"

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from releasestation.audit import Event
 from releasestation.lifecycle.models import JobClaim, JobOwner
 from releasestation.lifecycle.owners import server_key
+from releasestation.owner_names import fold
 from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Claims:
         self.station = app.config.station.name
         self._claim = _claiming(app.store.is_sqlite)
         # Only jobs cupsd knows under a generic name have resolved-owner rows to drop.
-        self.generic = {name.casefold() for name in app.config.owners.generic_names}
+        self.generic = {fold(name) for name in app.config.owners.generic_names}
 
     def claim(self, jobs: Sequence[HeldJob], action: str, **fields) -> list[Claim]:
         """Claim `jobs` in one transaction; the claims won (a job another station or run
@@ -145,7 +146,7 @@ class Claims:
                 if event is not None
                 and event.outcome == "ok"
                 and claim.id in present
-                and claim.owner.strip().casefold() in self.generic
+                and fold(claim.owner.strip()) in self.generic
             ]
             if gone:
                 mine = JobOwner.server == self.server

@@ -4,7 +4,7 @@
 A job owned by one of `[owners] generic_names` (anonymous, lp, guest, nobody, root, ...)
 belongs to, in this order: the user its PJL header names, the user `title_regex` finds in
 its title, `fallback_user`; otherwise to nobody, and then nobody can release it (the station
-never guesses). Names are put in the directory's form (releasestation.lifecycle.names); a
+never guesses). Names are put in the directory's form (releasestation.owner_names); a
 generic name found in a header does not count.
 
 The answer is stored per job (table job_owners) when the job watcher first sees it, so a
@@ -28,8 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from releasestation.directory.local import LOCAL_SOURCES
 from releasestation.errors import PrintServerError, StoreError
 from releasestation.lifecycle.models import JobOwner
-from releasestation.lifecycle.names import NameForm
 from releasestation.lifecycle.pjl import pjl_user
+from releasestation.owner_names import NameForm, fold
 from releasestation.printq.spool import document_head
 from releasestation.store import users as store_users
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from releasestation.app import App
     from releasestation.directory import User
-    from releasestation.owners import OwnerMatcher
+    from releasestation.owner_names import OwnerMatcher
     from releasestation.printq import HeldJob
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class OwnerResolver:
         self.app = app
         self.settings = app.config.owners
         self._form: tuple[OwnerMatcher, NameForm] | None = None
-        self.generic = {n.casefold() for n in self.settings.generic_names}
+        self.generic = {fold(n) for n in self.settings.generic_names}
         self.title = re.compile(self.settings.title_regex) if self.settings.title_regex else None
         self.server = server_key(app)
 
@@ -85,7 +85,7 @@ class OwnerResolver:
         return self._form[1]
 
     def is_generic(self, owner: str) -> bool:
-        return owner.strip().casefold() in self.generic
+        return fold(owner.strip()) in self.generic
 
     # -- resolving one job ----------------------------------------------------------------
     def resolve(self, job: HeldJob) -> Resolution:

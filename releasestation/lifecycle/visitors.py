@@ -18,6 +18,7 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
+from releasestation.owner_names import fold
 from releasestation.store import users as store_users
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class Visitors:
         if not self.enabled or not name or re.fullmatch(self.allowed, name) is None:
             return False
         base = self.app.matcher.base_name(name)
-        if base is not None and base != name.lower() and self._known(base):
+        if base is not None and base != fold(name) and self._known(base):
             return False
         with self.app.store.read() as session:
             row = store_users.find_user(session, name)

@@ -50,12 +50,12 @@ from typing import TYPE_CHECKING, Any
 import cups
 
 from releasestation.errors import PrintServerError
+from releasestation.owner_names import fold
 from releasestation.printq import ipp
 from releasestation.printq.jobs import (
     HELD,
     JOB_ATTRIBUTES,
     HeldJob,
-    ascii_fold,
     from_attributes,
     printer_uri,
     queue_of,
@@ -199,7 +199,7 @@ class HeldIndex:
         wanted_queues = {q.casefold() for q in queues}
         if not wanted_queues <= self._wanted:
             return None
-        owners = {ascii_fold(n) for n in names if n}
+        owners = {fold(n) for n in names if n}
         if not self._lock.acquire(timeout=SWIPE_WAIT):
             return None
         try:
@@ -486,7 +486,7 @@ class HeldIndex:
     def _put(self, job_id: int, job: HeldJob | None) -> None:
         old = self._jobs.pop(job_id, None)
         if old is not None:
-            key = ascii_fold(old[_OWNER])
+            key = fold(old[_OWNER])
             ids = self._by_owner.get(key)
             if ids is not None:
                 ids.discard(job_id)
@@ -494,7 +494,7 @@ class HeldIndex:
                     del self._by_owner[key]
         if job is not None and job.state == HELD and job.queue.casefold() in self._wanted:
             self._jobs[job_id] = _fields_of(job)
-            self._by_owner.setdefault(ascii_fold(job.owner), set()).add(job_id)
+            self._by_owner.setdefault(fold(job.owner), set()).add(job_id)
 
     def _request(
         self,

@@ -43,16 +43,6 @@ class HeldJob:
         return self.state == HELD
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def ascii_fold(name: str) -> str:
-    """`name` with A-Z lowered and nothing else changed: how cupsd compares owner names
-    (`my-jobs`). Unicode case folding would make `\u212aarl` (Kelvin sign) or `STRASSE`
-    someone else's name."""
-    return name.translate(_ASCII_LOWER)
-
-
 def queue_of(printer_uri: str) -> str:
     """The queue name in a printer URI (`ipp://host/printers/NAME` -> NAME)."""
     path = urlsplit(printer_uri).path.rstrip("/")

@@ -35,13 +35,13 @@ import cups
 
 from releasestation.config import CupsSettings, read_secret_text
 from releasestation.errors import PrintServerError
+from releasestation.owner_names import fold
 from releasestation.printq import docname, ipp
 from releasestation.printq.checks import installed_cupsd_version, run_check
 from releasestation.printq.jobs import (
     HELD,
     JOB_ATTRIBUTES,
     HeldJob,
-    ascii_fold,
     from_attributes,
     printer_uri,
 )
@@ -104,15 +104,15 @@ class PrintServer:
         (my-jobs, which-jobs=pending-held). Every job is checked again here, so a job of
         someone else is never returned.
         """
-        wanted = {ascii_fold(n) for n in names if n}  # as cupsd compares them
+        wanted = {fold(n) for n in names if n}  # as cupsd compares them
         index = self.index
         indexed = index.held_for(queues, names) if index is not None else None
         if indexed is not None:
-            return [j for j in indexed if ascii_fold(j.owner) in wanted and _on(j, queues)]
+            return [j for j in indexed if fold(j.owner) in wanted and _on(j, queues)]
         found: dict[int, HeldJob] = {}
         for name in _distinct(names):
             for job in self._held(ALL_PRINTERS, requesting=name, mine=True):
-                if ascii_fold(job.owner) in wanted and _on(job, queues):
+                if fold(job.owner) in wanted and _on(job, queues):
                     found[job.id] = job
         return sorted(found.values(), key=lambda j: j.id)
 
@@ -565,7 +565,7 @@ def _distinct(names: Iterable[str]) -> list[str]:
     seen: dict[str, str] = {}
     for name in names:
         if name:
-            seen.setdefault(ascii_fold(name), name)
+            seen.setdefault(fold(name), name)
     return list(seen.values())
 
 
