@@ -62,7 +62,6 @@ from releasestation.config import CupsSettings, DatabaseSettings, StationSetting
 from releasestation.config import replace as replace_config
 from releasestation.daemon import Station, settle_memory
 from releasestation.printq import PrintServer
-from releasestation.printq.index import HeldIndex
 from releasestation.printq.private import PrivateCups
 from releasestation.printq.private_setup import CUPSD_GLIBC_TUNABLES
 from tests.fixtures.terminal import Terminal
@@ -281,7 +280,7 @@ def measure(
     terminal = Terminal()
     app = make_app(root, cups, slapd, terminal)
     done: queue.Queue = queue.Queue()
-    index = HeldIndex(app.printq, ("Secure",))
+    index = app.held_index  # the one the swipe's HeldJobs asks first
     station = Station(app, services=[] if args.no_index else [index])
     station.listeners.append(
         lambda swipe, outcome: done.put((swipe, outcome, time.time(), station.last_release))
@@ -308,7 +307,7 @@ def measure(
         for n in range(args.swipes):
             use_index = not args.no_index and (not args.compare or n % 2 == 0)
             how = "index" if use_index else "walks"
-            app.printq.index = index if use_index else None
+            app.held_jobs.index = index if use_index else None
             for g, users in enumerate(groups):
                 i = users[n]
                 # the last person's jobs are out

@@ -1,13 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The parts of a station built from its config, each made on first use.
+"""The composition root: the parts of a station built from its config and handed to each
+other, each made on first use.
 
-The CLI commands and the daemon share this; tests hand in parts started by fixtures.
+Every part takes the collaborators it uses in its constructor (a store, a print server, an
+audit, a directory, settings); only this module knows how they fit together. The CLI
+commands and the daemon share it; tests hand in parts started by fixtures.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from releasestation.audit import Audit
@@ -16,14 +21,20 @@ from releasestation.directory import Directory, open_directory
 from releasestation.owner_names import OwnerMatcher, StationOwners
 from releasestation.secret import Hasher, load_or_create
 from releasestation.store import Store
+from releasestation.store.models import utcnow
 from releasestation.store.site import check_secret, record_secret
 
 if TYPE_CHECKING:
+    from releasestation.credentials.lockout import LockoutPolicy
     from releasestation.identity import Identity
+    from releasestation.lifecycle.expiry import Expirer
     from releasestation.printq import PrintServer
-    from releasestation.release import Releaser
+    from releasestation.printq.index import HeldIndex
+    from releasestation.release import Claims, HeldJobs, OwnerResolver, Releaser
 
 log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
 
 
 class App:
@@ -60,31 +71,96 @@ class App:
         return PrintServer(self.config.cups)
 
     @functools.cached_property
-    def owners(self) -> StationOwners:
+    def station_owners(self) -> StationOwners:
         """Whose jobs are whose: the station's owner domains and realms, the directory's
         own where none are set (asked once; again later if the directory was away)."""
         return StationOwners(self.config.station, lambda: self.directory.own_names())
 
     @property
     def matcher(self) -> OwnerMatcher:
-        return self.owners.matcher()
+        return self.station_owners.matcher()
 
     @functools.cached_property
     def audit(self) -> Audit:
         keep_titles = self.config.audit.keep_titles
         return Audit(self.store, self.config.station.name, keep_titles=keep_titles)
 
+    # -- who is at the reader ---------------------------------------------------------------
     @functools.cached_property
     def identity(self) -> Identity:
+        return self.identity_with()
+
+    def identity_with(self, clock: Clock = utcnow, policy: LockoutPolicy | None = None) -> Identity:
+        """An Identity of this station's parts, on `clock` and lockout `policy`."""
         from releasestation.identity import Identity
 
-        return Identity(self)
+        return Identity(
+            self.store,
+            self.hasher,
+            self.directory,
+            self.audit,
+            self.config.station,
+            cac_length=self.config.credgen.puk_length,
+            clock=clock,
+            policy=policy,
+        )
+
+    # -- the swipe's path (releasestation.release) ------------------------------------------
+    @functools.cached_property
+    def server_key(self) -> str:
+        from releasestation.release import server_key
+
+        return server_key(self.config.cups.server)
+
+    @functools.cached_property
+    def held_index(self) -> HeldIndex:
+        """The held-job index: a daemon service (it answers only while it runs)."""
+        from releasestation.printq.index import HeldIndex
+
+        return HeldIndex(self.printq, self.config.station.hold_queues)
+
+    @functools.cached_property
+    def held_jobs(self) -> HeldJobs:
+        from releasestation.release import HeldJobs
+
+        queues, matcher = self.config.station.hold_queues, self.station_owners.matcher
+        return HeldJobs(self.printq, queues, matcher, index=self.held_index)
+
+    @functools.cached_property
+    def resolver(self) -> OwnerResolver:
+        from releasestation.release import OwnerResolver
+
+        matcher = self.station_owners.matcher
+        return OwnerResolver(self.store, self.printq, self.config.owners, matcher, self.server_key)
+
+    @functools.cached_property
+    def claims(self) -> Claims:
+        from releasestation.release import Claims
+
+        generic = self.config.owners.generic_names
+        station = self.config.station.name
+        return Claims(self.store, self.audit, self.server_key, station, generic)
 
     @functools.cached_property
     def releaser(self) -> Releaser:
         from releasestation.release import Releaser
 
-        return Releaser(self)
+        return Releaser(
+            self.store,
+            self.audit,
+            self.printq,
+            self.held_jobs,
+            self.resolver,
+            self.claims,
+            self.config.station,
+        )
+
+    # -- the lifecycle around it ------------------------------------------------------------
+    def expirer(self, clock: Clock = utcnow) -> Expirer:
+        from releasestation.lifecycle.expiry import Expirer
+
+        station = self.config.station
+        return Expirer(self.store, self.printq, self.resolver, self.claims, station, clock)
 
     def close(self) -> None:
         for name in ("directory", "printq", "store"):

@@ -38,7 +38,11 @@ from releasestation.store import users as store_users
 from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
-    from releasestation.app import App
+    from releasestation.audit import Audit
+    from releasestation.config import StationSettings
+    from releasestation.directory import Directory
+    from releasestation.secret import Hasher
+    from releasestation.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +83,30 @@ class PendingCards:
 
 
 class Identity:
+    """Who is at `station`'s readers: cards and PINs looked up in `store` (keyed with
+    `hasher`) and `directory`; `cac_length`: the digits of a card-assignment code."""
+
     def __init__(
         self,
-        app: App,
+        store: Store,
+        hasher: Hasher,
+        directory: Directory,
+        audit: Audit,
+        station: StationSettings,
+        cac_length: int,
         clock: Callable[[], dt.datetime] = utcnow,
         policy: LockoutPolicy | None = None,
     ):
-        self.app = app
-        self.pin_max_digits = app.config.station.pin_max_digits
-        self.station = app.config.station.name
-        self.cac_length = app.config.credgen.puk_length
+        self.store = store
+        self.hasher = hasher
+        self.directory = directory
+        self.audit = audit
+        self.pin_max_digits = station.pin_max_digits
+        self.station = station.name
+        self.cac_length = cac_length
         self.clock = clock
         self.pending = PendingCards()
-        self.lockouts = Lockouts(app.store, app.audit, policy, clock)
+        self.lockouts = Lockouts(store, audit, policy, clock)
 
     def method_of(self, swipe: Swipe) -> str:
         """A keypad entry, or a short all-digit value when PINs are on, is taken as a PIN
@@ -175,11 +190,11 @@ class Identity:
         return Identified("card", None, "unknown card")
 
     def user_by_card(self, number: str) -> User | None:
-        with self.app.store.read() as session:
-            row = store_users.user_by_card(session, self.app.hasher, number)
+        with self.store.read() as session:
+            row = store_users.user_by_card(session, self.hasher, number)
         if row is not None:
             return self.owner(row)
-        directory = self.app.directory
+        directory = self.directory
         if isinstance(directory, LocalDirectory):
             return None
         return directory.user_by_card(number)
@@ -190,12 +205,12 @@ class Identity:
             return None
         if row.source in LOCAL_SOURCES:
             return to_user(row)
-        return self.app.directory.user_by_name(row.username)
+        return self.directory.user_by_name(row.username)
 
     # -- PINs ---------------------------------------------------------------------------
     def _pin(self, pin: str) -> Identified:
-        with self.app.store.read() as session:
-            cred = records.pin_owner(session, self.app.hasher, pin)
+        with self.store.read() as session:
+            cred = records.pin_owner(session, self.hasher, pin)
         if cred is None:
             return Identified("pin", None, UNKNOWN_PIN)
         if records.is_expired(cred.pin_expires_at, self.clock()):
@@ -208,9 +223,8 @@ class Identity:
     # -- card-assignment codes ----------------------------------------------------------
     def _bind(self, swipe: Swipe, number: str) -> Identified | None:
         """Bind `number` to the owner of the code typed; None when no such code exists."""
-        hasher = self.app.hasher
-        with self.app.store.read() as session:
-            cred = records.cac_owner(session, hasher, swipe.value)
+        with self.store.read() as session:
+            cred = records.cac_owner(session, self.hasher, swipe.value)
         if cred is None:
             return None
         if not records.cac_usable(cred, self.clock()):
@@ -230,14 +244,14 @@ class Identity:
 
     def _store_binding(self, swipe: Swipe, number: str, user_id: int, user: User) -> None:
         """One transaction: the code is still good, the card is bound, the code used up."""
-        app = self.app
-        with app.store.write() as session:
-            app.store.lock(session, records.LOCK)
-            cred = records.cac_owner(session, app.hasher, swipe.value)
+        store, hasher = self.store, self.hasher
+        with store.write() as session:
+            store.lock(session, records.LOCK)
+            cred = records.cac_owner(session, hasher, swipe.value)
             now = self.clock()
             if cred is None or cred.user_id != user_id or not records.cac_usable(cred, now):
                 raise _CodeGone
-            card = store_users.add_card(session, app.hasher, cred.user, number, origin="self")
+            card = store_users.add_card(session, hasher, cred.user, number, origin="self")
             records.use_cac(cred, now)
             event = Event(
                 "card",
@@ -248,7 +262,7 @@ class Identity:
                 detail=f"card ending {card.last4} bound with a card-assignment code",
                 at=now,
             )
-            app.audit.record_in(session, [event])
+            self.audit.record_in(session, [event])
 
 
 class _CodeGone(Exception):

@@ -22,9 +22,8 @@ from sqlalchemy import event, select, text
 from releasestation import config
 from releasestation.app import App
 from releasestation.lifecycle import reconcile
-from releasestation.lifecycle.claims import Claims
-from releasestation.lifecycle.models import JobClaim
 from releasestation.printq import HELD, PrivateCups
+from releasestation.release.models import JobClaim
 from releasestation.store.models import utcnow
 from tests.fixtures.db import pg_schema_url
 from tests.fixtures.smtp import free_port
@@ -52,7 +51,7 @@ def claim(app, job_id: int, action: str = "release", **fields):
     if action == "release":
         fields.setdefault("method", "card")
         fields.setdefault("reader", "door")
-    [made] = Claims(app).claim([job], action, **fields)
+    [made] = app.claims.claim([job], action, **fields)
     return made
 
 
@@ -74,7 +73,7 @@ def test_claimed_but_not_released_stays_held_and_the_next_swipe_prints_it(make_a
     job = cups_clean.submit("alice", "minutes")
     claim(app, job)
     assert swipe(app, CARD) == "no-jobs", "a claimed job is not touched by anyone else"
-    [settled] = reconcile.reconcile(app)
+    [settled] = reconcile.reconcile(app.claims, app.printq)
     assert settled.outcome == "interrupted" and claims_left(app) == []
     assert [j.id for j in app.printq.held_jobs(["Secure"])] == [job]
     assert swipe(app, CARD) == "released"
@@ -87,7 +86,7 @@ def test_a_claim_skips_the_jobs_claimed_elsewhere_and_its_transaction_goes_on(ma
     taken, free = cups_clean.submit("alice", "one"), cups_clean.submit("alice", "two")
     first = claim(app, taken)
     jobs = [app.printq.job(taken), app.printq.job(free), app.printq.job(free)]
-    claims, sent = Claims(app), []
+    claims, sent = app.claims, []
 
     def note(_conn, _cursor, statement, *_args):
         sent.append(statement.split()[0].upper())
@@ -115,8 +114,8 @@ def test_released_but_not_audited_is_recorded_once(make_app, cups_clean):
     made = claim(app, job, cost_center="CC-2")
     app.printq.release(app.printq.job(job))
     cups_clean.wait_printed(1)
-    assert [s.outcome for s in reconcile.reconcile(app)] == ["ok"]
-    assert reconcile.reconcile(app) == []
+    assert [s.outcome for s in reconcile.reconcile(app.claims, app.printq)] == ["ok"]
+    assert reconcile.reconcile(app.claims, app.printq) == []
     [row] = audit_rows(app, "release")
     assert (row["job_id"], row["outcome"], row["cost_center"]) == (job, "ok", "CC-2")
     assert "settled after a restart" in row["detail"] and made.station == row["station"]
@@ -131,7 +130,7 @@ def test_moved_but_not_released_is_finished(make_app, cups_clean):
         env=cups_clean.client_env(), check=True, capture_output=True, timeout=30,
     )  # fmt: skip
     assert app.printq.job(job).queue == "Lobby"
-    assert [s.outcome for s in reconcile.reconcile(app)] == ["ok"]
+    assert [s.outcome for s in reconcile.reconcile(app.claims, app.printq)] == ["ok"]
     [printed] = cups_clean.wait_printed(1)
     assert (printed.job_id, printed.queue) == (job, "Lobby")
     assert "released now" in audit_rows(app, "release")[0]["detail"]
@@ -143,7 +142,7 @@ def test_expiry_claims(make_app, cups_clean):
     claim(app, gone, "expire")
     claim(app, held, "expire", username="bob")
     app.printq.cancel(gone)
-    settled = reconcile.reconcile(app)
+    settled = reconcile.reconcile(app.claims, app.printq)
     assert sorted(s.outcome for s in settled) == ["dropped", "ok"]
     assert outcomes(app, "expire") == [(gone, "ok")]
     assert [j.id for j in app.printq.held_jobs(["Secure"])] == [held]
@@ -153,10 +152,10 @@ def test_a_vanished_stations_claims_are_settled_by_others_once_stale(make_app, c
     north, south = make_app("north"), make_app("south")
     job = cups_clean.submit("alice", "a")
     claim(north, job)
-    assert reconcile.reconcile(south) == [], "not south's own"
-    assert reconcile.reconcile_stale(south, utcnow()) == [], "not stale yet"
+    assert reconcile.reconcile(south.claims, south.printq) == [], "not south's own"
+    assert reconcile.reconcile_stale(south.claims, south.printq, utcnow()) == [], "not stale yet"
     later = utcnow() + reconcile.STALE + reconcile.STALE
-    [settled] = reconcile.reconcile_stale(south, later)
+    [settled] = reconcile.reconcile_stale(south.claims, south.printq, later)
     assert settled.outcome == "interrupted" and claims_left(south) == []
     [row] = audit_rows(south, "release")
     assert row["station"] == "south" and "station north stopped" in row["detail"]

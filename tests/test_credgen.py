@@ -23,7 +23,6 @@ from releasestation.credentials import records
 from releasestation.credentials.codes import verify_password
 from releasestation.credentials.models import Credential
 from releasestation.errors import ConfigError
-from releasestation.identity import Identity
 from releasestation.store import users as store_users
 from releasestation.store.models import User as UserRow
 from tests.test_credentials import (
@@ -57,7 +56,7 @@ def cac_in(message) -> str:
 
 
 def pin_owner(app, pin: str, clock=None) -> str | None:
-    ident = Identity(app, clock=clock or Clock())
+    ident = app.identity_with(clock=clock or Clock())
     result = ident.identify(Swipe(reader="door", value=pin, kind="pin"))
     return result.user.username if result.user else None
 

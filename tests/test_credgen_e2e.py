@@ -18,7 +18,6 @@ from sqlalchemy import text
 
 from credgen import run_batch
 from releasestation.daemon import Station
-from releasestation.identity import Identity
 from releasestation.store.models import utcnow
 from tests.fixtures.station import ldap_section
 from tests.test_identity import Clock
@@ -39,7 +38,7 @@ class Site:
 
 
 def start_station(app, terminal, clock: Clock) -> Site:
-    app.identity = Identity(app, clock=clock)  # the lockout's time is the test's
+    app.identity = app.identity_with(clock=clock)  # the lockout's time is the test's
     outcomes: queue.Queue = queue.Queue()
     station = Station(app)
     station.listeners.append(lambda swipe, outcome: outcomes.put(outcome))

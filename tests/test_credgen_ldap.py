@@ -12,7 +12,6 @@ from sqlalchemy import select
 from credgen import run_batch, run_user
 from readers import Swipe
 from releasestation.credentials.models import Credential
-from releasestation.identity import Identity
 from releasestation.store import users as store_users
 from releasestation.store.models import Card
 from tests.test_credentials import station_app
@@ -48,7 +47,7 @@ def test_directory_users_get_mailed_pins_that_work(ldap_app, slapd, smtp, tag):
     result = run_batch(ldap_app)
     assert result.ok, result.summary()
     assert (result.issued, result.skipped) == (4, {"no e-mail address": 1})
-    ident = Identity(ldap_app)
+    ident = ldap_app.identity_with()
     for name in ("ann", "ben", "cy", "local"):
         [message] = smtp.to(f"{tag}-{name}@example.org")
         pin, _code = pin_and_code(message)
@@ -65,7 +64,7 @@ def test_a_pin_of_a_user_gone_from_the_directory_releases_nothing(ldap_app, slap
     assert run_user(ldap_app, f"{tag}-gone").status == "issued"
     pin, _ = pin_and_code(smtp.to(f"{tag}-gone@example.org")[0])
     slapd.delete(dn)
-    found = Identity(ldap_app).identify(Swipe("door", pin, "pin"))
+    found = ldap_app.identity_with().identify(Swipe("door", pin, "pin"))
     assert found.user is None and "disabled or unknown" in found.reason
     assert run_user(ldap_app, f"{tag}-gone").reason.endswith("no longer in the directory")
 
@@ -74,7 +73,7 @@ def test_a_mailed_code_binds_a_new_card_to_a_directory_user(ldap_app, slapd, smt
     slapd.add_user(f"{tag}-dee", mail=f"{tag}-dee@example.org")
     assert run_user(ldap_app, f"{tag}-dee").issued == ("pin", "cac")
     _pin, code = pin_and_code(smtp.to(f"{tag}-dee@example.org")[0])
-    ident = Identity(ldap_app)
+    ident = ldap_app.identity_with()
     card = "7700112233"
     assert ident.identify(Swipe("door", card, at=100.0)).reason == "unknown card"
     bound = ident.identify(Swipe("door", code, at=110.0))

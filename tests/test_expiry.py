@@ -14,7 +14,6 @@ import pytest
 from releasestation.app import App
 from releasestation.audit import Audit
 from releasestation.cli import main
-from releasestation.lifecycle.expiry import Expirer
 from releasestation.lifecycle.housekeeping import Housekeeping
 from releasestation.store.models import utcnow
 from tests.test_lifecycle import (
@@ -43,14 +42,14 @@ def test_a_job_nine_hours_old_is_gone_with_an_audit_row(make_app, cups_clean):
     add_user(app, "alice", cost_center="CC-3")
     mine = cups_clean.submit("alice", "old report")
     anon = cups_clean.submit("anonymous", "scan", pjl_document("bob"), queue="Secure2")
-    assert Expirer(app, hours_ahead(7.9)).run() == []
-    would = Expirer(app, hours_ahead(9)).run(dry_run=True)
+    assert app.expirer(hours_ahead(7.9)).run() == []
+    would = app.expirer(hours_ahead(9)).run(dry_run=True)
     assert [(e.job.id, e.owner, e.outcome) for e in would] == [
         (mine, "alice", "would expire"),
         (anon, "bob", "would expire"),
     ]
     assert len(app.printq.held_jobs(["Secure", "Secure2"])) == 2
-    done = Expirer(app, hours_ahead(9)).run()
+    done = app.expirer(hours_ahead(9)).run()
     assert [(e.job.id, e.outcome) for e in done] == [(mine, "expired"), (anon, "expired")]
     assert app.printq.held_jobs(["Secure", "Secure2"]) == []
     assert app.printq.job(mine) is None, "cancelled and purged"
@@ -61,14 +60,14 @@ def test_a_job_nine_hours_old_is_gone_with_an_audit_row(make_app, cups_clean):
                    (anon, "bob", "Secure2", "scan", None)]  # fmt: skip
     assert rows[0]["detail"].startswith("held 9.0 h (limit 8 h)")
     assert rows[1]["detail"].endswith("; cupsd owner anonymous")
-    assert Expirer(app, hours_ahead(9)).run() == []
+    assert app.expirer(hours_ahead(9)).run() == []
 
 
 def test_titles_stay_out_when_privacy_says_so(make_app, cups_clean):
     app = make_app(audit="keep_titles = no\n")
     app.__dict__["audit"] = Audit(app.store, "lobby", keep_titles=app.config.audit.keep_titles)
     cups_clean.submit("alice", "divorce papers")
-    Expirer(app, hours_ahead(9)).run()
+    app.expirer(hours_ahead(9)).run()
     [row] = audit_rows(app, "expire")
     assert row["title"] is None and row["username"] == "alice"
 
@@ -76,7 +75,7 @@ def test_titles_stay_out_when_privacy_says_so(make_app, cups_clean):
 def test_hold_hours_zero_keeps_jobs(make_app, cups_clean):
     app = make_app(station="hold_hours = 0\n")
     cups_clean.submit("alice", "keep me")
-    assert Expirer(app, hours_ahead(1000)).run() == []
+    assert app.expirer(hours_ahead(1000)).run() == []
 
 
 def test_several_stations_on_one_queue_expire_each_job_once(make_app, cups_clean):
@@ -87,7 +86,7 @@ def test_several_stations_on_one_queue_expire_each_job_once(make_app, cups_clean
 
     def expire(app):
         start.wait()
-        results[app.config.station.name] = Expirer(app, hours_ahead(9)).run()
+        results[app.config.station.name] = app.expirer(hours_ahead(9)).run()
 
     threads = [threading.Thread(target=expire, args=(a,)) for a in (north, south)]
     for thread in threads:

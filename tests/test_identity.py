@@ -57,7 +57,7 @@ def app(db_url, tmp_path):
 
 
 def identity(app, clock, **policy) -> Identity:
-    return Identity(app, clock=clock, policy=LockoutPolicy(**policy))
+    return app.identity_with(clock=clock, policy=LockoutPolicy(**policy))
 
 
 def swipe(value: str, reader: str = "door", kind: str = "card", at: float = 1000.0) -> Swipe:

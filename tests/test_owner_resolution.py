@@ -14,12 +14,12 @@ from releasestation import config
 from releasestation.app import App
 from releasestation.config import OwnerSettings, StationSettings
 from releasestation.directory import OwnNames
-from releasestation.lifecycle.models import JobOwner
-from releasestation.lifecycle.owners import OwnerResolver
-from releasestation.lifecycle.pjl import pjl_user
 from releasestation.lifecycle.watcher import JobWatcher
 from releasestation.owner_names import NameForm, OwnerMatcher
 from releasestation.printq import HeldJob
+from releasestation.release import OwnerResolver
+from releasestation.release.models import JobOwner
+from releasestation.release.pjl import pjl_user
 from tests.test_lifecycle import (
     PAGE,
     add_user,
@@ -110,7 +110,7 @@ def test_name_format_needs_its_domain_or_realm():
 def resolver_for(make_app, **owners: str) -> tuple[App, OwnerResolver]:
     lines = "".join(f"{k} = {v}\n" for k, v in owners.items())
     app = make_app(owners=lines)
-    return app, OwnerResolver(app)
+    return app, app.resolver
 
 
 def held(app: App, job_id: int) -> HeldJob:
@@ -193,7 +193,7 @@ def test_upn_names_and_an_ldap_user(make_app, cups_clean, slapd, db_url):
     app = App(config.replace(base.config, directory=slapd.settings()))
     try:
         job_id = cups_clean.submit("anonymous", "t", pjl_document(f"CORP\\{uid}"))
-        assert OwnerResolver(app).resolve(held(app, job_id)).owner == f"{uid}@corp.example.org"
+        assert app.resolver.resolve(held(app, job_id)).owner == f"{uid}@corp.example.org"
         plain = make_app(owners="domain = CORP\n")
         ldap = App(config.replace(plain.config, directory=slapd.settings()))
         try:

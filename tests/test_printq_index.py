@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The held-job index against a real private cupsd: complete at the moment of the question,
-or it says it cannot vouch (None) and the print server asks cupsd the slow way."""
+or it says it cannot vouch (None) and the swipe (HeldJobs) asks cupsd the slow way."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import cups
 import pytest
 
 from releasestation.config import CupsSettings
+from releasestation.owner_names import OwnerMatcher
 from releasestation.printq import HELD, PrintServer, PrivateCups
 from releasestation.printq.index import REBUILD_PAUSE, SWIPE_ASKS, HeldIndex
 from releasestation.printq.jobs import printer_uri
+from releasestation.release import HeldJobs
 from tests.waiting import wait_for
 
 ALICE = ["alice", "CORP\\alice"]
@@ -28,7 +30,6 @@ def index(print_server: PrintServer) -> Iterator[HeldIndex]:
     """An index of Secure (built, no helper thread: each test drives it)."""
     made = HeldIndex(print_server, ["Secure"], rebuild_pause=0)
     assert made.build(), made.stale_reason
-    print_server.index = made
     yield made
     made.stop()
 
@@ -167,9 +168,9 @@ def test_the_service_builds_keeps_up_and_cleans_up(cups_clean, print_server):
     before = subscriptions(cups_clean)
     job = cups_clean.submit("alice", "x")
     index = HeldIndex(print_server, ["Secure"], poll_seconds=0.05)
+    held = HeldJobs(print_server, ["Secure"], lambda: OwnerMatcher(("CORP",)), index=index)
     index.start()
     try:
-        assert print_server.index is index
         wait_for(lambda: index.trusted, timeout=10, step=0.02)
         assert index.trusted and index.builds == 1
         assert len(subscriptions(cups_clean)) == len(before) + 1
@@ -178,11 +179,14 @@ def test_the_service_builds_keeps_up_and_cleans_up(cups_clean, print_server):
             cups_clean.submit_many([(f"user{n}", "x")] * 40)
             time.sleep(0.3)
         later = cups_clean.submit("CORP\\alice", "y")
-        assert ids(print_server.held_jobs_for(["Secure"], ALICE)) == [job, later]
+        answered = index.answered
+        assert ids(held.owned_by_name("alice")) == [job, later]
+        assert index.answered == answered + 1, "the swipe's answer came from the index"
         assert index.trusted and index.builds == 1
     finally:
         index.stop()
-    assert print_server.index is None
+    assert index.held_for(["Secure"], ALICE) is None, "stopped: it no longer vouches"
+    assert ids(held.owned_by_name("alice")) == [job, later]  # cupsd answers
     assert subscriptions(cups_clean) == before
 
 
@@ -268,15 +272,20 @@ def test_owners_hidden_from_the_station_make_the_index_refuse(cups_default_clean
 
 
 def test_owner_names_match_as_cupsd_matches_them(cups_clean, print_server, index):
-    # cupsd compares owners ignoring ASCII case only; so do the index and the print server.
+    # cupsd compares owners ignoring ASCII case only; so do the index, the print server
+    # and the swipe's HeldJobs whichever of the two answers.
     kelvin = cups_clean.submit("\u212aarl", "Kelvin sign, not K")
     strasse = cups_clean.submit("stra\u00dfe", "sharp s")
+    assert print_server.held_jobs_for(["Secure"], ["karl", "KARL"]) == []
+    assert ids(print_server.held_jobs_for(["Secure"], ["\u212aARL"])) == [kelvin]
     for server_index in (index, None):
-        print_server.index = server_index
-        assert print_server.held_jobs_for(["Secure"], ["karl", "KARL"]) == []
-        assert print_server.held_jobs_for(["Secure"], ["STRASSE", "strasse"]) == []
-        assert ids(print_server.held_jobs_for(["Secure"], ["\u212aARL"])) == [kelvin]
-        assert ids(print_server.held_jobs_for(["Secure"], ["STRA\u00dfE"])) == [strasse]
+        held = HeldJobs(print_server, ["Secure"], OwnerMatcher, index=server_index)
+        answered = index.answered
+        assert held.owned_by_name("karl") == held.owned_by_name("KARL") == []
+        assert held.owned_by_name("STRASSE") == held.owned_by_name("strasse") == []
+        assert ids(held.owned_by_name("\u212aARL")) == [kelvin]
+        assert ids(held.owned_by_name("STRA\u00dfE")) == [strasse]
+        assert index.answered == answered + (6 if server_index else 0)
 
 
 def test_a_swipe_does_not_wait_long_for_the_helper(index):

@@ -16,7 +16,6 @@ from releasestation import reports
 from releasestation.app import App
 from releasestation.audit import Audit, Event
 from releasestation.cli import main
-from releasestation.lifecycle.expiry import Expirer
 from releasestation.store import users as store_users
 from releasestation.store.models import utcnow
 from tests.test_lifecycle import (
@@ -55,7 +54,7 @@ def test_report_by_cost_center_matches_the_jobs_released(
     cups_clean.submit("alice", "a3")
     swipe(app, "1001")
     cups_clean.submit("bob", "forgotten")
-    Expirer(app, lambda: utcnow() + dt.timedelta(hours=9)).run()
+    app.expirer(lambda: utcnow() + dt.timedelta(hours=9)).run()
     assert len(cups_clean.wait_printed(5)) == 5
 
     rows = reports.report(app.store, "cost-center", "month")

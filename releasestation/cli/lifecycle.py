@@ -43,11 +43,9 @@ def _date(text: str) -> dt.date:
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
-    from releasestation.lifecycle.expiry import Expirer
-
     app = load_app(args)
     try:
-        results = Expirer(app).run(dry_run=args.dry_run)
+        results = app.expirer().run(dry_run=args.dry_run)
     finally:
         app.close()
     rows = [

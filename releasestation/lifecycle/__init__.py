@@ -20,7 +20,5 @@ if TYPE_CHECKING:
 def services(app: App) -> list[Service]:
     from releasestation.lifecycle.housekeeping import Housekeeping
     from releasestation.lifecycle.watcher import JobWatcher
-    from releasestation.printq.index import HeldIndex
 
-    index = HeldIndex(app.printq, app.config.station.hold_queues)
-    return [index, Housekeeping(app), JobWatcher(app)]
+    return [app.held_index, Housekeeping(app), JobWatcher(app)]

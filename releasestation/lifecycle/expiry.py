@@ -3,7 +3,7 @@
 
 A job's age comes from cupsd (`time-at-creation`); the clock is injected so tests need not
 wait nine hours. Several stations may serve one hold queue and all run expiry: each job is
-claimed first (releasestation.lifecycle.claims), so exactly one station cancels it and
+claimed first (releasestation.release.claims), so exactly one station cancels it and
 audits it; a station that finds the job already gone from cupsd drops its claim quietly.
 The audit row names the owner (the resolved owner of a generic-owner job), the title unless
 `[audit] keep_titles = no`, the age and the owner's cost center.
@@ -19,14 +19,16 @@ from typing import TYPE_CHECKING
 
 from releasestation.audit import Event
 from releasestation.errors import PrintServerError
-from releasestation.lifecycle.claims import Claim, Claims, event_of
-from releasestation.lifecycle.owners import OwnerResolver, cost_center_of
 from releasestation.printq import HELD
+from releasestation.release import Claim, event_of
+from releasestation.release.resolution import cost_center_of
 from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
-    from releasestation.app import App
-    from releasestation.printq import HeldJob
+    from releasestation.config import StationSettings
+    from releasestation.printq import HeldJob, PrintServer
+    from releasestation.release import Claims, OwnerResolver
+    from releasestation.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +45,24 @@ class Expired:
 
 
 class Expirer:
-    def __init__(self, app: App, clock: Callable[[], dt.datetime] = utcnow):
-        self.app = app
+    """Expires held jobs on `station`'s hold queues after its hold_hours."""
+
+    def __init__(
+        self,
+        store: Store,
+        printq: PrintServer,
+        owners: OwnerResolver,
+        claims: Claims,
+        station: StationSettings,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ):
+        self.store = store
+        self.printq = printq
+        self.owners = owners
+        self.claims = claims
         self.clock = clock
-        self.hours = app.config.station.hold_hours
-        self.queues = app.config.station.hold_queues
-        self.owners = OwnerResolver(app)
-        self.claims = Claims(app)
+        self.hours = station.hold_hours
+        self.queues = station.hold_queues
 
     def due(self, held: Sequence[HeldJob] | None = None) -> list[tuple[HeldJob, float]]:
         """(job, age in hours) of every held job on the hold queues past hold_hours;
@@ -58,7 +71,7 @@ class Expirer:
             return []
         now = self.clock().timestamp()
         limit = self.hours * 3600
-        jobs = self.app.printq.held_jobs(self.queues) if held is None else held
+        jobs = self.printq.held_jobs(self.queues) if held is None else held
         return [
             (j, (now - j.created) / 3600) for j in jobs if j.created and now - j.created > limit
         ]
@@ -72,7 +85,7 @@ class Expirer:
         names = {job.id: self.owners.username_of(job, resolved.get(job.id)) for job, _ in due}
         if dry_run:
             return [Expired(job, names[job.id], age, "would expire") for job, age in due]
-        centers = {n: cost_center_of(self.app, n) for n in set(names.values())}
+        centers = {n: cost_center_of(self.store, n) for n in set(names.values())}
         won = self.claims.claim(
             [job for job, _ in due],
             "expire",
@@ -96,7 +109,7 @@ class Expirer:
         if not self._still_held(job):
             return None, Expired(job, owner, age, "elsewhere", "already gone from cupsd")
         try:
-            self.app.printq.cancel(job.id, purge=True)
+            self.printq.cancel(job.id, purge=True)
         except PrintServerError as exc:
             if not self._still_held(job):  # cupsd refused a second cancel
                 return None, Expired(job, owner, age, "elsewhere", "cancelled by another")
@@ -111,5 +124,5 @@ class Expirer:
         return event_of(claim, "expire", "ok", detail), Expired(job, owner, age, "expired", detail)
 
     def _still_held(self, job: HeldJob) -> bool:
-        now = self.app.printq.job(job.id)
+        now = self.printq.job(job.id)
         return now is not None and now.state == HELD and int(now.created) == int(job.created)

@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 
 from releasestation.errors import ReleaseStationError
 from releasestation.lifecycle import reconcile, retention
-from releasestation.lifecycle.expiry import Expirer
-from releasestation.lifecycle.owners import OwnerResolver
 from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -42,7 +40,7 @@ class Housekeeping:
         self.app = app
         self.clock = clock
         self.interval = interval or app.config.station.expire_every_seconds
-        self.expirer = Expirer(app, clock)
+        self.expirer = app.expirer(clock)
         self.reconciled = False
         self.last_retention: dt.datetime | None = None
         self._stop = threading.Event()
@@ -63,7 +61,7 @@ class Housekeeping:
     def settle_own(self) -> None:
         """Settle the claims this station left (at start, and until that has worked)."""
         try:
-            settled = reconcile.reconcile(self.app)
+            settled = reconcile.reconcile(self.app.claims, self.app.printq)
         except ReleaseStationError as exc:
             log.error("cannot settle this station's unfinished releases yet: %s", exc)
             return
@@ -87,7 +85,8 @@ class Housekeeping:
         held = self._held()  # one listing for the round: 10,000 jobs cost cupsd seconds
         if held is not None:
             self._chore("expiry", lambda: self.expirer.run(held=held))
-        self._chore("settling stale claims", lambda: reconcile.reconcile_stale(self.app, now))
+        claims, printq = self.app.claims, self.app.printq
+        self._chore("settling stale claims", lambda: reconcile.reconcile_stale(claims, printq, now))
         if held is not None:
             self._chore("forgetting owners of finished jobs", lambda: self._forget_owners(held))
         if self.last_retention is None or now - self.last_retention >= RETENTION_EVERY:
@@ -108,7 +107,7 @@ class Housekeeping:
 
     def _forget_owners(self, held: list[HeldJob]) -> None:
         ids = {job.id for job in held}
-        OwnerResolver(self.app).forget_except(ids, self.clock() - OWNERS_KEPT)
+        self.app.resolver.forget_except(ids, self.clock() - OWNERS_KEPT)
 
     def _retention(self, now: dt.datetime) -> None:
         app = self.app

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING
 
 from releasestation.audit import Event
 from releasestation.errors import PrintServerError
-from releasestation.lifecycle.claims import Claim, Claims, event_of
 from releasestation.printq import HELD
+from releasestation.release import Claim, event_of
 
 if TYPE_CHECKING:
-    from releasestation.app import App
-    from releasestation.printq import HeldJob
+    from releasestation.printq import HeldJob, PrintServer
+    from releasestation.release import Claims
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +47,18 @@ class Settled:
     outcome: str  # the audited outcome, or "dropped"
 
 
-def reconcile(app: App, older_than: dt.datetime | None = None) -> list[Settled]:
-    """Settle this station's claims (or, with `older_than`, every station's older ones).
-    PrintServerError when cupsd cannot say what happened; the claims then stay."""
-    claims = Claims(app)
+def reconcile(
+    claims: Claims, printq: PrintServer, older_than: dt.datetime | None = None
+) -> list[Settled]:
+    """Settle this station's claims (or, with `older_than`, every station's older ones),
+    asking `printq` what became of each job. PrintServerError when cupsd cannot say what
+    happened; the claims then stay."""
     settled = []
     for claim in claims.unsettled(older_than):
-        job = app.printq.job(claim.job_id)
+        job = printq.job(claim.job_id)
         if job is not None and claim.job_created and int(job.created) != claim.job_created:
             job = None  # cupsd reused the id: the claimed job is gone
-        event = _release(app, claim, job) if claim.action == "release" else _expire(claim, job)
+        event = _release(printq, claim, job) if claim.action == "release" else _expire(claim, job)
         claims.finish([(claim, event)])
         outcome = event.outcome if event else "dropped"
         log.warning(
@@ -71,18 +73,18 @@ def reconcile(app: App, older_than: dt.datetime | None = None) -> list[Settled]:
     return settled
 
 
-def reconcile_stale(app: App, now: dt.datetime) -> list[Settled]:
-    return reconcile(app, older_than=now - STALE)
+def reconcile_stale(claims: Claims, printq: PrintServer, now: dt.datetime) -> list[Settled]:
+    return reconcile(claims, printq, older_than=now - STALE)
 
 
-def _release(app: App, claim: Claim, job: HeldJob | None) -> Event:
+def _release(printq: PrintServer, claim: Claim, job: HeldJob | None) -> Event:
     detail = f"in flight when station {claim.station} stopped; settled {AFTER}"
     if job is None:
         return event_of(claim, "release", "ok", f"{detail}: cupsd no longer has it")
     if job.state == HELD and job.queue.casefold() == claim.queue.casefold():
         return event_of(claim, "release", "interrupted", f"{detail}: still held, not released")
     if job.state == HELD and job.queue.casefold() == (claim.target or "").casefold():
-        return _finish_release(app, claim, job, detail)  # moved to its printer, not released
+        return _finish_release(printq, claim, job, detail)  # moved to its printer, not released
     if job.state == HELD:  # moved somewhere else meanwhile (by an admin): not ours to print
         return event_of(claim, "release", "interrupted", f"{detail}: held on {job.queue}")
     state = STATE_NAMES.get(job.state, str(job.state))
@@ -90,9 +92,9 @@ def _release(app: App, claim: Claim, job: HeldJob | None) -> Event:
     return event_of(claim, "release", outcome, f"{detail}: job is {state}")
 
 
-def _finish_release(app: App, claim: Claim, job: HeldJob, detail: str) -> Event:
+def _finish_release(printq: PrintServer, claim: Claim, job: HeldJob, detail: str) -> Event:
     try:
-        app.printq.release(job)
+        printq.release(job)
     except PrintServerError as exc:
         return event_of(claim, "release", "failed", f"{detail}: moved, release failed: {exc}")
     return event_of(claim, "release", "ok", f"{detail}: moved to {job.queue}, released now")

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from releasestation.errors import ReleaseStationError
-from releasestation.lifecycle.owners import OwnerResolver
 from releasestation.lifecycle.visitors import Visitors
 from releasestation.printq.watch import NewJobs
 
@@ -32,7 +31,7 @@ class JobWatcher:
     def __init__(self, app: App, interval: float | None = None):
         self.app = app
         self.interval = interval or app.config.station.watch_every_seconds
-        self.owners = OwnerResolver(app)
+        self.owners = app.resolver
         self.visitors = Visitors(app)
         self.listeners: list[Callable[[HeldJob, str | None], None]] = []  # (job, owner)
         self._stop = threading.Event()

@@ -140,17 +140,14 @@ class HeldIndex:
 
     # -- service ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Build in the background and keep up; the print server uses the index from now on
-        (the slow way until it is built)."""
+        """Build in the background and keep up; `held_for` answers once it is built
+        (releasestation.release.held asks cupsd the slow way until then)."""
         self._stop.clear()
-        self.server.index = self
         self._thread = threading.Thread(target=self._run, name="held-index", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self.server.index is self:
-            self.server.index = None
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None

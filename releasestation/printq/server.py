@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import cups
 
@@ -46,9 +46,6 @@ from releasestation.printq.jobs import (
     printer_uri,
 )
 from releasestation.printq.policy import Station, parse_policies, policy_problems
-
-if TYPE_CHECKING:
-    from releasestation.printq.index import HeldIndex
 
 log = logging.getLogger(__name__)
 
@@ -92,23 +89,15 @@ class PrintServer:
         self._generation = 0
         self._readers: list[ipp.IppClient] = []
         self._pool: ThreadPoolExecutor | None = None
-        self.index: HeldIndex | None = None  # set by a running HeldIndex (the daemon's)
 
     # -- held jobs -----------------------------------------------------------------------
 
     def held_jobs_for(self, queues: Sequence[str], names: Sequence[str]) -> list[HeldJob]:
-        """Held jobs on `queues` owned by any of `names` (case-insensitive), oldest first.
-
-        From the held-job index when the daemon keeps one and it can vouch for being
-        complete (releasestation.printq.index); else one Get-Jobs per distinct name
-        (my-jobs, which-jobs=pending-held). Every job is checked again here, so a job of
-        someone else is never returned.
+        """Held jobs on `queues` owned by any of `names` (as cupsd compares them), oldest
+        first: one Get-Jobs per distinct name (my-jobs, which-jobs=pending-held). Every job
+        is checked again here, so a job of someone else is never returned.
         """
-        wanted = {fold(n) for n in names if n}  # as cupsd compares them
-        index = self.index
-        indexed = index.held_for(queues, names) if index is not None else None
-        if indexed is not None:
-            return [j for j in indexed if fold(j.owner) in wanted and _on(j, queues)]
+        wanted = {fold(n) for n in names if n}
         found: dict[int, HeldJob] = {}
         for name in _distinct(names):
             for job in self._held(ALL_PRINTERS, requesting=name, mine=True):

@@ -21,17 +21,17 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from releasestation.audit import Event
-from releasestation.lifecycle.models import JobClaim, JobOwner
-from releasestation.lifecycle.owners import server_key
 from releasestation.owner_names import fold
+from releasestation.release.models import JobClaim, JobOwner
 from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
     from sqlalchemy.sql.base import Executable
 
-    from releasestation.app import App
+    from releasestation.audit import Audit
     from releasestation.printq import HeldJob
+    from releasestation.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +74,29 @@ def _claiming(is_sqlite: bool) -> Executable:
 
 
 class Claims:
-    def __init__(self, app: App):
-        self.app = app
-        self.server = server_key(app)
-        self.station = app.config.station.name
-        self._claim = _claiming(app.store.is_sqlite)
+    """The claims of station `station` on the cupsd named `server` in the store
+    (releasestation.release.resolution.server_key); `generic_names`: `[owners]`'s."""
+
+    def __init__(
+        self,
+        store: Store,
+        audit: Audit,
+        server: str,
+        station: str,
+        generic_names: Iterable[str] = (),
+    ):
+        self.store = store
+        self.audit = audit
+        self.server = server
+        self.station = station
+        self._claim = _claiming(store.is_sqlite)
         # Only jobs cupsd knows under a generic name have resolved-owner rows to drop.
-        self.generic = {fold(name) for name in app.config.owners.generic_names}
+        self.generic = {fold(name) for name in generic_names}
 
     def claim(self, jobs: Sequence[HeldJob], action: str, **fields) -> list[Claim]:
         """Claim `jobs` in one transaction; the claims won (a job another station or run
         has claimed is left out). `fields` are JobClaim columns, or callables of the job."""
-        with self.app.store.write() as session:
+        with self.store.write() as session:
             return self.claim_in(session, jobs, action, **fields)
 
     def claim_in(
@@ -119,7 +130,7 @@ class Claims:
             "station": self.station,
             "queue": job.queue,
             "owner": job.owner[:256],
-            "title": job.title if self.app.audit.keep_titles else None,  # [audit] keep_titles
+            "title": job.title if self.audit.keep_titles else None,  # [audit] keep_titles
             "pages": job.pages,
             "claimed_at": utcnow(),
             "username": None,
@@ -135,7 +146,7 @@ class Claims:
         done = list(done)
         if not done:
             return 0
-        with self.app.store.write() as session:
+        with self.store.write() as session:
             ids = [claim.id for claim, _ in done]
             gone_claims = delete(_TABLE).where(_TABLE.c.id.in_(ids)).returning(_TABLE.c.id)
             present = set(session.scalars(gone_claims))
@@ -152,7 +163,7 @@ class Claims:
                 mine = JobOwner.server == self.server
                 session.execute(delete(JobOwner).where(mine, JobOwner.job_id.in_(gone)))
             if events:
-                self.app.audit.record_in(session, events)
+                self.audit.record_in(session, events)
         return len(events)
 
     def drop(self, claims: Iterable[Claim]) -> None:
@@ -167,7 +178,7 @@ class Claims:
             query = query.where(c.station == self.station)
         else:
             query = query.where(c.claimed_at < older_than)
-        with self.app.store.read() as session:
+        with self.store.read() as session:
             return [Claim(**row._mapping) for row in session.execute(query)]
 
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Tables of the held-job lifecycle: jobs being released or expired, and resolved owners.
+"""Tables of the swipe path: jobs being released or expired, and resolved owners.
 
-A job is named by the cupsd that holds it (`server`, see releasestation.lifecycle.claims)
+A job is named by the cupsd that holds it (`server`, see releasestation.release.resolution)
 and its id there. Neither table holds a value a person typed.
 """
 

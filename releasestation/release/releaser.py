@@ -3,9 +3,7 @@
 
 With `[station] printer` set (follow-me), each job is moved to that queue and then released;
 when the target printer is stopped or in error nothing is released and the jobs stay held.
-A user's jobs are those whose owner name belongs to the user (see releasestation.owner_names, or
-the very same name, as for visitors known by their e-mail address), and those cupsd knows
-under a generic name whose resolved owner is the user (releasestation.lifecycle.owners).
+Which jobs are the user's is HeldJobs' answer (releasestation.release.held).
 
 Crash-safe: the jobs are claimed (a committed intent) before cupsd is asked, each is checked
 to be still held, and every outcome is audited in the transaction that removes its claim.
@@ -26,18 +24,22 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, select
 
 from releasestation.audit import Event
-from releasestation.lifecycle.claims import Claim, Claims, event_of
-from releasestation.lifecycle.owners import OwnerResolver, cost_center_of
-from releasestation.owner_names import same_name
 from releasestation.printq import HELD
+from releasestation.release.claims import Claim, event_of
+from releasestation.release.resolution import cost_center_of
 from releasestation.store.models import AuditRow, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from releasestation.app import App
+    from releasestation.audit import Audit
+    from releasestation.config import StationSettings
     from releasestation.directory import User
-    from releasestation.printq import HeldJob
+    from releasestation.printq import HeldJob, PrintServer
+    from releasestation.release.claims import Claims
+    from releasestation.release.held import HeldJobs
+    from releasestation.release.resolution import OwnerResolver
+    from releasestation.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -70,49 +72,47 @@ class Outcome:
 
 
 class Releaser:
-    def __init__(self, app: App):
-        self.app = app
-        self.station = app.config.station
-        self.owners = OwnerResolver(app)
-        self.claims = Claims(app)
+    """Releases a user's held jobs (`held`) to `station`'s printer or their own queues."""
+
+    def __init__(
+        self,
+        store: Store,
+        audit: Audit,
+        printq: PrintServer,
+        held: HeldJobs,
+        owners: OwnerResolver,
+        claims: Claims,
+        station: StationSettings,
+    ):
+        self.store = store
+        self.audit = audit
+        self.printq = printq
+        self.held = held
+        self.owners = owners
+        self.claims = claims
+        self.station = station
 
     def held_jobs_for(self, username: str) -> list[HeldJob]:
         """The held jobs on this station's queues that belong to `username`."""
-        return self._held(username, self.owners.resolved_to(username))
-
-    def _held(self, username: str, resolved: list[tuple[int, int]]) -> list[HeldJob]:
-        jobs = {job.id: job for job in self._owned_by_name(username)}
-        for job in self.owners.held_of(resolved, self.station.hold_queues):
-            jobs.setdefault(job.id, job)
-        return [jobs[i] for i in sorted(jobs)]
-
-    def _owned_by_name(self, username: str) -> list[HeldJob]:
-        matcher, name = self.app.matcher, username.strip()
-        names = matcher.variants(name) or ([name] if name else [])
-        if not names:
-            return []
-        jobs = self.app.printq.held_jobs_for(self.station.hold_queues, names)
-        return [j for j in jobs if matcher.owns(j.owner, name) or same_name(j.owner, name)]
+        return self.held.of(username, self.owners.resolved_to(username))
 
     def release_user_jobs(self, user: User, method: str, reader: str | None = None) -> Outcome:
         """Release every held job of `user`; audit each job, or the refusal."""
-        with self.app.store.read() as session:  # one read of the store per swipe
+        with self.store.read() as session:  # one read of the store per swipe
             resolved = self.owners.resolved_to(user.username, session)
-            cost_center = cost_center_of(self.app, user.username, user, session)
-        jobs = self._held(user.username, resolved)
+            cost_center = cost_center_of(self.store, user.username, user, session)
+        jobs = self.held.of(user.username, resolved)
         base = Event(
             "release", method=method, username=user.username, reader=reader,
             cost_center=cost_center,
         )  # fmt: skip
         if not jobs:
-            self.app.audit.record(_with(base, outcome="no-jobs"))
+            self.audit.record(_with(base, outcome="no-jobs"))
             log.info("reader %s: %s has no held jobs", reader, user.username)
             return Outcome()
         problem = self.target_problem(jobs)
         if problem:
-            self.app.audit.record(
-                _with(base, event="deny", outcome="printer-error", detail=problem)
-            )
+            self.audit.record(_with(base, event="deny", outcome="printer-error", detail=problem))
             log.warning("not releasing %d job(s) of %s: %s", len(jobs), user.username, problem)
             return Outcome(refused=problem)
         outcome = self._release(jobs, base)
@@ -128,7 +128,7 @@ class Releaser:
 
     def _release(self, jobs: list[HeldJob], base: Event) -> Outcome:
         printer = self.station.printer
-        with self.app.store.write() as session:  # the claims, and what others did meanwhile
+        with self.store.write() as session:  # the claims, and what others did meanwhile
             claimed = self.claims.claim_in(
                 session,
                 jobs,
@@ -149,7 +149,7 @@ class Releaser:
         done: list[tuple[Claim, Event | None]] = [(c, None) for c in claimed if c.job_id in handled]
         # oldest first: the first is released alone and starts first (release_all)
         mine = sorted((c for c in claimed if c.job_id not in handled), key=lambda c: c.job_id)
-        errors = self.app.printq.release_all([by_id[claim.job_id] for claim in mine], printer)
+        errors = self.printq.release_all([by_id[claim.job_id] for claim in mine], printer)
         outcome = Outcome(released_at=time.time())
         for claim, error in zip(mine, errors, strict=True):
             job = by_id[claim.job_id]
@@ -177,7 +177,7 @@ class Releaser:
         return [job for job in jobs if (job.id, job.queue.casefold()) in done]
 
     def _still_held(self, job: HeldJob) -> bool:
-        now = self.app.printq.job(job.id)
+        now = self.printq.job(job.id)
         return (
             now is not None
             and now.state == HELD
@@ -189,7 +189,7 @@ class Releaser:
         """Why the printer(s) these jobs would go to cannot print now, else None."""
         targets = {self.station.printer} if self.station.printer else {j.queue for j in jobs}
         for queue in sorted(targets):
-            problem = self.app.printq.printer_problem(queue)
+            problem = self.printq.printer_problem(queue)
             if problem:
                 return f"printer {queue}: {problem}"
         return None

@@ -27,10 +27,10 @@ from sqlalchemy.exc import IntegrityError
 
 from releasestation.directory.local import LOCAL_SOURCES
 from releasestation.errors import PrintServerError, StoreError
-from releasestation.lifecycle.models import JobOwner
-from releasestation.lifecycle.pjl import pjl_user
 from releasestation.owner_names import NameForm, fold
 from releasestation.printq.spool import document_head
+from releasestation.release.models import JobOwner
+from releasestation.release.pjl import pjl_user
 from releasestation.store import users as store_users
 
 if TYPE_CHECKING:
@@ -38,10 +38,11 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from releasestation.app import App
+    from releasestation.config import OwnerSettings
     from releasestation.directory import User
-    from releasestation.owner_names import OwnerMatcher
-    from releasestation.printq import HeldJob
+    from releasestation.owner_names import MatcherSource, OwnerMatcher
+    from releasestation.printq import HeldJob, PrintServer
+    from releasestation.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,10 @@ _RESOLVED_TO = select(_owners.job_id, _owners.job_created).where(
 )
 
 
-def server_key(app: App) -> str:
-    """How jobs of this station's cupsd are named in the store: its address, or for a
-    local domain socket the host name too (every host has its own /run/cups/cups.sock)."""
-    server = app.config.cups.server
+def server_key(server: str) -> str:
+    """How jobs of the cupsd at `server` (`[cups] server`) are named in the store: its
+    address, or for a local domain socket the host name too (every host has its own
+    /run/cups/cups.sock)."""
     return f"{socket.gethostname()}:{server}" if server.startswith("/") else server
 
 
@@ -66,20 +67,31 @@ class Resolution:
 
 
 class OwnerResolver:
+    """Resolves and stores the owners of generic-owner jobs (`server`: server_key)."""
+
     _lock = threading.Lock()  # the watcher and the release worker store answers
 
-    def __init__(self, app: App):
-        self.app = app
-        self.settings = app.config.owners
+    def __init__(
+        self,
+        store: Store,
+        printq: PrintServer,
+        settings: OwnerSettings,
+        matcher: MatcherSource,
+        server: str,
+    ):
+        self.store = store
+        self.printq = printq
+        self.settings = settings
+        self.matcher = matcher
         self._form: tuple[OwnerMatcher, NameForm] | None = None
-        self.generic = {fold(n) for n in self.settings.generic_names}
-        self.title = re.compile(self.settings.title_regex) if self.settings.title_regex else None
-        self.server = server_key(app)
+        self.generic = {fold(n) for n in settings.generic_names}
+        self.title = re.compile(settings.title_regex) if settings.title_regex else None
+        self.server = server
 
     @property
     def form(self) -> NameForm:
         """Names in the directory's form, for the station's domains and realms as now known."""
-        matcher = self.app.matcher
+        matcher = self.matcher()
         if self._form is None or self._form[0] is not matcher:
             self._form = (matcher, NameForm.from_settings(self.settings, matcher))
         return self._form[1]
@@ -92,7 +104,7 @@ class OwnerResolver:
         """Who owns `job`; PrintServerError when its document cannot be read."""
         if self.settings.pjl:
             head = document_head(
-                self.app.printq, job, self.settings.pjl_max_bytes, self.settings.spool_dir
+                self.printq, job, self.settings.pjl_max_bytes, self.settings.spool_dir
             )
             found = self._usable(pjl_user(head))
             if found:
@@ -157,13 +169,13 @@ class OwnerResolver:
         query = select(JobOwner.job_id, JobOwner.job_created, JobOwner.owner).where(
             JobOwner.server == self.server, JobOwner.job_id.in_(ids)
         )
-        with self.app.store.read() as session:
+        with self.store.read() as session:
             return {job_id: (created, owner) for job_id, created, owner in session.execute(query)}
 
     def _store(self, job: HeldJob, found: Resolution) -> None:
         with self._lock:
             try:
-                with self.app.store.write() as session:
+                with self.store.write() as session:
                     session.execute(
                         delete(JobOwner).where(
                             JobOwner.server == self.server, JobOwner.job_id == job.id
@@ -185,7 +197,7 @@ class OwnerResolver:
 
     def forget_except(self, held_ids: set[int], older_than: dt.datetime) -> int:
         """Drop stored answers for jobs no longer held (resolved before `older_than`)."""
-        with self.app.store.write() as session:
+        with self.store.write() as session:
             rows = session.execute(
                 select(JobOwner.id, JobOwner.job_id).where(
                     JobOwner.server == self.server, JobOwner.resolved_at < older_than
@@ -202,42 +214,28 @@ class OwnerResolver:
 
         Looked up in the store (the job watcher resolves each new job within
         `watch_every_seconds`), so a swipe asks cupsd only about jobs that were resolved to
-        this user (`held_of`): on the swipe's hot path that is usually nothing at all.
+        this user (releasestation.release.held): on the swipe's hot path that is usually
+        nothing at all.
         `session`: a read session of the caller's to use, else one of its own."""
         want = self.form.normalise(username)
         if want is None:
             return []
         if session is None:
-            with self.app.store.read() as own:
+            with self.store.read() as own:
                 return self.resolved_to(username, own)
         found = session.execute(_RESOLVED_TO, {"server": self.server, "owner": want})
         return [(job_id, created) for job_id, created in found]
-
-    def held_of(self, resolved: Sequence[tuple[int, int]], queues: Sequence[str]) -> list[HeldJob]:
-        """The jobs of `resolved` that cupsd still holds, as created, on `queues`."""
-        wanted = {q.casefold() for q in queues}
-        jobs = []
-        for job_id, created in resolved:
-            job = self.app.printq.job(job_id)
-            if (
-                job is not None
-                and job.held
-                and int(job.created) == created
-                and job.queue.casefold() in wanted
-            ):
-                jobs.append(job)
-        return jobs
 
     def username_of(self, job: HeldJob, resolved: str | None = None) -> str:
         """The name to audit and bill `job` under: its resolved owner, else cupsd's owner
         as the station matches it (DOMAIN\\alice -> alice)."""
         if resolved:
             return resolved
-        return self.app.matcher.base_name(job.owner) or job.owner
+        return self.matcher().base_name(job.owner) or job.owner
 
 
 def cost_center_of(
-    app: App, username: str | None, user: User | None = None, session: Session | None = None
+    store: Store, username: str | None, user: User | None = None, session: Session | None = None
 ) -> str | None:
     """The user's cost center now: from the directory entry given, else the store's row
     (read in `session` when the caller has one open; a plain read, so changes the session
@@ -247,7 +245,7 @@ def cost_center_of(
     if not username:
         return None
     if session is None:
-        with app.store.read() as own:
-            return cost_center_of(app, username, user, own)
+        with store.read() as own:
+            return cost_center_of(store, username, user, own)
     row = store_users.stored_user(session, username)
     return row.cost_center if row is not None else None
