@@ -61,9 +61,9 @@ from releasestation.app import App
 from releasestation.config import CupsSettings, DatabaseSettings, StationSettings, parse_text
 from releasestation.config import replace as replace_config
 from releasestation.daemon import Station, settle_memory
+from releasestation.demo.private_cups import PrivateCups
+from releasestation.demo.private_setup import CUPSD_GLIBC_TUNABLES
 from releasestation.printq import PrintServer
-from releasestation.printq.private import PrivateCups
-from releasestation.printq.private_setup import CUPSD_GLIBC_TUNABLES
 from tests.fixtures.terminal import Terminal
 from tests.slapd_server import SlapdServer
 from tests.waiting import wait_for

@@ -21,8 +21,9 @@ from sqlalchemy import event, select, text
 
 from releasestation import config
 from releasestation.app import App
+from releasestation.demo.private_cups import PrivateCups
 from releasestation.lifecycle import reconcile
-from releasestation.printq import HELD, PrivateCups
+from releasestation.printq import HELD
 from releasestation.release.models import JobClaim
 from releasestation.store.models import utcnow
 from tests.fixtures.db import pg_schema_url

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from releasestation.config import CupsSettings
-from releasestation.printq import PrintServer, PrivateCups, render_policy, shipped_policy
+from releasestation.demo.private_cups import PrivateCups
+from releasestation.demo.private_setup import stock_default_policy
+from releasestation.printq import PrintServer, render_policy, shipped_policy
 from releasestation.printq.checks import crashing_version, installed_cupsd_version
 from releasestation.printq.policy import (
     RELEASE_OPS,
@@ -26,7 +28,7 @@ from releasestation.printq.policy import (
     parse_policies,
     policy_problems,
 )
-from releasestation.printq.private_setup import stock_default_policy
+from tests.fixtures.cupsd import spoof_release
 
 ROOT = Station("root", frozenset({"root"}), system=True)
 STATION = Station("releasestation", frozenset({"releasestation"}))
@@ -230,7 +232,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="runs lp as another OS
 @needs_root
 def test_spoofed_release_fails_on_the_shipped_policy(cups_clean, print_server, spoof_user):
     job_id = cups_clean.submit("alice", "alice's payslip")
-    spoof = cups_clean.spoof_release(job_id, as_user=spoof_user, claim_user="alice")
+    spoof = spoof_release(cups_clean, job_id, as_user=spoof_user, claim_user="alice")
     assert spoof.returncode != 0, spoof
     time.sleep(0.3)
     assert cups_clean.printed() == []
@@ -268,7 +270,7 @@ def test_spoofed_release_succeeds_on_the_default_policy(cups_default_clean, spoo
     # The owner is a local account: naming a non-local one (a directory user) under the stock
     # policy crashes Debian's cupsd 2.4.2-3+deb12u10 instead (tests/test_cupsd_nonlocal_owners).
     job_id = cups_default_clean.submit("daemon", "payslip")  # no white space: see there
-    spoof = cups_default_clean.spoof_release(job_id, as_user=spoof_user, claim_user="daemon")
+    spoof = spoof_release(cups_default_clean, job_id, as_user=spoof_user, claim_user="daemon")
     assert spoof.returncode == 0, spoof
     assert [c.job_id for c in cups_default_clean.wait_printed(1)] == [job_id]
 

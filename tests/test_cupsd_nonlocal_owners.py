@@ -20,12 +20,13 @@ import cups
 import pytest
 
 from releasestation.config import CupsSettings
-from releasestation.printq import HELD, PrintServer, PrivateCups, ipp
+from releasestation.demo.private_cups import PrivateCups
+from releasestation.demo.private_setup import stock_default_policy
+from releasestation.printq import HELD, PrintServer, ipp
 from releasestation.printq.checks import crash_hazards, crashing_version, installed_cupsd_version
 from releasestation.printq.http import HttpConnection
 from releasestation.printq.jobs import printer_uri
 from releasestation.printq.policy import render_policy
-from releasestation.printq.private_setup import stock_default_policy
 
 OWNERS = ["alice", "CORP\\alice", "v@example.com"]
 PS = b"%!PS-Adobe-3.0\nshowpage\n"

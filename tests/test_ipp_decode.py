@@ -20,8 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from releasestation.demo.private_cups import PrivateCups
 from releasestation.errors import PrintServerError
-from releasestation.printq import PrivateCups, ipp
+from releasestation.printq import ipp
 from releasestation.printq.index import FAILURES
 from releasestation.printq.jobs import printer_uri
 

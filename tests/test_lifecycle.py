@@ -20,9 +20,9 @@ from readers import Swipe
 from releasestation import config
 from releasestation.app import App
 from releasestation.daemon import Station, build_services
+from releasestation.demo.private_cups import PrivateCups
 from releasestation.lifecycle.housekeeping import Housekeeping
 from releasestation.lifecycle.watcher import JobWatcher
-from releasestation.printq import PrivateCups
 from releasestation.printq.index import HeldIndex
 from releasestation.store import users as store_users
 

@@ -12,8 +12,9 @@ import cups
 import pytest
 
 from releasestation.config import CupsSettings
+from releasestation.demo.private_cups import PrivateCups
 from releasestation.errors import PrintServerError
-from releasestation.printq import HELD, PrintServer, PrivateCups
+from releasestation.printq import HELD, PrintServer
 from releasestation.printq.jobs import printer_uri
 
 ALICE = ["alice", "CORP\\alice", "alice@corp.example.org"]

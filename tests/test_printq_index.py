@@ -14,8 +14,9 @@ import cups
 import pytest
 
 from releasestation.config import CupsSettings
+from releasestation.demo.private_cups import PrivateCups
 from releasestation.owner_names import OwnerMatcher
-from releasestation.printq import HELD, PrintServer, PrivateCups
+from releasestation.printq import HELD, PrintServer
 from releasestation.printq.index import REBUILD_PAUSE, SWIPE_ASKS, HeldIndex
 from releasestation.printq.jobs import printer_uri
 from releasestation.release import HeldJobs

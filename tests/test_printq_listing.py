@@ -6,7 +6,7 @@ from __future__ import annotations
 import cups
 import pytest
 
-from releasestation.printq.private import RAW
+from releasestation.demo.private_cups import RAW
 from releasestation.printq.watch import NewJobs
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from releasestation.config import CupsSettings
+from releasestation.demo import capture_backend
+from releasestation.demo.private_cups import PrivateCups
+from releasestation.demo.private_setup import CUPSD_GLIBC_TUNABLES, cupsd_environment
 from releasestation.errors import PrintServerError
-from releasestation.printq import PrintServer, PrivateCups, capture_backend
-from releasestation.printq.private_setup import CUPSD_GLIBC_TUNABLES, cupsd_environment
+from releasestation.printq import PrintServer
 from tests.waiting import wait_for
 
 

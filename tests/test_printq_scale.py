@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from releasestation.config import CupsSettings
-from releasestation.printq import PrintServer, PrivateCups
+from releasestation.demo.private_cups import PrivateCups
+from releasestation.printq import PrintServer
 
 JOBS, OWNERS = 2000, 200
 

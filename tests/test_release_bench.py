@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench import release_bench
-from releasestation.printq import PrivateCups
-from releasestation.printq.private_setup import CUPSD_GLIBC_TUNABLES
+from releasestation.demo.private_cups import PrivateCups
+from releasestation.demo.private_setup import CUPSD_GLIBC_TUNABLES
 
 SCHEDSTAT = Path("/proc/self/schedstat").exists()
 

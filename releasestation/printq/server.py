@@ -390,7 +390,8 @@ class PrintServer:
 
     def local_cupsd_version(self) -> str | None:
         """The Debian version of this machine's cupsd when the server is that cupsd (its
-        standard socket, or a PrivateCups' own, which runs the same binary); else None."""
+        standard socket, or a private cupsd's own socket, as the demo's, which runs the same
+        binary); else None."""
         if not self.server.startswith("/"):  # a domain socket is this machine's
             return None
         return installed_cupsd_version()

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from releasestation.demo import capture_backend
 from releasestation.errors import PrintServerError
-from releasestation.printq import capture_backend
 
 STOCK_CUPSD_CONF = Path("/usr/share/cups/cupsd.conf.default")
 # The glibc tunables the shipped systemd/cups.service.d/releasestation.conf gives cupsd: its

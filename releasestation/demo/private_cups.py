@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A private cupsd in a temporary directory, for the tests and `releasestation demo`.
+"""A private cupsd in a temporary directory: `releasestation demo`'s printer, and the tests'
+and the bench's.
 
 It listens only on a domain socket inside its directory (`PrivateCups.socket`, usable as
 `CupsSettings.server`), runs in the foreground as a child process (never a stray daemon),
@@ -40,15 +41,15 @@ from types import TracebackType
 
 import cups
 
-from releasestation.errors import PrintServerError
-from releasestation.printq.policy import POLICY_NAME, render_policy
-from releasestation.printq.private_setup import (
+from releasestation.demo.private_setup import (
     cupsd_conf,
     cupsd_environment,
     files_conf,
     install_server_bin,
     stock_default_policy,
 )
+from releasestation.errors import PrintServerError
+from releasestation.printq.policy import POLICY_NAME, render_policy
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class PrivateCups:
         user, group = self._run_as()
         for sub in ("conf", "spool", "spool/tmp", "state", "cache", "log", "bin/backend"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        # Other users' clients (spoof_release) must reach the socket inside.
+        # Clients run as other users (the tests' spoofing attempts) must reach the socket.
         os.chmod(self.root, 0o755)  # noqa: S103
         self.captures.mkdir(exist_ok=True)
         install_server_bin(self.root / "bin", as_root=os.geteuid() == 0)
@@ -332,25 +333,6 @@ class PrivateCups:
         conn.writeRequestData(data, len(data))
         conn.finishDocument(queue)
         return job_id
-
-    def spoof_release(
-        self, job_id: int, as_user: str, claim_user: str
-    ) -> subprocess.CompletedProcess[str]:
-        """An ordinary OS user `as_user` runs `lp -i N -H resume` claiming to be `claim_user`."""
-        if os.geteuid() != 0:
-            raise PrintServerError("spoof_release runs a command as another user: needs root")
-        env = self.client_env() | {"HOME": "/", "USER": as_user, "LOGNAME": as_user}
-        command = ["lp", "-h", self.socket, "-U", claim_user, "-i", str(job_id), "-H", "resume"]
-        return subprocess.run(
-            ["runuser", "-u", as_user, "--", *command],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=env,
-            start_new_session=True,  # no controlling tty: lp cannot prompt for a password
-            check=False,
-        )
 
     def reset(self) -> None:
         """Cancel and purge every job, clear the captures, re-enable every queue."""

@@ -5,6 +5,16 @@ Starts a private cupsd (hold queue `Secure`, a capture backend standing in for t
 an SQLite store in a temp dir, the local directory with two sample users, and a simulated
 PaperCut network terminal. The terminal swipes alice's card: alice's jobs print, bob's stay
 held. Nothing outside the temp dir is touched; everything is stopped at the end.
+
+The demo is a self-contained showcase, so it brings its own printer: `private_cups` (a real
+cupsd of its own in the temp dir), `private_setup` (that cupsd's configuration and
+ServerBin) and `capture_backend` (the backend that "prints" into a directory). That is the
+one exception to "only `printq` talks to CUPS": the station itself still reaches CUPS only
+through `releasestation.printq`, and nothing the daemon imports (`releasestation.daemon`,
+`releasestation.app`, the CLI but for `releasestation demo`'s lazy import) loads this
+package. The tests and the bench start the same private cupsd from here
+(`releasestation.demo.private_cups.PrivateCups`); what only the tests need (a spoofed
+release run as another OS user) lives in tests/fixtures/cupsd.py.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from pathlib import Path
 from releasestation import config as config_mod
 from releasestation.app import App
 from releasestation.daemon import Station
-from releasestation.printq.private import PrivateCups
+from releasestation.demo.private_cups import PrivateCups
 from releasestation.store import users as store_users
 
 log = logging.getLogger(__name__)
