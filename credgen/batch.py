@@ -21,18 +21,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from credgen import plan
-from credgen.issue import Decision, Issued, Issuer, Person
-from credgen.mail import Mailer, MailError, MailServerError, credentials_message, errors_message
 from credgen.progress import Progress
-from credgen.results import BatchResult, UserResult
-from credgen.transact import Statistics, in_transaction
+from credgen.results import BatchResult
+from credgen.statistics import Statistics
 from releasestation.audit import Event
-from releasestation.credentials import records
+from releasestation.credentials import plan, records
 from releasestation.credentials.codes import SpaceExhausted, check_pin_length
+from releasestation.credentials.issuing import Issued, Issuer, Person
+from releasestation.credentials.mail import Mailer, MailError, MailServerError, errors_message
+from releasestation.credentials.one_user import failed, outage, outcome, warn_unusable_pins
+from releasestation.credentials.results import UserResult
+from releasestation.credentials.transact import in_transaction
 from releasestation.directory import LocalDirectory, User
 from releasestation.errors import ReleaseStationError, StoreError
 from releasestation.store.models import utcnow
@@ -62,7 +63,7 @@ def run_batch(
     result = BatchResult(dry_run=dry_run)
     people = collect(app, result)
     check_space(app, people)
-    warn_unusable_pins(app)
+    warn_unusable_pins(app.config)
     with app.store.read() as session:
         used = {kind: records.digests_in_use(session, kind) for kind in ("pin", "cac")}
     issuer = Issuer(settings, app.hasher, clock, used)
@@ -124,29 +125,6 @@ def check_space(app: App, people: Sequence[Person]) -> None:
     check_pin_length(settings.pin_length, len(holders | {p.key for p in people}))
 
 
-def warn_unusable_pins(app: App) -> None:
-    """Warn when `[station] pin_max_digits` was set below the PINs issued, so that they
-    work on PIN pads only (left empty it follows pin_length): always when it is between 1
-    and pin_length - 1; when it is 0 (PIN pads only, on purpose) only if the file names
-    card readers and no PIN pad."""
-    digits = app.config.station.pin_max_digits
-    length = app.config.credgen.pin_length
-    if not app.config.credgen.generate_pin or digits >= length:
-        return
-    kinds = {r.type for r in app.config.readers.values() if r.enabled}
-    if digits == 0 and (not kinds or "keypad" in kinds):
-        return
-    where = "on PIN pads only" if "keypad" in kinds else "nowhere: no reader here is a PIN pad"
-    log.warning(
-        "[station] pin_max_digits = %d is below pin_length = %d: these PINs can be typed %s;"
-        " remove pin_max_digits (it then follows pin_length) to take them from card"
-        " terminals too",
-        digits,
-        length,
-        where,
-    )
-
-
 # -- the three ways through ---------------------------------------------------------------
 def _groups(people: Sequence[Person], size: int) -> Iterator[Sequence[Person]]:
     iterator = iter(people)
@@ -163,11 +141,13 @@ def _dry_run(app, issuer: Issuer, people, result: BatchResult, bar: Progress) ->
 
 
 def _silent(app, issuer: Issuer, people, result: BatchResult, bar: Progress) -> None:
-    statistics = Statistics(app)
+    statistics = Statistics(app.store)
     for group in _groups(people, GROUP):
         created = issuer.created
         try:
-            outcomes = in_transaction(app, issuer, _group_writer(app, issuer, group))
+            outcomes = in_transaction(
+                app.store, app.config.credgen, issuer, _group_writer(app, issuer, group)
+            )
             statistics.grew(issuer.created - created)
         except StoreError as exc:
             if outage(exc):
@@ -187,7 +167,7 @@ def _one_by_one(app, issuer: Issuer, group, result: BatchResult) -> list[UserRes
     outcomes = []
     for person in group:
         try:
-            outcomes.append(issue_one(app, issuer, person, None))
+            outcomes.append(app.user_issuer.issue_one(issuer, person, None))
         except StoreError as exc:
             result.aborted = str(exc)
             break
@@ -199,9 +179,9 @@ def _mailing(app, issuer: Issuer, people, result: BatchResult, bar: Progress) ->
         try:
             for done, person in enumerate(people, 1):
                 try:
-                    each = issue_one(app, issuer, person, mailer)
+                    each = app.user_issuer.issue_one(issuer, person, mailer)
                 except (MailServerError, StoreError) as exc:
-                    each = _failed(person, str(exc))
+                    each = failed(person, str(exc))
                     result.aborted = f"{exc}; {len(people) - done} users were not tried"
                 result.add(each)
                 _audit_failure(app, each)
@@ -220,28 +200,6 @@ def _stop(app: App, result: BatchResult) -> bool:
 
 
 # -- one user, one group ------------------------------------------------------------------
-def issue_one(app: App, issuer: Issuer, person: Person, mailer: Mailer | None) -> UserResult:
-    """One user in one transaction; with `mailer`, the mail is sent before the commit.
-
-    Raised, after the rollback: MailServerError (nothing more can be sent) and a StoreError
-    of a database that stays away. Every other failure is the user's result."""
-    try:
-        return in_transaction(app, issuer, lambda s: _write_one(app, issuer, s, person, mailer))
-    except MailServerError:
-        raise
-    except StoreError as exc:
-        if outage(exc):
-            raise
-        return _failed(person, str(exc))
-    except MailError as exc:
-        return _failed(person, str(exc))
-
-
-def outage(exc: StoreError) -> bool:
-    """The database itself failed (as opposed to this user's data)."""
-    return isinstance(exc.__cause__, OperationalError)
-
-
 def _group_writer(app: App, issuer: Issuer, group: Sequence[Person]):
     return lambda session: _write(app, issuer, session, group)
 
@@ -257,39 +215,6 @@ def _write(app: App, issuer: Issuer, session: Session, group: Sequence[Person]) 
 
 def _kinds(issued: Issued | None) -> tuple[str, ...]:
     return issued.kinds if issued is not None else ()
-
-
-def _write_one(app: App, issuer: Issuer, session: Session, person: Person, mailer):
-    [decision] = issuer.decide(session, [person], create=True)
-    if decision.skip or not decision.needs:
-        return outcome(decision)
-    [issued] = issuer.issue(session, [decision])
-    app.audit.record_in(session, [issued.event()])
-    result = outcome(decision, kinds=issued.kinds)
-    if mailer is None:
-        result.credentials = issued
-    else:
-        mailer.send(credentials_message(app.config.credgen, person.email, issued.values()))
-    return result
-
-
-def outcome(decision: Decision, dry_run: bool = False, kinds=()) -> UserResult:
-    person = decision.person
-    name, email = person.user.username, person.email
-    created = decision.created
-    if decision.skip:
-        return UserResult(name, "skipped", reason=decision.skip, email=email)
-    if not decision.needs:
-        return UserResult(name, "current", reason="has what the policy asks for", email=email)
-    if dry_run:
-        return UserResult(name, "dry-run", decision.needs.kinds(), email=email)
-    visitor = created and person.user.source == "visitor"
-    return UserResult(name, "issued", kinds, email=email, visitor_created=visitor)
-
-
-def _failed(person: Person, reason: str) -> UserResult:
-    log.error("%s: no credentials issued: %s", person.user.username, reason)
-    return UserResult(person.user.username, "failed", reason=reason, email=person.email)
 
 
 def _audit_failure(app: App, result: UserResult) -> None:

@@ -12,13 +12,13 @@ import argparse
 import sys
 
 from credgen.batch import run_batch
-from credgen.mail import MailServerError
-from credgen.results import UserResult
 from credgen.user import run_user
 from releasestation import __version__
 from releasestation.cli import FAILED, OK, UNAVAILABLE, USAGE, setup_logging
 from releasestation.cli.common import load_app
 from releasestation.cli.options import CommandParser
+from releasestation.credentials.mail import MailServerError
+from releasestation.credentials.results import UserResult
 from releasestation.errors import ConfigError, ReleaseStationError
 
 

@@ -1,31 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What a run did: per user (`UserResult`) and for a whole batch (`BatchResult`)."""
+"""What a batch run did (`BatchResult`); per user, releasestation.credentials.results."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 
-from credgen.issue import Issued
-
-
-@dataclass
-class UserResult:
-    """One user's outcome. `status`: issued | current (had all the policy asks for) |
-    skipped | failed | dry-run (would issue `issued`). `credentials` holds the values only
-    when they were not mailed (mail off, one user)."""
-
-    username: str
-    status: str
-    issued: tuple[str, ...] = ()
-    reason: str = ""
-    email: str = ""
-    visitor_created: bool = False
-    credentials: Issued | None = field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
+from releasestation.credentials.results import UserResult
 
 
 @dataclass

@@ -26,8 +26,10 @@ from releasestation.store.site import check_secret, record_secret
 
 if TYPE_CHECKING:
     from releasestation.credentials.lockout import LockoutPolicy
+    from releasestation.credentials.one_user import UserIssuer
     from releasestation.identity import Identity
     from releasestation.lifecycle.expiry import Expirer
+    from releasestation.lifecycle.visitors import Visitors
     from releasestation.printq import PrintServer
     from releasestation.printq.index import HeldIndex
     from releasestation.release import Claims, HeldJobs, OwnerResolver, Releaser
@@ -161,6 +163,32 @@ class App:
 
         station = self.config.station
         return Expirer(self.store, self.printq, self.resolver, self.claims, station, clock)
+
+    @functools.cached_property
+    def user_issuer(self) -> UserIssuer:
+        """Credentials for one user (`credgen user`, a visitor whose job arrived)."""
+        from releasestation.credentials.one_user import UserIssuer
+
+        credgen = self.config.credgen
+        return UserIssuer(credgen, self.store, self.hasher, self.audit, self.directory)
+
+    @functools.cached_property
+    def visitors(self) -> Visitors:
+        from releasestation.credentials.one_user import warn_unusable_pins
+        from releasestation.lifecycle.visitors import Visitors
+
+        config = self.config
+        made = Visitors(
+            self.store,
+            self.directory,
+            self.station_owners.matcher,
+            config.credgen.allowed_usernames,
+            on_arrival=config.station.visitors_on_arrival,
+            issue=lambda name, email: self.user_issuer.issue(name, email),
+        )
+        if made.enabled:
+            warn_unusable_pins(config)
+        return made
 
     def close(self) -> None:
         for name in ("directory", "printq", "store"):

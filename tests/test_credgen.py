@@ -14,14 +14,13 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from credgen import run_batch, run_user
-from credgen.batch import warn_unusable_pins
 from credgen.cli import main as credgen_main
 from readers import Swipe
 from releasestation import config
-from releasestation.app import App
 from releasestation.credentials import records
 from releasestation.credentials.codes import verify_password
 from releasestation.credentials.models import Credential
+from releasestation.credentials.one_user import warn_unusable_pins
 from releasestation.errors import ConfigError
 from releasestation.store import users as store_users
 from releasestation.store.models import User as UserRow
@@ -352,7 +351,7 @@ def test_credgen_warns_when_its_pins_cannot_be_typed_on_card_terminals(
     kind = {"keypad": "device = /dev/null", "papercut": "host = 10.0.0.9"}.get(readers)
     section = f"[reader:r]\ntype = {readers}\n{kind}\n" if readers else ""
     text_ = f"[station]\nhold_queues = Q\n{station}\n[credgen]\npin_length = 6\n{section}"
-    warn_unusable_pins(App(config.parse_text(text_)))
+    warn_unusable_pins(config.parse_text(text_))
     assert ("PINs can be typed" in caplog.text) is warned
 
 

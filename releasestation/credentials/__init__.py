@@ -2,9 +2,11 @@
 """Credentials: PINs, card-assignment codes (CACs) and passwords, and the guessing lockout.
 
 PINs and CACs are kept as HMACs keyed with the site secret, passwords as passlib hashes.
-The `[credgen]` settings live here because the core's config reads them; the generator that
-uses them is the `credgen` package. Names other than the settings are imported on first
-use, so that reading the config does not load the database layer.
+Issuing them follows the `[credgen]` policy (plan), draws and stores them (issuing) in one
+transaction (transact) and mails them (mail); one_user does it for one user, as `credgen
+user` and the daemon (a visitor's job arrived) ask. The `credgen` package is the command
+and its batch orchestration, built on these. Names other than the settings are imported on
+first use, so that reading the config does not load the database layer.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from releasestation.errors import ReleaseStationError
-from releasestation.lifecycle.visitors import Visitors
 from releasestation.printq.watch import NewJobs
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ class JobWatcher:
         self.app = app
         self.interval = interval or app.config.station.watch_every_seconds
         self.owners = app.resolver
-        self.visitors = Visitors(app)
+        self.visitors = app.visitors
         self.listeners: list[Callable[[HeldJob, str | None], None]] = []  # (job, owner)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -4,8 +4,9 @@
 `Issuer.decide()` reads (and, when asked, creates) the users' rows and credentials for a
 group of people in one query; `Issuer.issue()` draws the codes and writes them, in bulk.
 Both work on table rows rather than ORM objects: a batch handles 100,000 users. The caller
-owns the transaction, so it decides what is committed together (see credgen.batch). Values
-live only in the returned `Issued`, for the mail, never in logs.
+owns the transaction, so it decides what is committed together (one user:
+releasestation.credentials.one_user; a batch: credgen.batch). Values live only in the
+returned `Issued`, for the mail, never in logs.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, null, select
 from sqlalchemy.orm import Session
 
-from credgen import bulk, plan
 from releasestation.audit import Event
-from releasestation.credentials import records
+from releasestation.credentials import plan, records
 from releasestation.credentials.codes import Drawer, hash_password, new_password
 from releasestation.credentials.models import Credential
 from releasestation.credentials.settings import CredgenSettings
 from releasestation.directory import User
 from releasestation.secret import Hasher
+from releasestation.store import bulk
 from releasestation.store import users as store_users
 from releasestation.store.models import User as UserRow
 
