@@ -27,13 +27,13 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from bench.servers.postgres import pg_schema_url
+from bench.servers.slapd import SlapdServer
+from bench.servers.smtp import Handler, SmtpServer
 from credgen import run_batch
 from credgen.progress import Progress
 from releasestation import config
 from releasestation.app import App
-from tests.fixtures.db import pg_schema_url
-from tests.fixtures.smtp import Handler, SmtpServer
-from tests.slapd_server import SlapdServer
 
 try:
     from bench.ldap_seed import bench_uid, seed_users

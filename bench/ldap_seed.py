@@ -20,9 +20,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.servers.slapd import SlapdServer
+from bench.servers.slapd_data import PEOPLE_DN, ldif_entry
 from releasestation.directory.ldap import LdapDirectory
-from tests.slapd_data import PEOPLE_DN, ldif_entry
-from tests.slapd_server import SlapdServer
 
 
 def bench_card(i: int) -> str:

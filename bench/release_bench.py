@@ -57,6 +57,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.ldap_seed import bench_card, bench_uid, seed_users
+from bench.servers.slapd import SlapdServer
+from bench.servers.terminal import Terminal
 from releasestation.app import App
 from releasestation.config import CupsSettings, DatabaseSettings, StationSettings, parse_text
 from releasestation.config import replace as replace_config
@@ -64,9 +66,7 @@ from releasestation.daemon import Station, settle_memory
 from releasestation.demo.private_cups import PrivateCups
 from releasestation.demo.private_setup import CUPSD_GLIBC_TUNABLES
 from releasestation.printq import PrintServer
-from tests.fixtures.terminal import Terminal
-from tests.slapd_server import SlapdServer
-from tests.waiting import wait_for
+from releasestation.printq.index import HeldIndex
 
 
 def cpu_ms(pid: int | None) -> float | None:
@@ -274,6 +274,16 @@ def run(args: argparse.Namespace) -> int:
             slapd.destroy()
 
 
+def index_built(index: HeldIndex, timeout: float) -> bool:
+    """Whether the held-job index vouches for itself within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not index.trusted:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def measure(
     args, root: Path, cups: PrivateCups, slapd: SlapdServer, arrivals: Arrivals, held: int
 ) -> int:
@@ -289,7 +299,7 @@ def measure(
     station.start()
     terminal.wait_connections(1)
     if not args.no_index:
-        if not wait_for(lambda: index.trusted, timeout=600, step=0.05):
+        if not index_built(index, timeout=600):
             raise SystemExit("the held-job index was never built")
         print(f"held-job index built in {time.monotonic() - started:.1f} s")
     settle_memory()  # as `releasestation run` does once started

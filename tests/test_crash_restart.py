@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select, text
 
+from bench.servers.postgres import pg_schema_url
+from bench.servers.smtp import free_port
 from releasestation import config
 from releasestation.app import App
 from releasestation.demo.private_cups import PrivateCups
@@ -26,8 +28,6 @@ from releasestation.lifecycle import reconcile
 from releasestation.printq import HELD
 from releasestation.release.models import JobClaim
 from releasestation.store.models import utcnow
-from tests.fixtures.db import pg_schema_url
-from tests.fixtures.smtp import free_port
 from tests.test_lifecycle import (
     add_user,
     app_factory,

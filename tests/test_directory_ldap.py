@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.servers.slapd import SIZE_LIMIT, SlapdServer
+from bench.servers.slapd_data import BASE_DN, person_attributes
 from releasestation.directory.base import User
 from releasestation.directory.ldap import LdapDirectory
 from releasestation.errors import DirectoryError
-from tests.slapd_data import BASE_DN, person_attributes
-from tests.slapd_server import SIZE_LIMIT, SlapdServer
 
 
 def who(user: User | None) -> str | None:

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from bench.ldap_seed import bench_card, bench_uid, seed_users, time_lookups
+from bench.servers.slapd import SlapdServer
 from releasestation.directory.base import User
 from releasestation.directory.ldap import LdapDirectory
-from tests.slapd_server import SlapdServer
 
 
 def who(user: User | None) -> str | None:

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
+from bench.servers.slapd import free_port
 from releasestation.config import DirectorySettings
 from releasestation.directory.base import User
 from releasestation.directory.ldap import LdapDirectory
 from releasestation.errors import ConfigError, DirectoryError
-from tests.slapd_server import free_port
 
 CARD = "0012345678"  # alice's
 

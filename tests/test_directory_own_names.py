@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.servers.slapd_data import BASE_DN
 from releasestation import config
 from releasestation.config import StationSettings
 from releasestation.directory import OwnNames
@@ -14,7 +15,6 @@ from releasestation.directory.ldap import LdapDirectory
 from releasestation.directory.ldap_domain import domain_labels, names_from_base_dn
 from releasestation.errors import ConfigError
 from releasestation.owner_names import OwnerMatcher
-from tests.slapd_data import BASE_DN
 from tests.test_credentials import station_app
 
 PARTITIONS = f"CN=Partitions,CN=Configuration,{BASE_DN}"

@@ -18,10 +18,10 @@ from pathlib import Path
 import cups
 import pytest
 
+from bench.servers.slapd_data import make_certificates
 from releasestation.config import CupsSettings
 from releasestation.errors import PrintServerError
 from releasestation.printq import PrintServer, http, ipp
-from tests.slapd_data import make_certificates
 
 # The smallest IPP answer: version 2.0, successful-ok, request id 1, no attributes.
 OK = bytes([2, 0, 0, 0, 0, 0, 0, 1, 3])

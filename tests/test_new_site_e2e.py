@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers.slapd import SlapdServer
+from bench.servers.slapd_data import READER_DN, READER_PASSWORD, person_attributes
 from credgen import run_batch, run_user
 from releasestation import config
 from releasestation.app import App
 from releasestation.daemon import Station
 from releasestation.store import users as store_users
 from tests.fixtures.station import example_config
-from tests.slapd_data import READER_DN, READER_PASSWORD, person_attributes
-from tests.slapd_server import SlapdServer
 from tests.test_lifecycle import wait_for
 
 DOMAIN_DN = "dc=corp,dc=example,dc=org"

@@ -6,7 +6,7 @@ Never the system slapd. The config is cn=config LDIF loaded with `slapadd -n0` i
 card attributes; slapd listens on free loopback ports, `ldap://` (StartTLS offered) and
 `ldaps://`, with a CA and server certificate made by the openssl CLI. Entries go in offline
 with `slapadd` (fast, for bulk seeding before start) or online as the admin. What it is
-seeded with: tests/slapd_data.py.
+seeded with: bench/servers/slapd_data.py.
 
 slapd is started through `setpriv --pdeathsig KILL`, so the kernel kills it if the process
 (strictly: the thread) that started it dies without stopping it.
@@ -26,8 +26,7 @@ from typing import Any
 
 import ldap3
 
-from releasestation.config import DirectorySettings
-from tests.slapd_data import (
+from bench.servers.slapd_data import (
     AD_DN,
     ADMIN_DN,
     ADMIN_PASSWORD,
@@ -42,6 +41,7 @@ from tests.slapd_data import (
     seed_ldif,
     ssha,
 )
+from releasestation.config import DirectorySettings
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
