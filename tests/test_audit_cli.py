@@ -11,9 +11,6 @@ from sqlalchemy import text
 from releasestation.audit import Audit, Event
 from releasestation.cli import main
 from releasestation.store.models import utcnow
-from tests.test_lifecycle import restore_logging  # noqa: F401 - fixture
-
-pytestmark = pytest.mark.usefixtures("restore_logging")  # main() sets up logging
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,20 +28,8 @@ from releasestation.lifecycle import reconcile
 from releasestation.printq import HELD
 from releasestation.release.models import JobClaim
 from releasestation.store.models import utcnow
-from tests.test_lifecycle import (
-    add_user,
-    app_factory,
-    audit_rows,
-    station_ini,
-    swipe,
-    wait_for,
-)
-
-
-@pytest.fixture
-def make_app(cups_clean, db_url, tmp_path) -> Iterator[Callable[..., App]]:
-    yield from app_factory(cups_clean, db_url, tmp_path)
-
+from tests.fixtures.station import add_user, audit_rows, station_ini, swipe
+from tests.waiting import wait_for
 
 CARD = "55667788"
 
@@ -150,7 +138,7 @@ def test_expiry_claims(make_app, cups_clean):
 
 
 def test_a_vanished_stations_claims_are_settled_by_others_once_stale(make_app, cups_clean):
-    north, south = make_app("north"), make_app("south")
+    north, south = make_app(station="name = north\n"), make_app(station="name = south\n")
     job = cups_clean.submit("alice", "a")
     claim(north, job)
     assert reconcile.reconcile(south.claims, south.printq) == [], "not south's own"
@@ -218,7 +206,7 @@ def daemon_for(tmp_path) -> Iterator:
         )
         ini = tmp_path / "station.ini"
         server_line = f"server = {server or cups.socket}\ntimeout_seconds = 30\n"
-        ini.write_text(station_ini(cups, db_url, tmp_path, cups=server_line) + reader)
+        ini.write_text(station_ini(db_url, tmp_path, cups, cups=server_line) + reader)
         daemon = Daemon(ini, port, tmp_path / "daemon.log")
         daemons.append(daemon)
         return daemon
@@ -241,7 +229,7 @@ def pg_app(cups_clean, tmp_path) -> Iterator[App]:
     """An App on a PostgreSQL schema of its own (this test holds a lock there)."""
     urls = pg_schema_url()
     url = next(urls)
-    app = App(config.parse_text(station_ini(cups_clean, url, tmp_path)))
+    app = App(config.parse_text(station_ini(url, tmp_path, cups_clean)))
     app.store.upgrade()
     try:
         yield app

@@ -7,30 +7,13 @@ import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
 
-import pytest
-
-from releasestation.app import App
 from releasestation.audit import Audit
 from releasestation.cli import main
 from releasestation.lifecycle.housekeeping import Housekeeping
 from releasestation.store.models import utcnow
-from tests.test_lifecycle import (
-    add_user,
-    app_factory,
-    audit_rows,
-    pjl_document,
-    restore_logging,  # noqa: F401 - fixture
-    station_ini,
-)
-
-pytestmark = pytest.mark.usefixtures("restore_logging")  # main() sets up logging
-
-
-@pytest.fixture
-def make_app(cups_clean, db_url, tmp_path) -> Iterator[Callable[..., App]]:
-    yield from app_factory(cups_clean, db_url, tmp_path)
+from tests.fixtures.cupsd import pjl_document
+from tests.fixtures.station import add_user, audit_rows, station_ini
 
 
 def hours_ahead(hours: float):
@@ -79,7 +62,7 @@ def test_hold_hours_zero_keeps_jobs(make_app, cups_clean):
 
 
 def test_several_stations_on_one_queue_expire_each_job_once(make_app, cups_clean):
-    north, south = make_app("north"), make_app("south")
+    north, south = make_app(station="name = north\n"), make_app(station="name = south\n")
     jobs = cups_clean.submit_many([(f"user{i}", f"doc {i}") for i in range(8)])
     start = threading.Barrier(2)
     results: dict[str, list] = {}
@@ -116,7 +99,7 @@ def test_housekeeping_expires_on_its_round(make_app, cups_clean):
 
 def test_expire_command(make_app, cups_clean, db_url, tmp_path, capsys):
     ini = tmp_path / "station.ini"
-    ini.write_text(station_ini(cups_clean, db_url, tmp_path, station="hold_hours = 0.0001\n"))
+    ini.write_text(station_ini(db_url, tmp_path, cups_clean, station="hold_hours = 0.0001\n"))
     make_app()  # migrates the database
     job = cups_clean.submit("alice", "brief")
     time.sleep(1.1)  # older than 0.36 s by cupsd's whole-second clock

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The held-job lifecycle as the daemon runs it, and the helpers the lifecycle tests share.
+"""The held-job lifecycle as the daemon runs it.
 
 Every test here talks to the real private cupsd (`cups_clean`) and a real store (SQLite and
 PostgreSQL through `db_url`).
@@ -7,134 +7,13 @@ PostgreSQL through `db_url`).
 
 from __future__ import annotations
 
-import logging
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
-from sqlalchemy import text
-
-from readers import Swipe
-from releasestation import config
-from releasestation.app import App
-from releasestation.daemon import Station, build_services
-from releasestation.demo.private_cups import PrivateCups
+from releasestation.daemon import build_services
 from releasestation.lifecycle.housekeeping import Housekeeping
 from releasestation.lifecycle.watcher import JobWatcher
 from releasestation.printq.index import HeldIndex
-from releasestation.store import users as store_users
-
-PJL = (
-    b'\x1b%%-12345X@PJL JOB NAME="%s"\r\n@PJL SET USERNAME="%s"\r\n'
-    b"@PJL ENTER LANGUAGE=POSTSCRIPT\r\n"
-)
-PAGE = b"%!PS-Adobe-3.0\nshowpage\n\x1b%-12345X"
-
-
-def pjl_document(user: str, title: str = "report") -> bytes:
-    return PJL % (title.encode(), user.encode()) + PAGE
-
-
-def station_ini(cupsd: PrivateCups, db_url: str, tmp_path: Path, name="lobby", **more) -> str:
-    """A station config on the private cupsd; `more` maps a section to lines that add to
-    (or override keys of) it."""
-    sections = {
-        "station": f"name = {name}\nhold_queues = Secure, Secure2\n"
-        f"secret_file = {tmp_path}/secret\nwatch_every_seconds = 0.2\n",
-        "cups": f"server = {cupsd.socket}\ntimeout_seconds = 5\n",
-        "database": f"url = {db_url}\n",
-        "directory": "type = local\n",
-        "owners": f"spool_dir = {cupsd.root}/spool\n",
-    }
-    for section, lines in more.items():
-        sections[section] = sections.get(section, "") + lines
-    return "".join(f"[{s}]\n{_last_wins(body)}\n" for s, body in sections.items())
-
-
-def _last_wins(body: str) -> str:
-    keys: dict[str, str] = {}
-    for line in body.splitlines():
-        key = line.split("=", 1)[0].strip()
-        if key:
-            keys[key] = line
-    return "\n".join(keys.values()) + "\n"
-
-
-def app_factory(cupsd: PrivateCups, db_url: str, tmp_path: Path) -> Iterator[Callable[..., App]]:
-    """For a `make_app` fixture: make(name="lobby", **sections) -> a migrated App on
-    `cupsd`; every App made is closed afterwards."""
-    apps: list[App] = []
-
-    def make(name: str = "lobby", **more: str) -> App:
-        cfg = config.parse_text(station_ini(cupsd, db_url, tmp_path, name, **more))
-        app = App(cfg)
-        app.store.upgrade()
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.close()
-
-
-@pytest.fixture
-def make_app(cups_clean, db_url, tmp_path) -> Iterator[Callable[..., App]]:
-    yield from app_factory(cups_clean, db_url, tmp_path)
-
-
-@pytest.fixture
-def restore_logging():
-    """The CLI's main() sets up root logging on the (captured) stderr; undo it afterwards.
-    Modules that call main() import this as an autouse fixture."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def add_user(app: App, username: str, card: str | None = None, cost_center: str | None = None):
-    hasher = app.hasher  # first use checks the secret in a transaction of its own
-    with app.store.write() as session:
-        row = store_users.add_user(session, username, "local", email=f"{username}@example.org")
-        row.cost_center = cost_center
-        if card:
-            store_users.add_card(session, hasher, row, card)
-
-
-def audit_rows(app: App, event: str | None = None) -> list[dict]:
-    query = "SELECT * FROM audit" + (" WHERE event = :e" if event else "") + " ORDER BY id"
-    with app.store.read() as session:
-        return [dict(r._mapping) for r in session.execute(text(query), {"e": event})]
-
-
-def swipe(app: App, value: str, kind: str = "card") -> str:
-    station = Station(app, readers=[], services=[])
-    return station.handle(Swipe(reader="door", value=value, kind=kind))  # type: ignore[arg-type]
-
-
-def lp(cups: PrivateCups, user: str, title: str, data: bytes, tmp_path: Path, queue="Secure"):
-    """Submit with the real `lp` client, as `user`, raw; returns the job id."""
-    document = tmp_path / f"{title}.prn"
-    document.write_bytes(data)
-    done = subprocess.run(
-        ["lp", "-h", cups.socket, "-U", user, "-d", queue, "-t", title, "-o", "raw",
-         str(document)],
-        capture_output=True, text=True, env=cups.client_env(), timeout=30, check=True,
-    )  # fmt: skip
-    return int(done.stdout.split(f"{queue}-", 1)[1].split()[0])
-
-
-def wait_for(check: Callable[[], object], timeout: float = 10.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
-
+from tests.fixtures.cupsd import lp, pjl_document
+from tests.fixtures.station import add_user, audit_rows, swipe
+from tests.waiting import wait_for
 
 # -- the daemon's hook ------------------------------------------------------------------------
 

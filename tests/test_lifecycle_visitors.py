@@ -7,27 +7,14 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from releasestation.app import App
 from releasestation.lifecycle.watcher import JobWatcher
-from tests.test_lifecycle import (
-    add_user,
-    app_factory,
-    audit_rows,
-    lp,
-    pjl_document,
-    swipe,
-    wait_for,
-)
-
-
-@pytest.fixture
-def make_app(cups_clean, db_url, tmp_path) -> Iterator[Callable[..., App]]:
-    yield from app_factory(cups_clean, db_url, tmp_path)
-
+from tests.fixtures.cupsd import lp, pjl_document
+from tests.fixtures.station import add_user, audit_rows, swipe
+from tests.waiting import wait_for
 
 VISITORS = r"[^@\s]+@example\.com"
 STATION_LOGGERS = ("releasestation", "credgen", "readers")  # not the test SMTP server's

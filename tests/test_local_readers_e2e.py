@@ -13,8 +13,8 @@ import pytest
 import readers
 from releasestation.daemon import Station
 from tests.fixtures.fake_input import typed
+from tests.fixtures.serial_port import PtyPort
 from tests.fixtures.station import ldap_section
-from tests.test_readers_serial import PtyPort
 
 BY_ID = "/dev/input/by-id/usb-RFIDeas_USB_Keyboard-event-kbd"
 TOKEN = "reader-t0ken"

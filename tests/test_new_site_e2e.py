@@ -29,7 +29,7 @@ from releasestation.app import App
 from releasestation.daemon import Station
 from releasestation.store import users as store_users
 from tests.fixtures.station import example_config
-from tests.test_lifecycle import wait_for
+from tests.waiting import wait_for
 
 DOMAIN_DN = "dc=corp,dc=example,dc=org"
 PEOPLE = f"ou=people,{DOMAIN_DN}"

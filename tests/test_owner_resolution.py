@@ -5,8 +5,6 @@ with CUPS-Get-Document."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 from sqlalchemy import select
 
@@ -20,20 +18,8 @@ from releasestation.printq import HeldJob
 from releasestation.release import OwnerResolver
 from releasestation.release.models import JobOwner
 from releasestation.release.pjl import pjl_user
-from tests.test_lifecycle import (
-    PAGE,
-    add_user,
-    app_factory,
-    audit_rows,
-    pjl_document,
-    swipe,
-)
-
-
-@pytest.fixture
-def make_app(cups_clean, db_url, tmp_path) -> Iterator[Callable[..., App]]:
-    yield from app_factory(cups_clean, db_url, tmp_path)
-
+from tests.fixtures.cupsd import PAGE, pjl_document
+from tests.fixtures.station import add_user, audit_rows, swipe
 
 UEL = b"\x1b%-12345X"
 

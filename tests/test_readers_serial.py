@@ -7,46 +7,16 @@ the link pointed at it, as udev does when a USB-serial adapter comes back.
 
 from __future__ import annotations
 
-import os
-import pty
 import queue
 import time
-from pathlib import Path
 
 import pytest
 import serial
 
 import readers
 from readers.serial_reader import SerialReader, StxEtxFramer
+from tests.fixtures.serial_port import PtyPort
 from tests.waiting import wait_for
-
-
-class PtyPort:
-    """A serial device: the pty master is the reader hardware, the link its by-id path."""
-
-    def __init__(self, link: Path):
-        self.link = link
-        self.master: int | None = None
-        self.plug()
-
-    def plug(self) -> None:
-        master, slave = pty.openpty()
-        self.slave_name = os.ttyname(slave)
-        os.close(slave)
-        self.master = master
-        tmp = self.link.with_suffix(".new")
-        tmp.symlink_to(self.slave_name)
-        tmp.replace(self.link)
-
-    def unplug(self) -> None:
-        self.link.unlink(missing_ok=True)
-        if self.master is not None:
-            os.close(self.master)
-            self.master = None
-
-    def send(self, data: bytes) -> None:
-        assert self.master is not None
-        os.write(self.master, data)
 
 
 @pytest.fixture

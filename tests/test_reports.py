@@ -8,7 +8,6 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,21 +17,7 @@ from releasestation.audit import Audit, Event
 from releasestation.cli import main
 from releasestation.store import users as store_users
 from releasestation.store.models import utcnow
-from tests.test_lifecycle import (
-    add_user,
-    app_factory,
-    audit_rows,
-    restore_logging,  # noqa: F401 - fixture
-    station_ini,
-    swipe,
-)
-
-pytestmark = pytest.mark.usefixtures("restore_logging")  # main() sets up logging
-
-
-@pytest.fixture
-def make_app(cups_clean, db_url, tmp_path) -> Iterator[Callable[..., App]]:
-    yield from app_factory(cups_clean, db_url, tmp_path)
+from tests.fixtures.station import add_user, audit_rows, station_ini, swipe
 
 
 def set_cost_center(app: App, username: str, center: str) -> None:
@@ -64,7 +49,7 @@ def test_report_by_cost_center_matches_the_jobs_released(
     assert sum(r.jobs for r in rows) == len(released) == 5
 
     ini = tmp_path / "station.ini"
-    ini.write_text(station_ini(cups_clean, db_url, tmp_path))
+    ini.write_text(station_ini(db_url, tmp_path, cups_clean))
     args = ["-c", str(ini), "report", "--by", "cost-center", "--format", "csv"]
     assert main(args) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
