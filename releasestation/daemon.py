@@ -9,20 +9,22 @@ cupsd is logged and retried; the daemon keeps serving the rest. SIGTERM stops it
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import queue
 import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from readers import Reader, Swipe, build_reader
 from releasestation import sdnotify
 from releasestation.app import App
 from releasestation.audit import Event
 from releasestation.errors import ReleaseStationError, StoreError
+from releasestation.lifecycle.housekeeping import Housekeeping
+from releasestation.lifecycle.watcher import JobWatcher
+from releasestation.service import BackgroundService
 
 if TYPE_CHECKING:
     from releasestation.release import Outcome
@@ -34,30 +36,24 @@ STOP = object()
 # comes): the watchdog is no longer fed, and systemd restarts the station.
 STUCK_SECONDS = 60.0
 
-# Background work beside the readers (job expiry, the job watcher, ...): each entry names a
-# function `services(app) -> list of objects with start() and stop()`. start() may do its
-# first round of work synchronously (it runs before the readers start).
-SERVICES: list[str] = ["releasestation.lifecycle:services"]
 
-
-class Service(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-
-
-def build_services(app: App) -> list[Service]:
-    built: list[Service] = []
-    for entry in SERVICES:
-        module, _, name = entry.partition(":")
-        built.extend(getattr(importlib.import_module(module), name)(app))
-    return built
+def build_services(app: App) -> list[BackgroundService]:
+    """The background work beside the readers, in the order it starts (before the readers;
+    it stops in reverse, after them): the held-job index (a swipe's jobs found by id),
+    housekeeping (in start(), this station's unfinished releases settled; then expiry, stale
+    claims, owners of finished jobs and audit retention on a schedule) and the job watcher
+    (owners resolved and visitors served as jobs arrive). docs/lifecycle.md says how often."""
+    return [app.held_index, Housekeeping(app), JobWatcher(app)]
 
 
 class Station:
     """Runs the readers and the worker; `handle()` is one swipe's whole journey."""
 
     def __init__(
-        self, app: App, readers: list[Reader] | None = None, services: list[Service] | None = None
+        self,
+        app: App,
+        readers: list[Reader] | None = None,
+        services: list[BackgroundService] | None = None,
     ):
         self.app = app
         self.services = services if services is not None else build_services(app)
@@ -105,6 +101,11 @@ class Station:
 
     def alive(self) -> bool:
         return self._worker is not None and self._worker.is_alive()
+
+    def troubles(self) -> list[str]:
+        """What is wrong with the background services now, as `name: problem`."""
+        found = ((s.name, s.problem) for s in self.services)
+        return [f"{name}: {' '.join(problem.split())}" for name, problem in found if problem]
 
     # -- the worker -----------------------------------------------------------------------
     def _work(self) -> None:
@@ -241,7 +242,7 @@ def run(app: App, ready: Callable[[Station], None] | None = None) -> int:
 
 def _supervise(station: Station, stop: threading.Event) -> bool:
     """Ping the systemd watchdog while the worker lives and is not stuck; report reader
-    health in STATUS. False when the worker died."""
+    health, and what ails a background service, in STATUS. False when the worker died."""
     interval = sdnotify.watchdog_interval() or 5.0
     while not stop.wait(min(interval, 5.0)):
         if not station.alive():
@@ -251,5 +252,6 @@ def _supervise(station: Station, stop: threading.Event) -> bool:
             log.error("release worker stuck on one swipe; not feeding the watchdog")
             continue
         states = ", ".join(f"{r.name}: {r.health.state}" for r in station.readers)
-        sdnotify.notify(f"WATCHDOG=1\nSTATUS={station.handled} swipes; {states}")
+        troubles = "".join(f"; {trouble}" for trouble in station.troubles())
+        sdnotify.notify(f"WATCHDOG=1\nSTATUS={station.handled} swipes; {states}{troubles}")
     return True

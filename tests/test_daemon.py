@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The daemon's own duties: nothing of a PIN in the log, exit 1 when its worker dies, start-up
-kept out of later garbage collections."""
+kept out of later garbage collections, what ails a background service in its status."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import logging
 import weakref
 
 from readers import Swipe
-from releasestation.daemon import STOP, Station, run, settle_memory
+from releasestation.daemon import STOP, Station, build_services, run, settle_memory
+from releasestation.errors import PrintServerError
+from releasestation.lifecycle.housekeeping import Housekeeping
+from releasestation.lifecycle.watcher import JobWatcher
+from releasestation.printq.index import HeldIndex
+from releasestation.service import BackgroundService
 
 
 def test_denied_pins_leave_no_digit_in_the_log(write_config, make_app, caplog):
@@ -53,3 +58,26 @@ def test_settle_memory_freezes_start_up_and_still_collects_later_garbage():
     del a, b
     gc.collect()
     assert gone() is None
+
+
+def test_the_daemon_names_its_services_and_what_ails_them(write_config, make_app):
+    app = make_app(write_config())
+    services = build_services(app)
+    assert [type(s) for s in services] == [HeldIndex, Housekeeping, JobWatcher]
+    assert services[0] is app.held_index  # the one the swipe's HeldJobs asks
+
+    class Away(BackgroundService):
+        def step(self) -> None:
+            raise PrintServerError("cupsd unreachable:\nno such file")
+
+    away = Away("away", "away", 1.0)
+    station = Station(app, readers=[], services=[away, app.held_index])
+    try:
+        assert station.troubles() == ["held-job index: not built yet"]
+        away.run_once()
+        assert station.troubles() == [
+            "away: cupsd unreachable: no such file",  # one line for systemd's STATUS
+            "held-job index: not built yet",
+        ]
+    finally:
+        app.held_index.stop()

@@ -4,20 +4,21 @@
 `start()` settles the claims this station left when it last stopped (crash safety) before
 the readers start. Then, every `[station] expire_every_seconds` (the first round at once):
 expire old held jobs, settle claims a vanished station left, forget resolved owners of jobs
-that are gone, and once a day apply `[audit]` retention. A failing part is logged and tried
-again next round; the service never stops the daemon.
+that are gone, and once a day apply `[audit]` retention. A failing chore is logged and tried
+again next round, which keeps its pace (releasestation.service); the service never stops
+the daemon.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from releasestation.errors import ReleaseStationError
 from releasestation.lifecycle import reconcile, retention
+from releasestation.service import BackgroundService
 from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -30,33 +31,25 @@ RETENTION_EVERY = dt.timedelta(days=1)
 OWNERS_KEPT = dt.timedelta(hours=1)  # a just-resolved job may not be listed yet
 
 
-class Housekeeping:
+class Housekeeping(BackgroundService):
     def __init__(
         self,
         app: App,
         clock: Callable[[], dt.datetime] = utcnow,
         interval: float | None = None,
     ):
+        interval = interval or app.config.station.expire_every_seconds
+        super().__init__("housekeeping", "housekeeping", interval, join_timeout=30)
         self.app = app
         self.clock = clock
-        self.interval = interval or app.config.station.expire_every_seconds
         self.expirer = app.expirer(clock)
         self.reconciled = False
         self.last_retention: dt.datetime | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Settle this station's own claims (before the readers start), then run rounds."""
         self.settle_own()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
+        super().start()
 
     def settle_own(self) -> None:
         """Settle the claims this station left (at start, and until that has worked)."""
@@ -69,15 +62,7 @@ class Housekeeping:
         if settled:
             log.warning("settled %d release(s)/expiries left unfinished", len(settled))
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.round()
-            except Exception:  # a bug must not end housekeeping for the daemon's life
-                log.exception("housekeeping: unexpected failure; carrying on")
-            self._stop.wait(self.interval)
-
-    def round(self) -> None:
+    def step(self) -> None:
         """One round of every chore; each failure is logged and left for the next round."""
         if not self.reconciled:
             self.settle_own()

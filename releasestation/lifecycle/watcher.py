@@ -6,18 +6,21 @@ Every `[station] watch_every_seconds` it asks cupsd for held jobs it has not see
 under a generic name (stored for the swipe), and hands each owner to the visitor service,
 so a visitor's PIN mail leaves within seconds of their job arriving. The first poll sees
 every job already held, so nothing that arrived while the daemon was down is missed.
-cupsd or the directory being away is logged once and retried; the watcher never stops.
+cupsd being away is logged once (releasestation.service) and asked again every interval:
+a failed poll costs cupsd nothing, and the watcher should notice its return at once. The
+directory being away is logged per batch of jobs; the watcher never stops. Why this poll
+runs beside the held-job index: docs/lifecycle.md, "Watching cupsd".
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from releasestation.errors import ReleaseStationError
 from releasestation.printq.watch import NewJobs
+from releasestation.service import BackgroundService
 
 if TYPE_CHECKING:
     from releasestation.app import App
@@ -26,51 +29,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class JobWatcher:
+class JobWatcher(BackgroundService):
+    recovered = "cupsd answers again"
+
     def __init__(self, app: App, interval: float | None = None):
+        interval = interval or app.config.station.watch_every_seconds
+        super().__init__("job watcher", "job-watcher", interval, join_timeout=10)
         self.app = app
-        self.interval = interval or app.config.station.watch_every_seconds
         self.owners = app.resolver
         self.visitors = app.visitors
         self.listeners: list[Callable[[HeldJob, str | None], None]] = []  # (job, owner)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failing = False
+        self._jobs: NewJobs | None = None
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="job-watcher", daemon=True)
-        self._thread.start()
+        """Start watching; the first poll (at once) sees every job already held."""
+        if not self.running:
+            self._jobs = NewJobs(self.app.printq, self.app.config.station.hold_queues)
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self) -> None:
-        station = self.app.config.station
-        jobs = NewJobs(self.app.printq, station.hold_queues)
-        while not self._stop.is_set():
-            try:
-                self._round(jobs)
-            except Exception:  # a bug must not end the watcher for the daemon's life
-                log.exception("job watcher: unexpected failure; carrying on")
-            self._stop.wait(self.interval)
-
-    def _round(self, jobs: NewJobs) -> None:
-        try:
-            arrived = jobs.poll()
-        except ReleaseStationError as exc:
-            if not self._failing:
-                log.error("job watcher: %s (retrying every %g s)", exc, self.interval)
-            self._failing = True
-            return
-        if self._failing:
-            log.info("job watcher: cupsd answers again")
-            self._failing = False
-        if arrived:
-            self.handle(arrived)
+    def step(self) -> None:
+        """One poll; its PrintServerError is the base's to log and retry."""
+        if self._jobs is not None:
+            arrived = self._jobs.poll()
+            if arrived:
+                self.handle(arrived)
 
     def handle(self, jobs: list[HeldJob]) -> None:
         """Resolve owners of new `jobs` and serve each owner once."""

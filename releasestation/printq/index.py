@@ -60,6 +60,7 @@ from releasestation.printq.jobs import (
     printer_uri,
     queue_of,
 )
+from releasestation.service import BackgroundService
 
 if TYPE_CHECKING:
     from releasestation.printq.server import PrintServer
@@ -96,7 +97,7 @@ class Stale(Exception):
 FAILURES = (Stale, PrintServerError, ipp.IppError, OSError)
 
 
-class HeldIndex:
+class HeldIndex(BackgroundService):
     """Held jobs on `queues` by owner name (case-insensitive); a daemon service."""
 
     def __init__(
@@ -108,9 +109,12 @@ class HeldIndex:
         lease_seconds: int = LEASE_SECONDS,
         resync_seconds: float = RESYNC_SECONDS,
     ):
+        # A round that raises (a bug: cupsd's failures only make the index stale) is retried
+        # after a pause that grows to rebuild_pause, so a bug that repeats is not a storm.
+        max_backoff = max(poll_seconds, rebuild_pause)
+        super().__init__("held-job index", "held-index", poll_seconds, max_backoff, 10)
         self.server = server
         self.queues = tuple(queues)
-        self.poll_seconds = poll_seconds
         self.rebuild_pause = rebuild_pause
         self.resync_seconds = resync_seconds
         self._failed_builds = 0
@@ -135,36 +139,38 @@ class HeldIndex:
         self.stale_reason = "not built yet"
         self.builds = 0
         self.answered = 0  # questions answered from the index (the rest asked cupsd)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- service ----------------------------------------------------------------------------
+    @property
+    def poll_seconds(self) -> float:
+        """How often the helper thread takes in cupsd's events."""
+        return self.interval
+
     def start(self) -> None:
         """Build in the background and keep up; `held_for` answers once it is built
         (releasestation.release.held asks cupsd the slow way until then)."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="held-index", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the helper, cancel the subscription and close the connection."""
+        super().stop(timeout)
         with self._lock:
             self._cancel_subscription()
             self.trusted = False
             self._client.close()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.keep_up()
-            except Exception:  # a bug must not end the index for the daemon's life
-                log.exception("held-job index: unexpected failure; carrying on")
-                with self._lock:
-                    self._distrust("unexpected failure")
-            self._stop.wait(self.poll_seconds)
+    def step(self) -> None:
+        try:
+            self.keep_up()
+        except Exception:
+            with self._lock:
+                self._distrust("unexpected failure")
+            raise
+
+    @property
+    def problem(self) -> str | None:
+        """Why swipes ask cupsd directly now (None while the index answers them)."""
+        return super().problem or (None if self.trusted else self.stale_reason)
 
     def keep_up(self) -> None:
         """One round of the helper thread: take in new events, renew the lease, or build
@@ -233,7 +239,7 @@ class HeldIndex:
         with self._lock:
             self._last_build = started
             self.trusted = False
-            if self._stop.is_set():
+            if self.stopping:
                 return False
             try:
                 self._check_events_kept()
@@ -249,7 +255,7 @@ class HeldIndex:
                 self._distrust(f"cannot list the held jobs: {exc}")
             return False
         with self._lock:
-            if self._stop.is_set():  # stopped while listing: the subscription is gone
+            if self.stopping:  # stopped while listing: the subscription is gone
                 return False
             self._jobs, self._by_owner = {}, {}
             for job in listed:

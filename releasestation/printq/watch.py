@@ -12,8 +12,7 @@ interval, adds a lease to renew, and keeps its events in cupsd's memory only (go
 restarts, capped by MaxEvents), so a full listing would be needed anyway to be sure. The
 poll needs nothing from cupsd's policy beyond the station seeing job owners. (The swipe's
 held-job index, releasestation.printq.index, does use such a subscription, for a different
-need: being complete at the moment of a swipe without a walk; it falls back to a listing
-whenever it cannot vouch.)
+need; docs/lifecycle.md, "Watching cupsd", says why the daemon runs both.)
 
 A full listing (see PrintServer.held_jobs) is made at the first poll, after a poll
 that failed (cupsd may have restarted without its job cache, and job ids then start again
