@@ -1,17 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Credentials: trivial PINs, drawing without repeats, the PIN length rule, the [credgen]
 section's checks, storage as digests, and `releasestation pin set|reset|remove`.
-
-`station_app()` is the App the credential, identity and credgen tests share.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import logging
 import re
-import textwrap
 
 import pytest
 from sqlalchemy import select, text
@@ -35,52 +31,15 @@ from releasestation.credentials.settings import PASSWORD_CHARS
 from releasestation.errors import ConfigError, ConflictError
 from releasestation.secret import Hasher
 from releasestation.store import users as store_users
+from tests.fixtures.clock import T0
+from tests.fixtures.station import station_ini
 
 H = Hasher(b"k" * 64)
-T0 = dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.UTC)
-
-
-def station_ini(db_url: str, tmp_path, credgen: str = "", station: str = "") -> str:
-    return textwrap.dedent(f"""\
-        [station]
-        name = lobby
-        hold_queues = Secure
-        secret_file = {tmp_path}/secret
-        pin_max_digits = 6
-        {station}
-        [database]
-        url = {db_url}
-        busy_timeout_seconds = 10
-        [credgen]
-        """) + textwrap.dedent(credgen)
-
-
-def station_app(db_url: str, tmp_path, credgen: str = "", station: str = "", **parts) -> App:
-    """An App on `db_url` (migrated) with a local directory unless `directory=` is given."""
-    cfg = config.parse_text(station_ini(db_url, tmp_path, credgen, station), "test.ini")
-    if parts:
-        cfg = config.replace(cfg, **parts)
-    app = App(cfg)
-    app.store.upgrade()
-    app.hasher  # noqa: B018 - checks the site secret now, not inside a test's transaction
-    return app
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """The CLIs' main() sets up root logging on the (captured) stderr; undo it afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture
-def app(db_url, tmp_path):
-    application = station_app(db_url, tmp_path, "email_notifications = no\n")
-    yield application
-    application.close()
+def app(make_app):
+    return make_app(credgen="email_notifications = no\n")
 
 
 # -- making codes -----------------------------------------------------------------------
@@ -173,7 +132,7 @@ def test_passwords_avoid_lookalike_characters_and_are_kept_hashed():
 )
 def test_bad_credgen_settings_are_config_errors(lines, problem, tmp_path):
     with pytest.raises(ConfigError) as err:
-        config.parse_text(station_ini("sqlite://", tmp_path, lines), "site.ini")
+        config.parse_text(station_ini("sqlite://", tmp_path, credgen=lines), "site.ini")
     assert problem in str(err.value)
     assert "[credgen]" in str(err.value)
 
@@ -183,7 +142,7 @@ def test_credgen_settings_read_and_mask_the_smtp_password(tmp_path):
         station_ini(
             "sqlite://",
             tmp_path,
-            "pin_rewrite = extend\npin_expiration_days = 90\nsmtp_password = hunter2\n"
+            credgen="pin_rewrite = extend\npin_expiration_days = 90\nsmtp_password = hunter2\n"
             "email_body_0 = PIN:\\n{0}\ncost_center_from_username = ^(\\w+)-.* -> cc-\\1;"
             " ^x -> X\n",
         )
@@ -223,7 +182,7 @@ def test_removing_a_user_removes_their_credentials(store):
 # -- releasestation pin set | reset | remove ----------------------------------------------
 def write_config(tmp_path, db_url: str) -> str:
     path = tmp_path / "station.ini"
-    path.write_text(station_ini(db_url, tmp_path, "email_notifications = no\n"))
+    path.write_text(station_ini(db_url, tmp_path, credgen="email_notifications = no\n"))
     return str(path)
 
 

@@ -24,13 +24,8 @@ from releasestation.credentials.one_user import warn_unusable_pins
 from releasestation.errors import ConfigError
 from releasestation.store import users as store_users
 from releasestation.store.models import User as UserRow
-from tests.test_credentials import (
-    T0,
-    restore_logging,  # noqa: F401 - autouse fixture
-    station_app,
-    station_ini,
-)
-from tests.test_identity import Clock
+from tests.fixtures.clock import T0, Clock
+from tests.fixtures.station import station_ini
 
 
 def add_users(app, *names: str, **fields) -> None:
@@ -60,28 +55,9 @@ def pin_owner(app, pin: str, clock=None) -> str | None:
     return result.user.username if result.user else None
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def make_app(db_url, tmp_path):
-    apps = []
-
-    def make(credgen: str = "", **parts):
-        app = station_app(db_url, tmp_path, credgen, **parts)
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.close()
-
-
 # -- mail ------------------------------------------------------------------------------
 def test_batch_mails_each_user_a_pin_that_works(make_app, smtp, clock):
-    app = make_app(smtp.ini() + "email_from = print@example.org\n")
+    app = make_app(credgen=smtp.ini() + "email_from = print@example.org\n")
     add_users(app, "alice", "bob")
     result = run_batch(app, clock=clock)
     assert result.ok and result.issued == 2 and result.kinds == {"pin": 2}
@@ -107,7 +83,7 @@ def test_batch_mails_each_user_a_pin_that_works(make_app, smtp, clock):
 
 def test_bodies_for_what_was_not_generated_are_left_out_and_html_is_escaped(make_app, smtp):
     app = make_app(
-        smtp.ini()
+        credgen=smtp.ini()
         + "generate_puk = yes\ngenerate_password = yes\npassword_chars = <>&abcdefghijklmnop\n"
         "password_length = 64\n"
         "email_body_is_html = yes\nemail_encoding = iso-8859-1\npin_expiration_days = 10\n"
@@ -128,7 +104,7 @@ def test_bodies_for_what_was_not_generated_are_left_out_and_html_is_escaped(make
     assert re.search(r"<p>until \d{4}-\d\d-\d\d</p>", body)
     assert body.splitlines()[-1] == "<p>plain footer</p>"
 
-    app2 = make_app(smtp.ini() + "email_body_3 = until {4}\nemail_body_4 = plain\n")
+    app2 = make_app(credgen=smtp.ini() + "email_body_3 = until {4}\nemail_body_4 = plain\n")
     add_users(app2, "bob")
     assert run_batch(app2).ok
     text_body = mailed(smtp, "bob@example.org").text()
@@ -137,7 +113,7 @@ def test_bodies_for_what_was_not_generated_are_left_out_and_html_is_escaped(make
 
 
 def test_a_refused_mail_rolls_that_user_back(make_app, refusing_smtp):
-    app = make_app(refusing_smtp.ini())
+    app = make_app(credgen=refusing_smtp.ini())
     add_users(app, "alice", "bob")
     result = run_batch(app)
     assert not result.ok and not result.aborted
@@ -150,7 +126,7 @@ def test_a_refused_mail_rolls_that_user_back(make_app, refusing_smtp):
 
 
 def test_a_down_smtp_server_rolls_back_and_stops_the_batch(make_app, down_smtp):
-    app = make_app(down_smtp.ini())
+    app = make_app(credgen=down_smtp.ini())
     add_users(app, "alice", "bob", "carol")
     result = run_batch(app)
     assert len(result.failed) == 1 and "2 users were not tried" in result.aborted
@@ -161,27 +137,27 @@ def test_a_down_smtp_server_rolls_back_and_stops_the_batch(make_app, down_smtp):
 def test_the_cli_exits_non_zero_naming_who_failed(
     make_app, refusing_smtp, tmp_path, db_url, capsys
 ):
-    app = make_app(refusing_smtp.ini())
+    app = make_app(credgen=refusing_smtp.ini())
     add_users(app, "alice")
     ini = tmp_path / "credgen.ini"
-    ini.write_text(station_ini(db_url, tmp_path, refusing_smtp.ini()))
+    ini.write_text(station_ini(db_url, tmp_path, credgen=refusing_smtp.ini()))
     assert credgen_main(["-c", str(ini), "batch"]) == 1
     out, err = capsys.readouterr()
     assert "FAILED alice: recipient refused" in out and "failed: alice" in err
 
 
 def test_the_cli_exits_non_zero_when_the_smtp_server_is_down(make_app, down_smtp, tmp_path, db_url):
-    app = make_app(down_smtp.ini())
+    app = make_app(credgen=down_smtp.ini())
     add_users(app, "alice")
     ini = tmp_path / "credgen.ini"
-    ini.write_text(station_ini(db_url, tmp_path, down_smtp.ini()))
+    ini.write_text(station_ini(db_url, tmp_path, credgen=down_smtp.ini()))
     assert credgen_main(["-c", str(ini), "user", "alice"]) == 1
     assert credgen_main(["-c", str(ini), "batch"]) == 1
 
 
 def test_the_admin_gets_one_summary_of_failures(make_app, smtp):
     app = make_app(
-        smtp.ini() + "admin_email = admin@example.org\nemail_errors = yes\n"
+        credgen=smtp.ini() + "admin_email = admin@example.org\nemail_errors = yes\n"
         "email_encoding = ascii\nemail_body = Grüße {3}\n"
     )
     add_users(app, "alice", "bob")
@@ -198,7 +174,7 @@ def test_the_admin_gets_one_summary_of_failures(make_app, smtp):
 
 # -- policies -----------------------------------------------------------------------------
 def test_never_issues_only_to_users_without_a_pin(make_app, smtp, clock):
-    app = make_app(smtp.ini())
+    app = make_app(credgen=smtp.ini())
     add_users(app, "alice")
     run_batch(app, clock=clock)
     first = pin_in(mailed(smtp, "alice@example.org"))
@@ -209,7 +185,7 @@ def test_never_issues_only_to_users_without_a_pin(make_app, smtp, clock):
 
 
 def test_always_replaces_the_pin(make_app, smtp, clock):
-    app = make_app(smtp.ini() + "pin_rewrite = Always\n")
+    app = make_app(credgen=smtp.ini() + "pin_rewrite = Always\n")
     add_users(app, "alice")
     run_batch(app, clock=clock)
     run_batch(app, clock=clock)
@@ -218,7 +194,7 @@ def test_always_replaces_the_pin(make_app, smtp, clock):
 
 
 def test_expired_replaces_only_expired_pins(make_app, smtp, clock):
-    app = make_app(smtp.ini() + "pin_rewrite = Expired\npin_expiration_days = 30\n")
+    app = make_app(credgen=smtp.ini() + "pin_rewrite = Expired\npin_expiration_days = 30\n")
     add_users(app, "alice")
     run_batch(app, clock=clock)
     assert "valid until 2030-01-31" in mailed(smtp, "alice@example.org").text()
@@ -231,7 +207,7 @@ def test_expired_replaces_only_expired_pins(make_app, smtp, clock):
 
 
 def test_extend_makes_an_expired_pin_valid_again_and_says_so(make_app, smtp, clock):
-    app = make_app(smtp.ini() + "pin_rewrite = Extend\npin_expiration_days = 30\n")
+    app = make_app(credgen=smtp.ini() + "pin_rewrite = Extend\npin_expiration_days = 30\n")
     add_users(app, "alice")
     run_batch(app, clock=clock)
     pin = pin_in(mailed(smtp, "alice@example.org"))
@@ -247,7 +223,7 @@ def test_extend_makes_an_expired_pin_valid_again_and_says_so(make_app, smtp, clo
 
 
 def test_cacs_come_with_new_pins_and_are_not_reissued_once_used(make_app, smtp, clock):
-    app = make_app(smtp.ini() + "generate_puk = yes\npuk_expiration_days = 7\n")
+    app = make_app(credgen=smtp.ini() + "generate_puk = yes\npuk_expiration_days = 7\n")
     add_users(app, "alice")
     run_batch(app, clock=clock)
     code = cac_in(mailed(smtp, "alice@example.org"))
@@ -264,7 +240,7 @@ def test_cacs_come_with_new_pins_and_are_not_reissued_once_used(make_app, smtp, 
 
 
 def test_passwords_are_mailed_once_and_stored_hashed(make_app, smtp):
-    app = make_app(smtp.ini() + "generate_pin = no\ngenerate_password = yes\n")
+    app = make_app(credgen=smtp.ini() + "generate_pin = no\ngenerate_password = yes\n")
     add_users(app, "alice")
     assert run_batch(app).kinds == {"password": 1}
     password = re.search(r"Password: (\S+)", mailed(smtp, "alice@example.org").text()).group(1)
@@ -274,7 +250,7 @@ def test_passwords_are_mailed_once_and_stored_hashed(make_app, smtp):
 
 
 def test_min_seconds_between_runs(make_app, smtp, clock):
-    app = make_app(smtp.ini() + "pin_rewrite = Always\nmin_seconds_between_runs = 3600\n")
+    app = make_app(credgen=smtp.ini() + "pin_rewrite = Always\nmin_seconds_between_runs = 3600\n")
     add_users(app, "alice")
     run_batch(app, clock=clock)
     clock.advance(1800)
@@ -288,7 +264,7 @@ def test_min_seconds_between_runs(make_app, smtp, clock):
 # -- who ------------------------------------------------------------------------------
 def test_regex_filters_choose_users(make_app, smtp):
     filters = "allowed_usernames = s\\d+|staff-.*\nallowed_emails = .*@corp\\.example\n"
-    app = make_app(smtp.ini() + filters)
+    app = make_app(credgen=smtp.ini() + filters)
     with app.store.write() as s:
         for name, mail in [
             ("s100", "s100@corp.example"),
@@ -303,7 +279,7 @@ def test_regex_filters_choose_users(make_app, smtp):
 
 
 def test_recipient_from_username(make_app, smtp):
-    app = make_app(smtp.ini() + "email_recipient_from_username = {0}@mail.example\n")
+    app = make_app(credgen=smtp.ini() + "email_recipient_from_username = {0}@mail.example\n")
     add_users(app, "alice", email="")
     assert run_batch(app).issued == 1
     assert pin_owner(app, pin_in(mailed(smtp, "alice@mail.example"))) == "alice"
@@ -312,7 +288,7 @@ def test_recipient_from_username(make_app, smtp):
 def test_recipient_from_username_true_mails_names_that_are_addresses(make_app, smtp):
     """True, the form the credential generators sites run take: the name is the address
     (a visitor's); a name that is no address gets nothing. False: no address is made."""
-    app = make_app(smtp.ini() + "email_recipient_from_username = True\n")
+    app = make_app(credgen=smtp.ini() + "email_recipient_from_username = True\n")
     assert app.config.credgen.recipient_template == "{0}"
     add_users(app, "guest@visitors.example", "bert", email="")
     result = run_batch(app)
@@ -320,7 +296,7 @@ def test_recipient_from_username_true_mails_names_that_are_addresses(make_app, s
     assert pin_owner(app, pin_in(mailed(smtp, "guest@visitors.example"))) == (
         "guest@visitors.example"
     )
-    off = make_app(smtp.ini() + "email_recipient_from_username = False\n")
+    off = make_app(credgen=smtp.ini() + "email_recipient_from_username = False\n")
     assert off.config.credgen.recipient_template == ""
     assert run_user(off, "bert").reason.startswith("no e-mail address")
 
@@ -332,7 +308,7 @@ def test_recipient_from_username_true_mails_names_that_are_addresses(make_app, s
 def test_recipient_from_username_must_be_a_boolean_or_name_the_user(value, problem, tmp_path):
     line = f"email_recipient_from_username = {value}"
     with pytest.raises(ConfigError, match=re.escape(problem)):
-        config.parse_text(station_ini("sqlite://", tmp_path, line), "site.ini")
+        config.parse_text(station_ini("sqlite://", tmp_path, credgen=line), "site.ini")
 
 
 @pytest.mark.parametrize(
@@ -359,7 +335,7 @@ def test_cost_centers_are_mapped_and_kept(make_app):
     rules = (
         r"cost_center_from_username = ^(sales|ops)-.* -> cc-\1; ^x -> X" "\ncost_center = general\n"
     )
-    app = make_app("email_notifications = no\n" + rules)
+    app = make_app(credgen="email_notifications = no\n" + rules)
     add_users(app, "sales-ann", "ops-bob", "carol", "xena")
     with app.store.write() as s:
         store_users.find_user(s, "xena").cost_center = "kept"
@@ -370,7 +346,7 @@ def test_cost_centers_are_mapped_and_kept(make_app):
         "carol": "general",
         "xena": "kept",
     }
-    moved = make_app("email_notifications = no\nmove_to_cost_center = yes\n" + rules)
+    moved = make_app(credgen="email_notifications = no\nmove_to_cost_center = yes\n" + rules)
     run_batch(moved)
     assert cost_centers(app)["xena"] == "X"
 
@@ -390,13 +366,15 @@ def cost_centers(app) -> dict[str, str | None]:
 
 
 def test_a_pin_space_too_small_for_the_users_is_refused(make_app, tmp_path, db_url, capsys):
-    app = make_app("email_notifications = no\npin_length = 4\n")
+    app = make_app(credgen="email_notifications = no\npin_length = 4\n")
     with app.store.write() as s:
         s.execute(insert(UserRow), user_rows(1000))
     with pytest.raises(ConfigError, match="PINs must have at least 5 digits"):
         run_batch(app)
     ini = tmp_path / "credgen.ini"
-    ini.write_text(station_ini(db_url, tmp_path, "email_notifications = no\npin_length = 4\n"))
+    ini.write_text(
+        station_ini(db_url, tmp_path, credgen="email_notifications = no\npin_length = 4\n")
+    )
     assert credgen_main(["-c", str(ini), "batch"]) == 2
     assert "set pin_length = 5" in capsys.readouterr().err
     with app.store.read() as s:
@@ -404,7 +382,7 @@ def test_a_pin_space_too_small_for_the_users_is_refused(make_app, tmp_path, db_u
 
 
 def test_mail_off_batches_in_groups_and_dry_run_writes_nothing(make_app):
-    app = make_app("email_notifications = no\n")
+    app = make_app(credgen="email_notifications = no\n")
     with app.store.write() as s:
         s.execute(insert(UserRow), user_rows(1200))
     dry = run_batch(app, dry_run=True)
@@ -423,7 +401,7 @@ def test_mail_off_batches_in_groups_and_dry_run_writes_nothing(make_app):
 
 # -- one user, visitors -------------------------------------------------------------------
 def test_a_visitor_is_created_and_mailed(make_app, smtp, clock):
-    app = make_app(smtp.ini() + "allowed_usernames = guest-\\d+\n")
+    app = make_app(credgen=smtp.ini() + "allowed_usernames = guest-\\d+\n")
     result = run_user(app, "guest-17", email="g17@visitors.example", clock=clock)
     assert (result.status, result.visitor_created, result.issued) == ("issued", True, ("pin",))
     assert result.credentials is None, "mailed, so not handed back"
@@ -437,7 +415,7 @@ def test_a_visitor_is_created_and_mailed(make_app, smtp, clock):
 
 
 def test_a_visitor_whose_mail_fails_is_not_created(make_app, refusing_smtp):
-    app = make_app(refusing_smtp.ini())
+    app = make_app(credgen=refusing_smtp.ini())
     result = run_user(app, "guest-18", email="g18@visitors.example")
     assert result.status == "failed" and "refused" in result.reason
     with app.store.read() as s:
@@ -445,10 +423,12 @@ def test_a_visitor_whose_mail_fails_is_not_created(make_app, refusing_smtp):
 
 
 def test_credgen_user_with_mail_off_prints_the_pin_once(make_app, tmp_path, db_url, capsys):
-    app = make_app("email_notifications = no\ngenerate_puk = yes\n")
+    app = make_app(credgen="email_notifications = no\ngenerate_puk = yes\n")
     add_users(app, "alice")
     ini = tmp_path / "credgen.ini"
-    ini.write_text(station_ini(db_url, tmp_path, "email_notifications = no\ngenerate_puk = yes\n"))
+    ini.write_text(
+        station_ini(db_url, tmp_path, credgen="email_notifications = no\ngenerate_puk = yes\n")
+    )
     assert credgen_main(["-c", str(ini), "user", "alice", "--dry-run"]) == 0
     assert "alice: would issue pin, cac" in capsys.readouterr().out
     assert credgen_main(["-c", str(ini), "user", "alice"]) == 0
@@ -462,7 +442,7 @@ def test_credgen_user_with_mail_off_prints_the_pin_once(make_app, tmp_path, db_u
 
 
 def test_a_user_who_got_a_pin_from_the_admin_is_current(make_app, smtp):
-    app = make_app(smtp.ini())
+    app = make_app(credgen=smtp.ini())
     add_users(app, "alice")
     with app.store.write() as s:
         records.set_pin(s, app.hasher, store_users.find_user(s, "alice"), "583920", T0, 0)
@@ -472,17 +452,17 @@ def test_a_user_who_got_a_pin_from_the_admin_is_current(make_app, smtp):
 
 def test_starttls_validates_the_certificate(make_app, tls_smtp):
     base = f"{tls_smtp.ini()}smtp_starttls = yes\n"
-    good = make_app(base + f"smtp_ca_certificates_pem_file = {tls_smtp.ca_file}\n")
+    good = make_app(credgen=base + f"smtp_ca_certificates_pem_file = {tls_smtp.ca_file}\n")
     add_users(good, "alice")
     assert run_user(good, "alice").status == "issued"
     assert len(tls_smtp.to("alice@example.org")) == 1
-    bad = make_app(base + f"smtp_ca_certificates_pem_file = {tls_smtp.wrong_ca_file}\n")
+    bad = make_app(credgen=base + f"smtp_ca_certificates_pem_file = {tls_smtp.wrong_ca_file}\n")
     add_users(bad, "bob")
     result = run_user(bad, "bob")
     assert result.status == "failed" and "CERTIFICATE_VERIFY_FAILED" in result.reason
     with bad.store.read() as s:
         assert records.credential_of(s, store_users.find_user(s, "bob")) is None
-    insecure = make_app(base + "smtp_insecure_dont_validate_certificate = yes\n")
+    insecure = make_app(credgen=base + "smtp_insecure_dont_validate_certificate = yes\n")
     add_users(insecure, "carol")
     assert run_user(insecure, "carol").status == "issued"
 
@@ -503,7 +483,7 @@ def test_smtp_login_reads_the_password_from_a_file(make_app, auth_smtp, tmp_path
         f"{auth_smtp.ini()}smtp_starttls = yes\nsmtp_user = {AUTH_USER}\n"
         f"smtp_ca_certificates_pem_file = {auth_smtp.ca_file}\n"
     )
-    app = make_app(base + f"smtp_password_file = {secret}\n")
+    app = make_app(credgen=base + f"smtp_password_file = {secret}\n")
     add_users(app, "alice", "bob")
     assert run_batch(app).ok
     assert "smtp_password_file" not in caplog.text
@@ -516,7 +496,7 @@ def test_smtp_login_reads_the_password_from_a_file(make_app, auth_smtp, tmp_path
     assert run_batch(app).ok
     assert len(auth_smtp.messages) == 3
     assert auth_smtp.connections == 3, "one connection a batch"
-    wrong = make_app(base + "smtp_password = not-it\n")
+    wrong = make_app(credgen=base + "smtp_password = not-it\n")
     add_users(wrong, "carol")
     result = run_batch(wrong)
     assert [u for u, _ in result.failed] == ["carol"] and "535" in result.aborted

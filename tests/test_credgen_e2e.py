@@ -19,8 +19,8 @@ from sqlalchemy import text
 from credgen import run_batch
 from releasestation.daemon import Station
 from releasestation.store.models import utcnow
+from tests.fixtures.clock import Clock
 from tests.fixtures.station import ldap_section
-from tests.test_identity import Clock
 
 _runs = itertools.count()
 

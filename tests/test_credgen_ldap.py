@@ -14,7 +14,7 @@ from readers import Swipe
 from releasestation.credentials.models import Credential
 from releasestation.store import users as store_users
 from releasestation.store.models import Card
-from tests.test_credentials import station_app
+from tests.fixtures.station import ldap_section
 
 _runs = itertools.count()
 
@@ -26,11 +26,10 @@ def tag(request) -> str:
 
 
 @pytest.fixture
-def ldap_app(db_url, tmp_path, slapd, smtp, tag):
+def ldap_app(make_app, tmp_path, slapd, smtp, tag):
     extra = f"allowed_usernames = {tag}-.*\ngenerate_puk = yes\n"
-    app = station_app(db_url, tmp_path, smtp.ini() + extra, directory=slapd.settings(page_size=2))
-    yield app
-    app.close()
+    directory = ldap_section(slapd, tmp_path, page_size=2)
+    return make_app(credgen=smtp.ini() + extra, directory=directory)
 
 
 def pin_and_code(message) -> tuple[str, str]:

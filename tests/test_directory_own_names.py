@@ -15,7 +15,7 @@ from releasestation.directory.ldap import LdapDirectory
 from releasestation.directory.ldap_domain import domain_labels, names_from_base_dn
 from releasestation.errors import ConfigError
 from releasestation.owner_names import OwnerMatcher
-from tests.test_credentials import station_app
+from tests.fixtures.station import ldap_section
 
 PARTITIONS = f"CN=Partitions,CN=Configuration,{BASE_DN}"
 
@@ -121,26 +121,19 @@ def test_without_readable_partitions_active_directory_falls_back_to_the_base_dn(
         assert directory.own_names() == OwnNames(("EXAMPLE",), ("example.org",))
 
 
-def test_a_directory_away_is_asked_again_later(make_slapd, tmp_path, caplog):
+def test_a_directory_away_is_asked_again_later(make_slapd, make_app, tmp_path, caplog):
     """Unreachable at first: the base DN's names serve meanwhile, and AD is asked again."""
     slapd = make_slapd()
     add_partitions(slapd, "CORP", ["corp.example.org"])
     slapd.stop()
-    app = station_app(
-        f"sqlite:///{tmp_path}/station.db",
-        tmp_path,
-        "email_notifications = no\n",
-        directory=slapd.settings(profile="ad"),
-    )
-    try:
-        assert OwnerMatcher.uses_directory(app.config.station)
-        first = app.matcher
-        assert (first.domains, first.realms) == (("EXAMPLE",), ("example.org",))
-        assert "not read now" in caplog.text
-        slapd.start()
-        again = app.matcher
-        assert (again.domains, again.realms) == (("CORP",), ("example.org", "corp.example.org"))
-        assert app.matcher is again, "settled: not asked a third time"
-        assert again.owns("corp\\alice", "alice") and not again.owns("EXAMPLE\\alice", "alice")
-    finally:
-        app.close()
+    directory = ldap_section(slapd, tmp_path, profile="ad")
+    app = make_app(credgen="email_notifications = no\n", directory=directory)
+    assert OwnerMatcher.uses_directory(app.config.station)
+    first = app.matcher
+    assert (first.domains, first.realms) == (("EXAMPLE",), ("example.org",))
+    assert "not read now" in caplog.text
+    slapd.start()
+    again = app.matcher
+    assert (again.domains, again.realms) == (("CORP",), ("example.org", "corp.example.org"))
+    assert app.matcher is again, "settled: not asked a third time"
+    assert again.owns("corp\\alice", "alice") and not again.owns("EXAMPLE\\alice", "alice")

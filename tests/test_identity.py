@@ -21,30 +21,14 @@ from releasestation.credentials.models import Credential, Lockout
 from releasestation.identity import Identity
 from releasestation.store import users as store_users
 from releasestation.store.models import Card
-from tests.test_credentials import T0, station_app
+from tests.fixtures.clock import T0
 
 PIN, CAC, CARD = "583920", "40917362", "0099887766"
 
 
-class Clock:
-    def __init__(self, start: dt.datetime = T0):
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(db_url, tmp_path):
-    application = station_app(db_url, tmp_path, "email_notifications = no\n")
+def app(make_app):
+    application = make_app(credgen="email_notifications = no\n")
     with application.store.write() as s:
         alice = store_users.add_user(s, "alice", email="alice@example.org")
         records.set_pin(s, application.hasher, alice, PIN, T0, days=30)
@@ -52,8 +36,7 @@ def app(db_url, tmp_path):
         cred.cac_digest = application.hasher.digest("cac", CAC)
         cred.cac_expires_at = T0 + dt.timedelta(days=7)
         store_users.add_card(s, application.hasher, store_users.add_user(s, "bob"), "0011223344")
-    yield application
-    application.close()
+    return application
 
 
 def identity(app, clock, **policy) -> Identity:
@@ -267,16 +250,13 @@ def test_failures_outside_the_window_do_not_add_up(app, clock):
     assert who(ident.identify(swipe(PIN))) == "alice"
 
 
-def test_a_lockout_survives_a_restart(app, db_url, tmp_path, clock):
+def test_a_lockout_survives_a_restart(app, make_app, clock):
     wrong_pins(identity(app, clock), 5)
     app.close()
-    restarted = station_app(db_url, tmp_path, "email_notifications = no\n")
-    try:
-        assert identity(restarted, clock).identify(swipe(PIN)).locked
-        clock.advance(301)
-        assert who(identity(restarted, clock).identify(swipe(PIN))) == "alice"
-    finally:
-        restarted.close()
+    restarted = make_app(credgen="email_notifications = no\n")
+    assert identity(restarted, clock).identify(swipe(PIN)).locked
+    clock.advance(301)
+    assert who(identity(restarted, clock).identify(swipe(PIN))) == "alice"
 
 
 def test_lockouts_are_forgotten_after_a_quiet_day(app, clock):
