@@ -2,7 +2,8 @@
 """Real servers the benchmarks and the tests start: slapd, SMTP, a card terminal, a PostgreSQL
 schema.
 
-They live here, not under tests/, because the benchmarks run without pytest and take
-nothing from tests/; the tests' fixtures (tests/fixtures/) wrap them. The product ships
-neither bench/ nor tests/ (setup.cfg packages only releasestation, readers and credgen).
+They live here, not under tests/, because the benchmarks run without pytest and must not
+depend on the test tree, while the tests may use anything (ARCHITECTURE.md): the tests'
+fixtures (tests/fixtures/) wrap these. The product ships neither bench/ nor tests/
+(setup.cfg packages only releasestation, readers and credgen).
 """
