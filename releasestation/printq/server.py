@@ -273,7 +273,7 @@ class PrintServer:
         operation, attributes = docname.release_request(
             job.id, self.account, docname.safe_document_name(str(name))
         )
-        log.info("job %d: document name renamed before release (white space)", job.id)
+        log.debug("job %d: document name renamed before release (white space)", job.id)
         self._read(
             what, cups.IPP_OP_SET_JOB_ATTRIBUTES, operation, job=attributes, authorization=auth
         )
