@@ -62,7 +62,7 @@ from bench.servers.terminal import Terminal
 from releasestation.app import App
 from releasestation.config import CupsSettings, DatabaseSettings, StationSettings, parse_text
 from releasestation.config import replace as replace_config
-from releasestation.daemon import Station, settle_memory
+from releasestation.daemon import build_station, settle_memory
 from releasestation.demo.private_cups import PrivateCups
 from releasestation.demo.private_setup import CUPSD_GLIBC_TUNABLES
 from releasestation.printq import PrintServer
@@ -291,7 +291,7 @@ def measure(
     app = make_app(root, cups, slapd, terminal)
     done: queue.Queue = queue.Queue()
     index = app.held_index  # the one the swipe's HeldJobs asks first
-    station = Station(app, services=[] if args.no_index else [index])
+    station = build_station(app, services=[] if args.no_index else [index])
     station.listeners.append(
         lambda swipe, outcome: done.put((swipe, outcome, time.time(), station.last_release))
     )

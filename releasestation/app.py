@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from releasestation.credentials.one_user import UserIssuer
     from releasestation.identity import Identity
     from releasestation.lifecycle.expiry import Expirer
+    from releasestation.lifecycle.housekeeping import Housekeeping
     from releasestation.lifecycle.visitors import Visitors
+    from releasestation.lifecycle.watcher import JobWatcher
     from releasestation.printq import PrintServer
     from releasestation.printq.index import HeldIndex
     from releasestation.release import Claims, HeldJobs, OwnerResolver, Releaser
@@ -189,6 +191,39 @@ class App:
         if made.enabled:
             warn_unusable_pins(config)
         return made
+
+    def housekeeping(self, clock: Clock = utcnow, interval: float | None = None) -> Housekeeping:
+        """The housekeeping service (every `[station] expire_every_seconds` unless `interval`
+        says otherwise)."""
+        from releasestation.lifecycle.housekeeping import Housekeeping
+
+        station = self.config.station
+        return Housekeeping(
+            self.expirer(clock),
+            self.claims,
+            self.resolver,
+            self.printq,
+            station.hold_queues,
+            self.store,
+            self.audit,
+            self.config.audit,
+            interval=interval or station.expire_every_seconds,
+            clock=clock,
+        )
+
+    def job_watcher(self, interval: float | None = None) -> JobWatcher:
+        """The job watcher (every `[station] watch_every_seconds` unless `interval` says
+        otherwise)."""
+        from releasestation.lifecycle.watcher import JobWatcher
+
+        station = self.config.station
+        return JobWatcher(
+            self.printq,
+            station.hold_queues,
+            self.resolver,
+            self.visitors,
+            interval=interval or station.watch_every_seconds,
+        )
 
     def close(self) -> None:
         for name in ("directory", "printq", "store"):

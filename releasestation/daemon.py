@@ -14,20 +14,21 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from readers import Reader, Swipe, build_reader
+from readers import Reader, ReaderSettings, Swipe, build_reader
 from releasestation import sdnotify
-from releasestation.app import App
 from releasestation.audit import Event
 from releasestation.errors import ReleaseStationError, StoreError
-from releasestation.lifecycle.housekeeping import Housekeeping
-from releasestation.lifecycle.watcher import JobWatcher
-from releasestation.service import BackgroundService
 
 if TYPE_CHECKING:
-    from releasestation.release import Outcome
+    from releasestation.app import App
+    from releasestation.audit import Audit
+    from releasestation.config import StationSettings
+    from releasestation.identity import Identity
+    from releasestation.release import Outcome, Releaser
+    from releasestation.service import BackgroundService
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +44,53 @@ def build_services(app: App) -> list[BackgroundService]:
     housekeeping (in start(), this station's unfinished releases settled; then expiry, stale
     claims, owners of finished jobs and audit retention on a schedule) and the job watcher
     (owners resolved and visitors served as jobs arrive). docs/lifecycle.md says how often."""
-    return [app.held_index, Housekeeping(app), JobWatcher(app)]
+    return [app.held_index, app.housekeeping(), app.job_watcher()]
+
+
+def build_station(
+    app: App,
+    readers: list[Reader] | None = None,
+    services: Sequence[BackgroundService] | None = None,
+) -> Station:
+    """The station of `app`'s parts: its readers (those of the config file unless given)
+    and background services (build_services unless given)."""
+    return Station(
+        app.identity,
+        app.releaser,
+        app.audit,
+        app.config.station,
+        services=build_services(app) if services is None else services,
+        readers=readers,
+        reader_settings=app.config.readers,
+        on_start=app.record_secret,
+    )
 
 
 class Station:
-    """Runs the readers and the worker; `handle()` is one swipe's whole journey."""
+    """Runs the readers and the worker; `handle()` is one swipe's whole journey: `identity`
+    says who swiped, `releaser` releases their jobs, `audit` records every denial.
+    `readers`: built from `reader_settings` unless given; `on_start`: called first in
+    start() (the daemon loads the site secret there)."""
 
     def __init__(
         self,
-        app: App,
+        identity: Identity,
+        releaser: Releaser,
+        audit: Audit,
+        settings: StationSettings,
+        services: Sequence[BackgroundService] = (),
         readers: list[Reader] | None = None,
-        services: list[BackgroundService] | None = None,
+        reader_settings: Mapping[str, ReaderSettings] | None = None,
+        on_start: Callable[[], None] | None = None,
     ):
-        self.app = app
-        self.services = services if services is not None else build_services(app)
+        self.identity = identity
+        self.releaser = releaser
+        self.audit = audit
+        self.settings = settings
+        self.services = list(services)
+        self.on_start = on_start
         self.queue: queue.Queue = queue.Queue()
-        self.readers = readers if readers is not None else self._build_readers()
+        self.readers = readers if readers is not None else self._build(reader_settings or {})
         self._last_seen: dict[tuple[str, str], float] = {}
         self._worker: threading.Thread | None = None
         self.busy_since: float | None = None  # monotonic time the current swipe was taken
@@ -67,9 +99,9 @@ class Station:
         self.last_release: Outcome | None = None  # the worker's latest release (bench, tests)
         self.listeners: list[Callable[[Swipe, str], None]] = []  # (swipe, outcome) for tests
 
-    def _build_readers(self) -> list[Reader]:
+    def _build(self, reader_settings: Mapping[str, ReaderSettings]) -> list[Reader]:
         built = []
-        for name, settings in self.app.config.readers.items():
+        for name, settings in reader_settings.items():
             if settings.enabled:
                 built.append(build_reader(name, settings, self.queue.put))
         return built
@@ -78,16 +110,15 @@ class Station:
     def start(self) -> None:
         # Load the site secret now: a wrong one stops the start-up (ConfigError), and no
         # later swipe first meets it inside a transaction.
-        self.app.record_secret()
+        if self.on_start is not None:
+            self.on_start()
         for service in self.services:
             service.start()
         self._worker = threading.Thread(target=self._work, name="release-worker", daemon=True)
         self._worker.start()
         for reader in self.readers:
             reader.start()
-        log.info(
-            "station %s: %d reader(s) started", self.app.config.station.name, len(self.readers)
-        )
+        log.info("station %s: %d reader(s) started", self.settings.name, len(self.readers))
 
     def stop(self) -> None:
         self.stopped.set()
@@ -137,12 +168,12 @@ class Station:
     def shown(self, swipe: Swipe, method: str | None = None) -> str:
         """What a log line may show of the value: nothing of a PIN or code, the last
         digits of a card."""
-        method = method or self.app.identity.method_of(swipe)
+        method = method or self.identity.method_of(swipe)
         return swipe.masked() if method == "card" else "****"
 
     def debounced(self, swipe: Swipe) -> bool:
         """True when the same value came from the same reader within debounce_seconds."""
-        window = self.app.config.station.debounce_seconds
+        window = self.settings.debounce_seconds
         key = (swipe.reader, swipe.value)
         last = self._last_seen.get(key)
         self._last_seen[key] = swipe.at
@@ -158,7 +189,7 @@ class Station:
             log.debug("reader %s: %s ignored (debounce)", swipe.reader, self.shown(swipe))
             return "debounced"
         try:
-            who = self.app.identity.identify(swipe)
+            who = self.identity.identify(swipe)
         except ReleaseStationError as exc:
             log.error("reader %s: cannot identify %s: %s", swipe.reader, self.shown(swipe), exc)
             self._deny(swipe, "lookup-failed", str(exc), method=None)
@@ -169,7 +200,7 @@ class Station:
             self._deny(swipe, "unknown", who.reason, who.method)
             return "denied"
         try:
-            result = self.app.releaser.release_user_jobs(who.user, who.method, swipe.reader)
+            result = self.releaser.release_user_jobs(who.user, who.method, swipe.reader)
         except ReleaseStationError as exc:
             log.error("reader %s: release for %s failed: %s", swipe.reader, who.user.username, exc)
             part = "store" if isinstance(exc, StoreError) else "print-server"
@@ -192,7 +223,7 @@ class Station:
         self._feedback(swipe, False)
         event = Event("deny", outcome, method, username, swipe.reader, detail=detail)
         try:
-            self.app.audit.record(event)
+            self.audit.record(event)
         except ReleaseStationError as exc:
             log.error("audit: cannot record a denial: %s", exc)
 
@@ -214,7 +245,7 @@ def settle_memory() -> None:
 def run(app: App, ready: Callable[[Station], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT. Exit code 0 on a clean stop; 1 when nothing can run or the
     release worker died (so that systemd's Restart=on-failure restarts the station)."""
-    station = Station(app)
+    station = build_station(app)
     if not station.readers:
         log.error("no enabled [reader:NAME] sections: nothing to listen to")
         return 1

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from credgen import run_batch
-from releasestation.daemon import Station
+from releasestation.daemon import Station, build_station
 from releasestation.store.models import utcnow
 from tests.fixtures.clock import Clock
 from tests.fixtures.station import ldap_section
@@ -40,7 +40,7 @@ class Site:
 def start_station(app, terminal, clock: Clock) -> Site:
     app.identity = app.identity_with(clock=clock)  # the lockout's time is the test's
     outcomes: queue.Queue = queue.Queue()
-    station = Station(app)
+    station = build_station(app)
     station.listeners.append(lambda swipe, outcome: outcomes.put(outcome))
     connections = terminal.accepted
     station.start()

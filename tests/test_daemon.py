@@ -9,7 +9,7 @@ import logging
 import weakref
 
 from readers import Swipe
-from releasestation.daemon import STOP, Station, build_services, run, settle_memory
+from releasestation.daemon import STOP, build_services, build_station, run, settle_memory
 from releasestation.errors import PrintServerError
 from releasestation.lifecycle.housekeeping import Housekeeping
 from releasestation.lifecycle.watcher import JobWatcher
@@ -20,7 +20,7 @@ from releasestation.service import BackgroundService
 def test_denied_pins_leave_no_digit_in_the_log(write_config, make_app, caplog):
     app = make_app(write_config(station_extra="pin_max_digits = 8"))
     app.record_secret()
-    station = Station(app, readers=[], services=[])
+    station = build_station(app, readers=[], services=[])
     caplog.set_level(logging.DEBUG)
     assert station.handle(Swipe("door", "4321", kind="pin")) == "denied"
     assert station.handle(Swipe("door", "987654")) == "denied"  # short digits: a PIN too
@@ -31,7 +31,7 @@ def test_denied_pins_leave_no_digit_in_the_log(write_config, make_app, caplog):
 def test_unknown_card_log_shows_only_its_last_digits(write_config, make_app, caplog):
     app = make_app(write_config())
     app.record_secret()
-    station = Station(app, readers=[], services=[])
+    station = build_station(app, readers=[], services=[])
     caplog.set_level(logging.INFO)
     assert station.handle(Swipe("door", "0099887766")) == "denied"
     assert "******7766" in caplog.text and "0099887766" not in caplog.text
@@ -71,7 +71,7 @@ def test_the_daemon_names_its_services_and_what_ails_them(write_config, make_app
             raise PrintServerError("cupsd unreachable:\nno such file")
 
     away = Away("away", "away", 1.0)
-    station = Station(app, readers=[], services=[away, app.held_index])
+    station = build_station(app, readers=[], services=[away, app.held_index])
     try:
         assert station.troubles() == ["held-job index: not built yet"]
         away.run_once()

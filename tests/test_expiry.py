@@ -10,7 +10,6 @@ import time
 
 from releasestation.audit import Audit
 from releasestation.cli import main
-from releasestation.lifecycle.housekeeping import Housekeeping
 from releasestation.store.models import utcnow
 from tests.fixtures.cupsd import pjl_document
 from tests.fixtures.station import add_user, audit_rows, station_ini
@@ -86,7 +85,7 @@ def test_several_stations_on_one_queue_expire_each_job_once(make_app, cups_clean
 def test_housekeeping_expires_on_its_round(make_app, cups_clean):
     app = make_app()
     job = cups_clean.submit("alice", "forgotten")
-    chores = Housekeeping(app, clock=hours_ahead(10), interval=3600)
+    chores = app.housekeeping(clock=hours_ahead(10), interval=3600)
     chores.start()  # settles claims, then its first round at once
     try:
         deadline = time.monotonic() + 10

@@ -26,7 +26,7 @@ def test_the_daemon_runs_the_index_housekeeping_and_the_watcher(make_app):
 def test_a_lp_job_arrives_resolved_and_released_by_card(make_app, cups_clean, tmp_path):
     app = make_app()
     add_user(app, "alice", card="10203040", cost_center="CC-7")
-    watcher = JobWatcher(app, interval=0.1)
+    watcher = app.job_watcher(interval=0.1)
     seen: list[tuple[int, str | None]] = []
     watcher.listeners.append(lambda job, owner: seen.append((job.id, owner)))
     watcher.start()

@@ -35,7 +35,7 @@ def watching() -> Iterator:
     watchers: list[JobWatcher] = []
 
     def start(app) -> JobWatcher:
-        watcher = JobWatcher(app, interval=0.2)
+        watcher = app.job_watcher(interval=0.2)
         watchers.append(watcher)
         watcher.start()
         return watcher

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 import readers
-from releasestation.daemon import Station
+from releasestation.daemon import build_station
 from tests.fixtures.fake_input import typed
 from tests.fixtures.serial_port import PtyPort
 from tests.fixtures.station import ldap_section
@@ -29,7 +29,7 @@ def build(name: str, values: dict[str, str], emit, **kwargs):
 def station(write_config, make_app, slapd, tmp_path, cups_clean):
     app = make_app(write_config(directory=ldap_section(slapd, tmp_path)))
     outcomes: queue.Queue = queue.Queue()
-    st = Station(app, readers=[], services=[])
+    st = build_station(app, readers=[], services=[])
     st.listeners.append(lambda swipe, outcome: outcomes.put((swipe.reader, outcome)))
     st.outcomes = outcomes  # type: ignore[attr-defined]
     yield st

@@ -26,7 +26,7 @@ from bench.servers.slapd_data import READER_DN, READER_PASSWORD, person_attribut
 from credgen import run_batch, run_user
 from releasestation import config
 from releasestation.app import App
-from releasestation.daemon import Station
+from releasestation.daemon import build_station
 from releasestation.store import users as store_users
 from tests.fixtures.station import example_config
 from tests.waiting import wait_for
@@ -62,7 +62,7 @@ class Site:
     def __init__(self, app: App, terminal):
         self.app, self.terminal = app, terminal
         self.outcomes: queue.Queue = queue.Queue()
-        self.station = Station(app)
+        self.station = build_station(app)
         self.station.listeners.append(lambda swipe, outcome: self.outcomes.put(outcome))
         connections = terminal.accepted
         self.station.start()

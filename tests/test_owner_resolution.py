@@ -12,7 +12,6 @@ from releasestation import config
 from releasestation.app import App
 from releasestation.config import OwnerSettings, StationSettings
 from releasestation.directory import OwnNames
-from releasestation.lifecycle.watcher import JobWatcher
 from releasestation.owner_names import NameForm, OwnerMatcher
 from releasestation.printq import HeldJob
 from releasestation.release import OwnerResolver
@@ -162,7 +161,7 @@ def test_anonymous_raw_job_is_released_by_the_pjl_users_card(make_app, cups_clea
     add_user(app, "bob", card="11223344")
     job_id = cups_clean.submit("anonymous", "payroll", pjl_document("alice"))
     other = cups_clean.submit("anonymous", "no header", PAGE)
-    JobWatcher(app).handle(app.printq.held_jobs(["Secure"]))  # the daemon's watcher, once
+    app.job_watcher().handle(app.printq.held_jobs(["Secure"]))  # the daemon's watcher, once
     assert swipe(app, "11223344") == "no-jobs"
     assert swipe(app, "55667788") == "released"
     [printed] = cups_clean.wait_printed(1)
@@ -183,7 +182,7 @@ def test_upn_names_and_an_ldap_user(make_app, cups_clean, slapd, db_url):
         plain = make_app(owners="domain = CORP\n")
         ldap = App(config.replace(plain.config, directory=slapd.settings()))
         try:
-            JobWatcher(ldap).handle(ldap.printq.held_jobs(["Secure"]))  # the daemon's watcher
+            ldap.job_watcher().handle(ldap.printq.held_jobs(["Secure"]))  # the daemon's watcher
             assert swipe(ldap, card) == "released"
             assert [p.job_id for p in cups_clean.wait_printed(1)] == [job_id]
         finally:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import text
 
-from releasestation.daemon import Station
+from releasestation.daemon import Station, build_station
 from releasestation.printq.index import HeldIndex
 from tests.fixtures.station import ldap_section
 from tests.waiting import wait_for
@@ -52,7 +52,7 @@ def reader_section(terminal, **extra) -> str:
 
 def start(app, terminal, cups) -> Running:
     outcomes: queue.Queue = queue.Queue()
-    station = Station(app)
+    station = build_station(app)
     station.listeners.append(lambda swipe, outcome: outcomes.put(outcome))
     station.start()
     terminal.wait_connections(1)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from releasestation import config as config_mod
 from releasestation.app import App
-from releasestation.daemon import Station
+from releasestation.daemon import build_station
 from releasestation.demo.private_cups import PrivateCups
 from releasestation.store import users as store_users
 
@@ -119,7 +119,7 @@ def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
         job = cups.submit(owner, title, b"%!PS\n(demo) show showpage\n", queue="Secure")
         say(f"demo: job {job} '{title}' from {owner} is held")
     outcomes: queue.Queue = queue.Queue()
-    station = Station(app)
+    station = build_station(app)
     station.listeners.append(lambda swipe, outcome: outcomes.put(outcome))
     ok = False
     try:

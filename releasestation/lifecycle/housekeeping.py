@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from releasestation.errors import ReleaseStationError
@@ -22,8 +22,12 @@ from releasestation.service import BackgroundService
 from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
-    from releasestation.app import App
-    from releasestation.printq import HeldJob
+    from releasestation.audit import Audit
+    from releasestation.config import AuditSettings
+    from releasestation.lifecycle.expiry import Expirer
+    from releasestation.printq import HeldJob, PrintServer
+    from releasestation.release import Claims, OwnerResolver
+    from releasestation.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +36,32 @@ OWNERS_KEPT = dt.timedelta(hours=1)  # a just-resolved job may not be listed yet
 
 
 class Housekeeping(BackgroundService):
+    """The chores, every `interval` seconds, on the hold `queues` of `printq`;
+    `audit_settings`: `[audit]`, for retention."""
+
     def __init__(
         self,
-        app: App,
+        expirer: Expirer,
+        claims: Claims,
+        resolver: OwnerResolver,
+        printq: PrintServer,
+        queues: Sequence[str],
+        store: Store,
+        audit: Audit,
+        audit_settings: AuditSettings,
+        interval: float,
         clock: Callable[[], dt.datetime] = utcnow,
-        interval: float | None = None,
     ):
-        interval = interval or app.config.station.expire_every_seconds
         super().__init__("housekeeping", "housekeeping", interval, join_timeout=30)
-        self.app = app
+        self.expirer = expirer
+        self.claims = claims
+        self.resolver = resolver
+        self.printq = printq
+        self.queues = tuple(queues)
+        self.store = store
+        self.audit = audit
+        self.audit_settings = audit_settings
         self.clock = clock
-        self.expirer = app.expirer(clock)
         self.reconciled = False
         self.last_retention: dt.datetime | None = None
 
@@ -54,7 +73,7 @@ class Housekeeping(BackgroundService):
     def settle_own(self) -> None:
         """Settle the claims this station left (at start, and until that has worked)."""
         try:
-            settled = reconcile.reconcile(self.app.claims, self.app.printq)
+            settled = reconcile.reconcile(self.claims, self.printq)
         except ReleaseStationError as exc:
             log.error("cannot settle this station's unfinished releases yet: %s", exc)
             return
@@ -70,7 +89,7 @@ class Housekeeping(BackgroundService):
         held = self._held()  # one listing for the round: 10,000 jobs cost cupsd seconds
         if held is not None:
             self._chore("expiry", lambda: self.expirer.run(held=held))
-        claims, printq = self.app.claims, self.app.printq
+        claims, printq = self.claims, self.printq
         self._chore("settling stale claims", lambda: reconcile.reconcile_stale(claims, printq, now))
         if held is not None:
             self._chore("forgetting owners of finished jobs", lambda: self._forget_owners(held))
@@ -85,18 +104,17 @@ class Housekeeping(BackgroundService):
 
     def _held(self) -> list[HeldJob] | None:
         try:
-            return self.app.printq.held_jobs(self.app.config.station.hold_queues)
+            return self.printq.held_jobs(self.queues)
         except ReleaseStationError as exc:
             log.error("housekeeping: cannot list held jobs (no expiry this round): %s", exc)
             return None
 
     def _forget_owners(self, held: list[HeldJob]) -> None:
         ids = {job.id for job in held}
-        self.app.resolver.forget_except(ids, self.clock() - OWNERS_KEPT)
+        self.resolver.forget_except(ids, self.clock() - OWNERS_KEPT)
 
     def _retention(self, now: dt.datetime) -> None:
-        app = self.app
-        result = retention.apply(app.store, app.audit, app.config.audit, now)
+        result = retention.apply(self.store, self.audit, self.audit_settings, now)
         self.last_retention = now
         if result.rows:
             log.info("housekeeping: %s", result.summary())

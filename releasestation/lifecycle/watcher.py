@@ -15,7 +15,7 @@ runs beside the held-job index: docs/lifecycle.md, "Watching cupsd".
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from releasestation.errors import ReleaseStationError
@@ -23,28 +23,39 @@ from releasestation.printq.watch import NewJobs
 from releasestation.service import BackgroundService
 
 if TYPE_CHECKING:
-    from releasestation.app import App
-    from releasestation.printq import HeldJob
+    from releasestation.lifecycle.visitors import Visitors
+    from releasestation.printq import HeldJob, PrintServer
+    from releasestation.release import OwnerResolver
 
 log = logging.getLogger(__name__)
 
 
 class JobWatcher(BackgroundService):
+    """Polls the hold `queues` of `printq` every `interval` seconds; the owners of new jobs
+    are resolved (`owners`) and handed to `visitors`."""
+
     recovered = "cupsd answers again"
 
-    def __init__(self, app: App, interval: float | None = None):
-        interval = interval or app.config.station.watch_every_seconds
+    def __init__(
+        self,
+        printq: PrintServer,
+        queues: Sequence[str],
+        owners: OwnerResolver,
+        visitors: Visitors,
+        interval: float,
+    ):
         super().__init__("job watcher", "job-watcher", interval, join_timeout=10)
-        self.app = app
-        self.owners = app.resolver
-        self.visitors = app.visitors
+        self.printq = printq
+        self.queues = tuple(queues)
+        self.owners = owners
+        self.visitors = visitors
         self.listeners: list[Callable[[HeldJob, str | None], None]] = []  # (job, owner)
         self._jobs: NewJobs | None = None
 
     def start(self) -> None:
         """Start watching; the first poll (at once) sees every job already held."""
         if not self.running:
-            self._jobs = NewJobs(self.app.printq, self.app.config.station.hold_queues)
+            self._jobs = NewJobs(self.printq, self.queues)
         super().start()
 
     def step(self) -> None:
