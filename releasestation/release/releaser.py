@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -96,19 +97,29 @@ class Releaser:
         """The held jobs on this station's queues that belong to `username`."""
         return self.held.of(username, self.owners.resolved_to(username))
 
-    def release_user_jobs(self, user: User, method: str, reader: str | None = None) -> Outcome:
-        """Release every held job of `user`; audit each job, or the refusal."""
+    def release_user_jobs(
+        self,
+        user: User,
+        method: str,
+        reader: str | None = None,
+        only: Collection[int] | None = None,
+    ) -> Outcome:
+        """Release every held job of `user` (with `only`, those of them whose ids it names:
+        the web portal's "release this one"; an id of someone else's job is never theirs);
+        audit each job, or the refusal."""
         with self.store.read() as session:  # one read of the store per swipe
             resolved = self.owners.resolved_to(user.username, session)
             cost_center = cost_center_of(self.store, user.username, user, session)
         jobs = self.held.of(user.username, resolved)
+        if only is not None:
+            jobs = [job for job in jobs if job.id in only]
         base = Event(
             "release", method=method, username=user.username, reader=reader,
             cost_center=cost_center,
         )  # fmt: skip
         if not jobs:
             self.audit.record(_with(base, outcome="no-jobs"))
-            log.info("reader %s: %s has no held jobs", reader, user.username)
+            log.info("%s: %s has no held jobs", _where(method, reader), user.username)
             return Outcome()
         problem = self.target_problem(jobs)
         if problem:
@@ -117,8 +128,8 @@ class Releaser:
             return Outcome(refused=problem)
         outcome = self._release(jobs, base)
         log.info(
-            "reader %s: released job(s) %s of %s to %s%s",
-            reader,
+            "%s: released job(s) %s of %s to %s%s",
+            _where(method, reader),
             ",".join(str(j.id) for j in outcome.released) or "-",
             user.username,
             self.station.printer or "their queues",
@@ -193,6 +204,10 @@ class Releaser:
             if problem:
                 return f"printer {queue}: {problem}"
         return None
+
+
+def _where(method: str, reader: str | None) -> str:
+    return f"reader {reader}" if reader else method
 
 
 def _with(base: Event, **changes) -> Event:
