@@ -44,6 +44,11 @@ class Directory(Protocol):
     def user_by_name(self, username: str) -> User | None:
         """The enabled user called `username` (case-insensitive), else None."""
 
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The enabled user called `username` when `password` is theirs, else None. An empty
+        password is refused without asking anyone (an LDAP bind with a DN and no password is
+        an "unauthenticated bind", which servers accept)."""
+
     def iter_users(self) -> Iterator[User]:
         """Every enabled user, in pages (for batch work such as credgen)."""
 

@@ -8,6 +8,10 @@ connection. Exactly one match is a user; several are a directory problem, logged
 card masked, and never a guess. The server must index the card attributes (equality) for
 this to stay fast: see docs/directory.md. Profiles (rfc2307, ad) live in ldap_profile,
 connections, failover and TLS in ldap_connection.
+
+A login (`authenticate`) finds the user's entry in the same way as `user_by_name` (escaped
+filter, disabled accounts excluded), then binds as that entry with the password on a
+connection of its own. An empty password never reaches the server.
 """
 
 from __future__ import annotations
@@ -70,6 +74,19 @@ class LdapDirectory:
             return None
         entries = self._search(name_filter(self.profile, username.strip()))
         return self._only(entries, f"user name {username.strip()!r}")
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The enabled user called `username` (found as user_by_name finds them, with the
+        station's account) when the directory lets their entry bind with `password`."""
+        if not password:
+            return None
+        user = self.user_by_name(username)
+        if user is None or user.dn is None:
+            return None
+        if not self._connector.password_accepted(user.dn, password):
+            log.debug("the directory refused the password of %s", user.username)
+            return None
+        return user
 
     def iter_users(self) -> Generator[User, None, None]:
         """Every enabled user, read in pages of `page_size` on a connection of its own."""

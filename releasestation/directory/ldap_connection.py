@@ -14,6 +14,10 @@ once; a call that cannot reach any server raises DirectoryError naming the serve
 
 TLS (`ldaps://` or `starttls`) validates the server's certificate and host name unless
 `tls_validate = no`; ldap3's own default is not to validate.
+
+A login (`password_accepted`) binds as the user on a connection of its own, built as the
+station's are (servers, TLS, timeouts), and closed at once: the station's own connections
+stay bound as the station's account.
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ DEAD_SERVER_SECONDS = 10
 # ldap3 sleeps this long (default 10 s) after each round of the pool that found no server.
 # We try one round only, so there is nothing to wait for.
 ldap3.set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
+
+# Bind results that say "not with these credentials" (invalidCredentials, which AD also
+# gives for disabled, locked and expired accounts; inappropriateAuthentication;
+# insufficientAccessRights; unwillingToPerform, e.g. OpenLDAP's "unauthenticated bind").
+# Any other result is the directory failing to answer.
+CREDENTIALS_REFUSED = frozenset({48, 49, 50, 53})
 
 # Errors that mean "this connection is unusable", as opposed to an answer from the server.
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (
@@ -89,7 +99,9 @@ class Connector:
         self._tls = make_tls(settings)
         self._lock = threading.Lock()
         self._by_thread: dict[int, ldap3.Connection] = {}
-        if password and not settings.starttls and _plain(settings.uri):
+        self._clear_text = not settings.starttls and _plain(settings.uri)
+        self._warned_logins = False
+        if password and self._clear_text:
             log.warning(
                 "[directory] the bind password goes in clear text over ldap://; "
                 "use ldaps:// or starttls = yes"
@@ -136,9 +148,7 @@ class Connector:
 
     def bind(self, connection: ldap3.Connection) -> None:
         """Open (with StartTLS when asked) and bind; DirectoryError if the bind is refused."""
-        connection.open(read_server_info=False)
-        if self.settings.starttls and not connection.server.ssl:
-            connection.start_tls(read_server_info=False)
+        self._open(connection)
         if not connection.bind(read_server_info=False):
             result = connection.result or {}
             server = connection.server
@@ -149,6 +159,37 @@ class Connector:
                 f" (result {result.get('result', '?')})"
             )
 
+    def password_accepted(self, dn: str, password: str) -> bool:
+        """Whether the directory lets `dn` bind with `password`, asked on a connection of
+        its own, closed at once. False when it refuses the credentials (CREDENTIALS_REFUSED)
+        and, without asking, for an empty password; DirectoryError when no server answers."""
+        if not password:
+            return False
+        if self._clear_text and not self._warned_logins:
+            self._warned_logins = True
+            log.warning(
+                "[directory] users' passwords go in clear text over ldap://; "
+                "use ldaps:// or starttls = yes"
+            )
+        connection = self._new_connection(dn, password)
+        try:
+            self._open(connection)
+            if connection.bind(read_server_info=False):
+                return True
+            result, server = connection.result or {}, connection.server.name
+        except CONNECTION_ERRORS as exc:
+            raise self.unreachable(exc) from None
+        except LDAPException as exc:
+            raise failed(connection, exc) from None
+        finally:
+            drop(connection)
+        if result.get("result") in CREDENTIALS_REFUSED:
+            return False
+        raise DirectoryError(
+            f"{server}: a user's bind failed: {result.get('description', '?')}"
+            f" (result {result.get('result', '?')})"
+        )
+
     def unreachable(self, exc: Exception) -> DirectoryError:
         tried = ", ".join(self.settings.uri)
         return DirectoryError(f"no LDAP server could be used (tried {tried}): {describe(exc)}")
@@ -158,6 +199,11 @@ class Connector:
             connections, self._by_thread = list(self._by_thread.values()), {}
         for connection in connections:
             drop(connection)
+
+    def _open(self, connection: ldap3.Connection) -> None:
+        connection.open(read_server_info=False)
+        if self.settings.starttls and not connection.server.ssl:
+            connection.start_tls(read_server_info=False)
 
     def _attempt(
         self, connection: ldap3.Connection, operation: Callable[[ldap3.Connection], T]
@@ -188,8 +234,13 @@ class Connector:
         finished = [ident for ident in self._by_thread if ident not in alive]
         return [self._by_thread.pop(ident) for ident in finished]
 
-    def _new_connection(self) -> ldap3.Connection:
+    def _new_connection(
+        self, user: str | None = None, password: str | None = None
+    ) -> ldap3.Connection:
+        """A connection, not yet open, that binds as `user` (default: the station's account)."""
         settings = self.settings
+        if user is None:
+            user, password = settings.bind_dn, self._password
         servers = [
             ldap3.Server(
                 uri,
@@ -202,9 +253,9 @@ class Connector:
         pool = ldap3.ServerPool(servers, ldap3.FIRST, active=1, exhaust=self._dead_server_seconds)
         return ldap3.Connection(
             pool,
-            user=settings.bind_dn,
-            password=self._password,
-            authentication=ldap3.SIMPLE if settings.bind_dn else ldap3.ANONYMOUS,
+            user=user,
+            password=password,
+            authentication=ldap3.SIMPLE if user else ldap3.ANONYMOUS,
             client_strategy=ldap3.SYNC,
             read_only=True,
             auto_referrals=False,

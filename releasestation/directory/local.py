@@ -1,10 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The local directory: users kept in the store (`[directory] type = local`, and visitors)."""
+"""The local directory: users kept in the store (`[directory] type = local`, and visitors).
+
+Local users log in to the web portal with the password kept (hashed) in the store; visitors
+do not log in (they have PINs). See releasestation.credentials.passwords.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from releasestation.credentials import passwords
 from releasestation.directory.base import OwnNames, User
 from releasestation.secret import Hasher
 from releasestation.store import Store, models
@@ -39,6 +44,17 @@ class LocalDirectory:
     def user_by_name(self, username: str) -> User | None:
         with self.store.read() as session:
             return self._enabled(store_users.find_user(session, username))
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The enabled local user called `username` whose stored password is `password`."""
+        if not password or not username.strip():
+            return None
+        with self.store.read() as session:
+            row, stored = passwords.stored_password(session, username)
+        user = self._enabled(row) if row is not None and row.source == "local" else None
+        if not passwords.verify_password(password, stored if user is not None else None):
+            return None
+        return user
 
     def iter_users(self) -> Iterator[User]:
         with self.store.read() as session:
