@@ -9,13 +9,17 @@ The same rule, with its own threshold, applies to all readers of the site togeth
 stops a guesser who spreads tries over many readers. The state is in the store, so it
 survives restarts and is shared by the stations of a site on one PostgreSQL. Cards keep
 working at a locked reader.
+
+Other ways in keep their own scopes in the same tables (`failure_in`, `locked_in`): the web
+portal counts failed logins per user name and per address (releasestation.web.throttle).
+Only readers' failures (scopes "reader:...") count towards the site's lockout.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -48,8 +52,20 @@ class LockoutPolicy:
         return dt.timedelta(seconds=min(seconds, self.max_lockout_seconds))
 
 
+READER_SCOPES = "reader:"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`failures` within `window_seconds` in `scope` lock that scope."""
+
+    scope: str
+    failures: int
+    window_seconds: float
+
+
 def reader_scope(station: str, reader: str) -> str:
-    return f"reader:{station}/{reader}"
+    return f"{READER_SCOPES}{station}/{reader}"
 
 
 class Lockouts:
@@ -84,31 +100,58 @@ class Lockouts:
         """Count one failed entry; returns the scopes this failure locked (audited)."""
         scope = reader_scope(station, reader)
         policy = self.policy
+        limits = (
+            Limit(scope, policy.reader_failures, policy.reader_window_seconds),
+            Limit(SITE, policy.site_failures, policy.site_window_seconds),
+        )
+
+        def event(name: str, state: Lockout, now: dt.datetime) -> Event:
+            return self._event(name, state, station, reader, method, now)
+
+        return self.failure_in(limits, method, event)
+
+    def locked_in(self, scopes: Iterable[str]) -> tuple[str, int] | None:
+        """(scope, seconds left) of the lockout among `scopes` that lasts longest, or None."""
+        with self.store.read() as session:
+            rows = session.scalars(select(Lockout).where(Lockout.scope.in_(list(scopes)))).all()
+        now = self.clock()
+        running = [(r.locked_until, r.scope) for r in rows if r.locked_until is not None]
+        until, scope = max(running, default=(now, ""))
+        if until <= now:
+            return None
+        return scope, int((until - now).total_seconds()) + 1
+
+    def failure_in(
+        self,
+        limits: Sequence[Limit],
+        method: str,
+        event: Callable[[str, Lockout, dt.datetime], Event],
+    ) -> list[str]:
+        """Count one failure in each scope of `limits` (SITE counts readers' failures);
+        lock those whose limit it reaches, audited as `event(scope, state, now)` says.
+        Returns the scopes it locked."""
         with self.store.write() as session:
             self.store.lock(session, "lockouts")
             now = self.clock()
-            session.add(GuessFailure(at=now, scope=scope, method=method))
+            for limit in limits:
+                if limit.scope != SITE:
+                    session.add(GuessFailure(at=now, scope=limit.scope, method=method))
             session.flush()
-            limits = (
-                (scope, policy.reader_failures, policy.reader_window_seconds),
-                (SITE, policy.site_failures, policy.site_window_seconds),
-            )
             locked = []
-            for name, limit, window in limits:
-                state = self._state(session, name)
+            for limit in limits:
+                state = self._state(session, limit.scope)
                 self._forget_if_quiet(state, now)
-                if self._count(session, name, state, now, window) >= limit:
+                count = self._count(session, limit.scope, state, now, limit.window_seconds)
+                if count >= limit.failures:
                     self._lock(state, now)
-                    locked.append((name, state))
+                    locked.append((limit.scope, state))
                 state.last_failure_at = now
             session.execute(delete(GuessFailure).where(GuessFailure.at < now - KEEP_FAILURES))
-            events = [
-                self._event(name, state, station, reader, method, now) for name, state in locked
-            ]
+            events = [event(name, state, now) for name, state in locked]
             if events:
                 self.audit.record_in(session, events)
-        for event in events:
-            log.warning("%s: %s", event.outcome, event.detail)
+        for made in events:
+            log.warning("%s: %s", made.outcome, made.detail)
         return [name for name, _state in locked]
 
     # -- inside the failure transaction ---------------------------------------------------
@@ -129,6 +172,8 @@ class Lockouts:
         query = select(func.count()).select_from(GuessFailure).where(GuessFailure.at > since)
         if scope != SITE:
             query = query.where(GuessFailure.scope == scope)
+        else:  # readers' failures only: a flood of web logins must not lock the PIN pads
+            query = query.where(GuessFailure.scope.startswith(READER_SCOPES, autoescape=True))
         return int(session.scalar(query) or 0)
 
     def _forget_if_quiet(self, state: Lockout, now: dt.datetime) -> None:
