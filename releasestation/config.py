@@ -182,6 +182,20 @@ class AuditSettings:
             raise ValueError(f"retention: must be anonymise or purge, not {self.retention!r}")
 
 
+@dataclass(frozen=True)
+class BackupSettings:
+    """[backup]: the archives `releasestation backup --rotate` keeps (releasestation.backup)."""
+
+    directory: str = "/var/backups/releasestation"
+    keep: int = 7  # archives kept in `directory`; the oldest beyond it are removed
+    passphrase_file: str | None = None  # 0600; archives are encrypted when set
+    state_file: str = "/var/lib/releasestation/backup-state.json"  # last backup, for status
+
+    def __post_init__(self) -> None:
+        if self.keep < 1:
+            raise ValueError("keep: must be at least 1")
+
+
 # Section name -> (attribute on Config, dataclass). Sections whose dataclass has a required
 # key are required sections.
 SECTIONS: dict[str, type] = {
@@ -193,6 +207,7 @@ SECTIONS: dict[str, type] = {
     "credgen": CredgenSettings,
     "owners": OwnerSettings,
     "audit": AuditSettings,
+    "backup": BackupSettings,
 }
 
 
@@ -206,6 +221,7 @@ class Config:
     credgen: CredgenSettings = field(default_factory=CredgenSettings)
     owners: OwnerSettings = field(default_factory=OwnerSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
     readers: Mapping[str, ReaderSettings] = field(default_factory=dict)
     path: str | None = None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from readers.base import ReaderError
 
 __all__ = [
+    "BackupError",
     "ConfigError",
     "ConflictError",
     "DirectoryError",
@@ -42,3 +43,7 @@ class StoreError(ReleaseStationError):
 
 class ConflictError(ReleaseStationError):
     """A request that contradicts what is stored: a duplicate user, a card already bound."""
+
+
+class BackupError(ReleaseStationError):
+    """A backup archive cannot be written, or cannot be restored as it is."""
