@@ -1,16 +1,24 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Admin commands: held jobs, admin release, local users, card assignments, the database."""
+"""Admin commands: held jobs, admin release, local users and their web portal passwords,
+card assignments, the database."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
+from releasestation.app import App
+from releasestation.audit import Event
 from releasestation.cli import FAILED, OK
-from releasestation.cli.common import load_app, secret_arg, table
+from releasestation.cli.common import load_app, new_password, secret_arg, table
+from releasestation.credentials import passwords
 from releasestation.directory import User
 from releasestation.errors import ReleaseStationError
 from releasestation.store import users as store_users
+from releasestation.store.models import User as UserRow
+
+log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -28,7 +36,18 @@ def register(sub) -> None:
     p.add_argument("--email", default="")
     p.add_argument("--name", default="", help="display name")
     p.add_argument("--cost-center")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="give the user a web portal password, read from stdin (asked on a terminal)",
+    )
     p.set_defaults(handler=cmd_user_add)
+    p = user.add_parser(
+        "passwd", help="set a local user's web portal password (read from stdin or asked)"
+    )
+    p.add_argument("username")
+    p.add_argument("--remove", action="store_true", help="take the password away instead")
+    p.set_defaults(handler=cmd_user_passwd)
     p = user.add_parser("list", help="list local and visitor users")
     p.set_defaults(handler=cmd_user_list)
     p = user.add_parser("remove", help="remove a local user and their cards")
@@ -90,12 +109,67 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     app = load_app(args)
+    password_hash = _new_password_hash(app) if args.password_stdin else None
     fields = {"email": args.email, "display_name": args.name}
     with app.store.write() as session:
         user = store_users.add_user(session, args.username, "local", **fields)
         user.cost_center = args.cost_center
-    print(f"added local user {args.username}")
+        if password_hash is not None:
+            passwords.store_password(session, user, password_hash)
+            _audit_password(app, session, user.username, "password-set")
+    print(f"added local user {args.username}" + (" with a password" if password_hash else ""))
     return OK
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    app = load_app(args)
+    with app.store.read() as session:
+        _local_user(session, args.username)
+    if args.remove:
+        with app.store.write() as session:
+            user = _local_user(session, args.username)
+            if not passwords.remove_password(session, user):
+                raise ReleaseStationError(f"{user.username} has no password")
+            _audit_password(app, session, user.username, "password-removed")
+        print(f"password removed from {args.username}")
+        return OK
+    password_hash = _new_password_hash(app)
+    with app.store.write() as session:
+        user = _local_user(session, args.username)
+        passwords.store_password(session, user, password_hash)
+        _audit_password(app, session, user.username, "password-set")
+    print(f"password set for {user.username}")
+    return OK
+
+
+def _new_password_hash(app: App) -> str:
+    """The hash of a password read as `new_password` does, checked first."""
+    if app.config.directory.type != "local":
+        log.warning(
+            "[directory] type = %s: the web portal checks passwords with the directory,"
+            " not with the store's",
+            app.config.directory.type,
+        )
+    password = new_password()
+    passwords.check_new_password(password)
+    return passwords.hash_password(password)
+
+
+def _local_user(session, username: str) -> UserRow:
+    """The store's local user called `username`; ReleaseStationError for anyone else."""
+    user = store_users.find_user(session, username)
+    if user is None:
+        raise ReleaseStationError(f"no user {username!r} in the store")
+    if user.source != "local":
+        raise ReleaseStationError(
+            f"{user.username} is a {user.source} user: only local users have a password here"
+            " (directory users log in with the directory's, visitors do not log in)"
+        )
+    return user
+
+
+def _audit_password(app: App, session, username: str, outcome: str) -> None:
+    app.audit.record_in(session, [Event("credential", outcome, "admin", username)])
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:

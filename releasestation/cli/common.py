@@ -10,6 +10,7 @@ import sys
 from releasestation import config as config_mod
 from releasestation.app import App
 from releasestation.cli.logs import set_log_levels
+from releasestation.errors import ReleaseStationError
 
 _opened: list[App] = []
 
@@ -39,6 +40,17 @@ def secret_arg(value: str, prompt: str) -> str:
     if sys.stdin.isatty():
         return getpass.getpass(prompt)
     return sys.stdin.readline().strip()
+
+
+def new_password() -> str:
+    """A new password: asked twice on a terminal, else the first line of stdin. Never an
+    argument, which would leave it in shell history and the process list."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("new password: ")
+        if getpass.getpass("the same again: ") != password:
+            raise ReleaseStationError("the two passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def table(rows: list[tuple], headers: tuple[str, ...]) -> str:
