@@ -32,9 +32,13 @@ if TYPE_CHECKING:
     from releasestation.lifecycle.housekeeping import Housekeeping
     from releasestation.lifecycle.visitors import Visitors
     from releasestation.lifecycle.watcher import JobWatcher
+    from releasestation.monitoring import Watched
+    from releasestation.monitoring.metrics import StationMetrics
+    from releasestation.monitoring.probe import Probe
     from releasestation.printq import PrintServer
     from releasestation.printq.index import HeldIndex
     from releasestation.release import Claims, HeldJobs, OwnerResolver, Releaser
+    from releasestation.service import BackgroundService
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +228,55 @@ class App:
             self.visitors,
             interval=interval or station.watch_every_seconds,
         )
+
+    # -- monitoring ---------------------------------------------------------------------------
+    @functools.cached_property
+    def probe(self) -> Probe:
+        """The cached checks of cupsd, its printers, the store, the directory and held jobs
+        shared by /readyz, the metrics and the alerts."""
+        from releasestation.monitoring.probe import Probe
+
+        station, monitoring = self.config.station, self.config.monitoring
+        return Probe(
+            self.printq,
+            self.store,
+            self.directory,
+            station.hold_queues,
+            station.printer,
+            self.held_index,
+            cache_seconds=monitoring.check_cache_seconds,
+            stuck_after=monitoring.stuck_after_seconds,
+        )
+
+    def station_metrics(self, station: Watched) -> StationMetrics:
+        """The metrics of `station` (its own registry), watching its readers and worker."""
+        from releasestation.monitoring.metrics import StationMetrics
+
+        metrics = StationMetrics(self.probe)
+        metrics.watch(station.readers, station.alive)
+        return metrics
+
+    def monitoring_services(self, station: Watched) -> list[BackgroundService]:
+        """The HTTP server of /metrics, /livez and /readyz (unless `[monitoring] listen` is
+        empty) and the alert mails (when `alert_to` is set), watching `station`."""
+        from releasestation.monitoring.alerts import Alerter
+        from releasestation.monitoring.metrics import StationMetrics
+        from releasestation.monitoring.server import Health, MonitorServer
+
+        monitoring = self.config.monitoring
+        metrics = station.metrics or StationMetrics(self.probe)
+        services: list[BackgroundService] = []
+        if monitoring.listen:
+            health = Health(
+                self.probe, station.readers, station.alive, station.stuck, station.troubles
+            )
+            services.append(MonitorServer(monitoring.address, metrics, health))
+        if monitoring.recipients:
+            name = self.config.station.name
+            services.append(
+                Alerter(name, self.probe, station.readers, monitoring, self.config.credgen, metrics)
+            )
+        return services
 
     def close(self) -> None:
         for name in ("directory", "printq", "store"):

@@ -23,6 +23,7 @@ from readers import ReaderSettings, SettingsError, from_section, reader_settings
 from readers.settings import shown
 from releasestation.credentials.settings import CredgenSettings
 from releasestation.errors import ConfigError
+from releasestation.monitoring.settings import MonitoringSettings
 
 DEFAULT_PATH = "/etc/releasestation/releasestation.ini"
 ENV_VAR = "RELEASESTATION_CONFIG"
@@ -208,6 +209,7 @@ SECTIONS: dict[str, type] = {
     "owners": OwnerSettings,
     "audit": AuditSettings,
     "backup": BackupSettings,
+    "monitoring": MonitoringSettings,
 }
 
 
@@ -222,6 +224,7 @@ class Config:
     owners: OwnerSettings = field(default_factory=OwnerSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     readers: Mapping[str, ReaderSettings] = field(default_factory=dict)
     path: str | None = None
 

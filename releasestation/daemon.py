@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from releasestation.audit import Audit
     from releasestation.config import StationSettings
     from releasestation.identity import Identity
+    from releasestation.monitoring.metrics import StationMetrics
     from releasestation.release import Outcome, Releaser
     from releasestation.service import BackgroundService
 
@@ -53,8 +54,9 @@ def build_station(
     services: Sequence[BackgroundService] | None = None,
 ) -> Station:
     """The station of `app`'s parts: its readers (those of the config file unless given)
-    and background services (build_services unless given)."""
-    return Station(
+    and background services (build_services unless given, then the monitoring server and
+    the alerts, which watch this station)."""
+    station = Station(
         app.identity,
         app.releaser,
         app.audit,
@@ -64,6 +66,10 @@ def build_station(
         reader_settings=app.config.readers,
         on_start=app.record_secret,
     )
+    station.metrics = app.station_metrics(station)
+    if services is None:
+        station.services += app.monitoring_services(station)
+    return station
 
 
 class Station:
@@ -98,6 +104,9 @@ class Station:
         self.handled = 0
         self.last_release: Outcome | None = None  # the worker's latest release (bench, tests)
         self.listeners: list[Callable[[Swipe, str], None]] = []  # (swipe, outcome) for tests
+        self.metrics: StationMetrics | None = None  # counts each swipe (no I/O)
+        self._denial: str | None = None  # why the swipe in hand released nothing
+        self._locking = False  # the swipe in hand started a lockout
 
     def _build(self, reader_settings: Mapping[str, ReaderSettings]) -> list[Reader]:
         built = []
@@ -154,11 +163,26 @@ class Station:
             finally:
                 self.busy_since = None
             self.handled += 1
+            if self.metrics is not None:
+                self._count(self.metrics, item, outcome)
             for listener in self.listeners:
                 try:
                     listener(item, outcome)
                 except Exception:
                     log.exception("swipe listener failed")
+
+    def _count(self, metrics: StationMetrics, swipe: Swipe, outcome: str) -> None:
+        """One swipe into the metrics: a few increments, no I/O."""
+        result = self.last_release
+        released = len(result.released) if result is not None else 0
+        seconds = None
+        if result is not None and result.released and result.released_at is not None:
+            seconds = result.released_at - swipe.at
+        denial = self._denial or ("refused" if outcome == "refused" else None)
+        try:
+            metrics.observe(swipe, outcome, denial, self._locking, released, seconds)
+        except Exception:
+            log.exception("metrics: cannot count a swipe")
 
     def stuck(self, limit: float = STUCK_SECONDS) -> bool:
         """True when one swipe has been in hand for longer than `limit` seconds."""
@@ -185,6 +209,7 @@ class Station:
     def handle(self, swipe: Swipe) -> str:
         """Identify the person and release their jobs; returns a one-word outcome."""
         self.last_release = None
+        self._denial, self._locking = None, False
         if self.debounced(swipe):
             log.debug("reader %s: %s ignored (debounce)", swipe.reader, self.shown(swipe))
             return "debounced"
@@ -192,11 +217,13 @@ class Station:
             who = self.identity.identify(swipe)
         except ReleaseStationError as exc:
             log.error("reader %s: cannot identify %s: %s", swipe.reader, self.shown(swipe), exc)
+            self._denial = "lookup-failed"
             self._deny(swipe, "lookup-failed", str(exc), method=None)
             return "lookup-failed"
         if who.user is None:
             shown = self.shown(swipe, who.method)
             log.info("reader %s: denied %s %s: %s", swipe.reader, who.method, shown, who.reason)
+            self._denial, self._locking = ("locked" if who.locked else "unknown"), who.locking
             self._deny(swipe, "unknown", who.reason, who.method)
             return "denied"
         try:
@@ -204,6 +231,7 @@ class Station:
         except ReleaseStationError as exc:
             log.error("reader %s: release for %s failed: %s", swipe.reader, who.user.username, exc)
             part = "store" if isinstance(exc, StoreError) else "print-server"
+            self._denial = part
             self._deny(swipe, part, str(exc), who.method, who.user.username)
             return "release-failed"
         self.last_release = result

@@ -53,12 +53,14 @@ UNKNOWN_PIN = "unknown PIN"
 @dataclass(frozen=True)
 class Identified:
     """The outcome of a lookup: `user` is None when denied, with `reason` saying why;
-    `locked` when the reader refused a PIN or code because of a lockout."""
+    `locked` when the reader refused a PIN or code because of a lockout; `locking` when
+    this failure started one."""
 
     method: str  # card | pin | cac
     user: User | None = None
     reason: str = ""
     locked: bool = False
+    locking: bool = False
 
 
 class PendingCards:
@@ -179,7 +181,7 @@ class Identity:
         locked = self.lockouts.failure(self.station, swipe.reader, method)
         if locked:
             reason += "; " + ("the site" if "site" in locked else "this reader") + " is now locked"
-        return Identified(method, None, reason)
+        return Identified(method, None, reason, locking=bool(locked))
 
     # -- cards --------------------------------------------------------------------------
     def _card(self, swipe: Swipe) -> Identified:

@@ -220,6 +220,25 @@ class HeldIndex(BackgroundService):
             self._lock.release()
         return sorted((j for j in jobs if j.queue.casefold() in wanted_queues), key=lambda j: j.id)
 
+    def summary(self) -> dict[str, tuple[int, float | None]] | None:
+        """Held jobs per queue and the oldest one's time-at-creation, from the index alone
+        (no request to cupsd; for the metrics); None when the index cannot vouch for it."""
+        if not self._lock.acquire(timeout=SWIPE_WAIT):
+            return None
+        try:
+            if not self.trusted:
+                return None
+            found: dict[str, tuple[int, float | None]] = {q: (0, None) for q in self.queues}
+            for fields in self._jobs.values():
+                queue, created = fields[3], fields[5]
+                key = next((q for q in self.queues if q.casefold() == queue.casefold()), queue)
+                count, oldest = found.get(key, (0, None))
+                older = created if oldest is None or (created and created < oldest) else oldest
+                found[key] = (count + 1, older)
+            return found
+        finally:
+            self._lock.release()
+
     def _ids_of(self, owners: set[str]) -> set[int]:
         found: set[int] = set()
         for owner in owners:

@@ -28,6 +28,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,6 +54,7 @@ T = TypeVar("T")
 # Releases of one swipe in flight at once. cupsd serves one request at a time; two or three
 # in flight already keep it from waiting for the station between them.
 HELPERS = 4
+STARTED = "time-at-processing"
 ALL_PRINTERS = "ipp://localhost/printers/"
 LOCAL_CUPSD_CONF = Path("/etc/cups/cupsd.conf")
 LOCAL_SOCKETS = ("/run/cups/cups.sock", "/var/run/cups/cups.sock")
@@ -74,6 +76,16 @@ DOCUMENT_NAME_REQUEST = ["job-id", docname.DOCUMENT_NAME]
 _ASK = object()  # release(): the document name is not known yet
 # IPP statuses libcups reports when the connection, not the request, failed.
 _CONNECTION_STATUSES = {cups.IPP_INTERNAL_ERROR, cups.IPP_SERVICE_UNAVAILABLE}
+
+
+@dataclass(frozen=True)
+class ProcessingJob:
+    """A job cupsd is printing now: `started` is its time-at-processing (epoch seconds)."""
+
+    id: int
+    owner: str
+    queue: str
+    started: float
 
 
 class PrintServer:
@@ -147,6 +159,26 @@ class PrintServer:
             return None
         jobs = [from_attributes(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB)]
         return next((j for j in jobs if j is not None), None)
+
+    def processing_jobs(self, queues: Sequence[str]) -> list[ProcessingJob]:
+        """Jobs being printed on `queues` now (few: one Get-Jobs per queue), oldest first."""
+        found: list[ProcessingJob] = []
+        for queue in _distinct(queues):
+            uri = printer_uri(queue)
+            attributes: list[tuple[int, str, ipp.Value]] = [
+                (cups.IPP_TAG_URI, "printer-uri", uri),
+                (cups.IPP_TAG_NAME, "requesting-user-name", self.account),
+                (cups.IPP_TAG_KEYWORD, "which-jobs", "processing"),
+                (cups.IPP_TAG_KEYWORD, "requested-attributes", [*JOB_ATTRIBUTES, STARTED]),
+            ]
+            for attrs in self._held_groups(uri, attributes):
+                job = from_attributes(attrs)
+                if job is None or job.state != cups.IPP_JOB_PROCESSING or not _on(job, [queue]):
+                    continue
+                started = attrs.get(STARTED)
+                when = float(started) if isinstance(started, int) and started > 0 else 0.0
+                found.append(ProcessingJob(job.id, job.owner, job.queue, when))
+        return sorted(found, key=lambda j: j.id)
 
     def _held(self, uri: str, requesting: str, mine: bool = False) -> list[HeldJob]:
         attributes = self._held_request(uri, requesting, mine=mine)

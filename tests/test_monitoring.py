@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Monitoring against the real daemon: a real TCP terminal, cupsd, the store and SMTP.
+
+/metrics counts swipes, denials and lockouts; reader_connected follows the terminal;
+/readyz names cupsd while it is stopped; one alert mail after alert_after_seconds and one
+recovery mail, nothing in between.
+"""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from bench.servers.terminal import Terminal
+from releasestation.daemon import Station, build_station
+from releasestation.demo.private_cups import PrivateCups
+from releasestation.monitoring.server import MonitorServer
+from tests.fixtures.station import add_user
+from tests.waiting import wait_for
+
+CARD = "0012345678"
+
+
+class PortTerminal(Terminal):
+    """A terminal on a given port (the one a closed terminal had)."""
+
+    def __init__(self, port: int):
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.port = port
+        self.conn = None
+        self.accepted = 0
+        self.received = bytearray()
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+
+def hang_up(terminal: Terminal) -> int:
+    """Close the terminal for good (its listener too, waking its accept); its port."""
+    terminal.listener.shutdown(socket.SHUT_RDWR)
+    terminal.close()
+    return terminal.port
+
+
+def reader(terminal: Terminal) -> dict[str, str]:
+    return {
+        "reader:desk": f"type = papercut\nhost = 127.0.0.1\nport = {terminal.port}\n"
+        "min_backoff_seconds = 0.02\nmax_backoff_seconds = 0.1\n"
+    }
+
+
+class Running:
+    def __init__(self, app):
+        self.app = app
+        self.outcomes: queue.Queue = queue.Queue()
+        self.station: Station = build_station(app)
+        self.station.listeners.append(lambda swipe, outcome: self.outcomes.put(outcome))
+        self.station.start()
+
+    @property
+    def base(self) -> str:
+        server = next(s for s in self.station.services if isinstance(s, MonitorServer))
+        return f"http://127.0.0.1:{server.port}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def metric(self, name: str) -> float | None:
+        """The value of the sample `name` (labels in the order the exposition writes)."""
+        for line in self.get("/metrics")[1].splitlines():
+            if line.rsplit(" ", 1)[0] == name:
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+
+@pytest.fixture
+def start(make_app):
+    running: list[Running] = []
+
+    def make(**sections: str) -> Running:
+        monitoring = "check_cache_seconds = 0\n" + sections.pop("monitoring", "")
+        run = Running(make_app(monitoring=monitoring, **sections))
+        running.append(run)
+        return run
+
+    yield make
+    for run in running:
+        run.station.stop()
+
+
+def test_swipes_denials_and_lockouts_are_counted(start, terminal, cups_clean):
+    run = start(**reader(terminal))
+    add_user(run.app, "alice", CARD)
+    terminal.wait_connections(1)
+    wait_for(lambda: run.metric('releasestation_reader_connected{reader="desk"}') == 1)
+    cups_clean.submit("alice", "report", queue="Secure")
+    terminal.swipe(CARD)
+    assert run.outcomes.get(timeout=10) == "released"
+    for i in range(5):  # unknown PINs: the fifth locks the reader
+        terminal.swipe(f"12345{i}")
+        assert run.outcomes.get(timeout=10) == "denied"
+    m = run.metric
+    assert m('releasestation_swipes_total{outcome="released",reader="desk"}') == 1
+    assert m('releasestation_swipes_total{outcome="denied",reader="desk"}') == 5
+    assert m("releasestation_jobs_released_total") == 1
+    assert m('releasestation_denials_total{reason="unknown"}') == 5
+    assert m("releasestation_lockouts_total") == 1
+    assert m("releasestation_release_duration_seconds_count") == 1
+    assert m('releasestation_reader_last_event_timestamp_seconds{reader="desk"}') > 0
+    assert m("releasestation_cupsd_up") == 1 and m("releasestation_store_up") == 1
+    assert m('releasestation_printer_accepting_jobs{printer="Secure"}') == 1
+    text = run.get("/metrics")[1]
+    assert "alice" not in text and CARD not in text and "report" not in text
+    assert 'releasestation_build_info{version="' in text
+    terminal.swipe("999999")  # the reader is locked now
+    assert run.outcomes.get(timeout=10) == "denied"
+    assert m('releasestation_denials_total{reason="locked"}') == 1
+
+
+def test_reader_connected_follows_the_terminal(start, terminal):
+    run = start(**reader(terminal))
+    connected = 'releasestation_reader_connected{reader="desk"}'
+    terminal.wait_connections(1)
+    assert wait_for(lambda: run.metric(connected) == 1)
+    port = hang_up(terminal)
+    assert wait_for(lambda: run.metric(connected) == 0, timeout=5)
+    status, body = run.get("/readyz")
+    assert status == 503 and "readers: 0 of 1 connected" in body
+    back = PortTerminal(port)
+    try:
+        back.wait_connections(1)
+        assert wait_for(lambda: run.metric(connected) == 1, timeout=5)
+        assert run.get("/readyz")[0] == 200
+    finally:
+        back.close()
+
+
+def test_readyz_names_cupsd_while_it_is_stopped(start, terminal, tmp_path):
+    with PrivateCups(root=tmp_path / "cups") as cups:
+        for name in ("Secure", "Secure2"):
+            cups.add_hold_queue(name)
+        run = start(cups=f"server = {cups.socket}\n", **reader(terminal))
+        terminal.wait_connections(1)
+        assert wait_for(lambda: run.get("/readyz")[0] == 200, timeout=5)
+        assert run.get("/livez") == (200, "ok\n")
+        cups.stop()
+        status, body = run.get("/readyz")
+        assert status == 503 and body.startswith("cupsd: ") and "store" not in body
+        assert run.metric("releasestation_cupsd_up") == 0
+        verbose = run.get("/readyz?verbose")[1]
+        assert "store: ok" in verbose and "cupsd: FAIL" in verbose and "reader desk: ok" in verbose
+        assert run.get("/livez")[0] == 200, "a stopped cupsd does not make the daemon dead"
+        cups.start()
+        assert wait_for(lambda: run.get("/readyz") == (200, "ok\n"), timeout=10)
+
+
+def test_one_alert_mail_and_one_recovery_mail(start, terminal, smtp):
+    monitoring = (
+        "alert_to = admin@example.org\nalert_after_seconds = 0.5\ncheck_every_seconds = 0.1\n"
+    )
+    start(monitoring=monitoring, credgen=smtp.ini(), **reader(terminal))
+    terminal.wait_connections(1)
+    time.sleep(1.0)
+    assert smtp.messages == [], "nothing is wrong yet"
+    port = hang_up(terminal)
+    mails = wait_for(lambda: smtp.to("admin@example.org"), timeout=10)
+    assert len(mails) == 1 and "PROBLEM" in mails[0].message["Subject"]
+    assert "reader desk" in mails[0].message["Subject"]
+    time.sleep(1.5)  # still broken: no second mail
+    assert len(smtp.messages) == 1
+    back = PortTerminal(port)
+    try:
+        back.wait_connections(1)
+        assert wait_for(lambda: len(smtp.messages) == 2, timeout=10)
+        recovered = smtp.messages[1]
+        assert "RECOVERED" in recovered.message["Subject"] and "reader desk" in recovered.text()
+        time.sleep(1.0)
+        assert len(smtp.messages) == 2
+    finally:
+        back.close()
