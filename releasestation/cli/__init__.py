@@ -30,6 +30,7 @@ COMMANDS = [
     "releasestation.cli.admin",
     "releasestation.cli.credentials",
     "releasestation.cli.lifecycle",
+    "releasestation.cli.backup",
 ]
 
 __all__ = [
