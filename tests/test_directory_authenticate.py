@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """LdapDirectory.authenticate against a real slapd: search as the station, bind as the user.
 
-The session `slapd` is shared: entries added here use uids no other test uses (`login-…`).
+The session `slapd` is shared: entries added to it here are people with uids no other test
+uses (`login-…`); AD accounts go on a server of their own.
 """
 
 from __future__ import annotations
@@ -30,10 +31,6 @@ def people(slapd: SlapdServer) -> dict[str, str]:
     added["login-off"] = slapd.add_user(
         "login-off", password=PASSWORD, employee_number="login-off-disabled"
     )
-    for sam, control in (("login-adam", 512), ("login-dis", 514)):
-        attributes = ad_attributes(sam, f"{sam} Account", control, "person", f"login-{control}")
-        attributes["userPassword"] = ssha(PASSWORD)
-        added[sam] = slapd.add_entry(f"cn={sam} Account,{AD_DN}", attributes)
     return added
 
 
@@ -89,10 +86,16 @@ def test_the_station_connection_stays_bound_as_the_station(slapd, directory):
     assert getattr(directory.user_by_card("0012345678"), "username", None) == "alice"
 
 
-def test_a_disabled_ad_account_is_refused_with_the_right_password(slapd, people):
-    with LdapDirectory(slapd.settings(profile="ad")) as directory:
+def test_a_disabled_ad_account_is_refused_with_the_right_password(make_slapd):
+    server = make_slapd()  # of its own: other tests list every account under ou=ad
+    dns = {}
+    for sam, control in (("login-adam", 512), ("login-dis", 514)):
+        attributes = ad_attributes(sam, f"{sam} Account", control, "person", f"login-{control}")
+        attributes["userPassword"] = ssha(PASSWORD)
+        dns[sam] = server.add_entry(f"cn={sam} Account,{AD_DN}", attributes)
+    with LdapDirectory(server.settings(profile="ad")) as directory:
         enabled = directory.authenticate("login-adam", PASSWORD)
-        assert enabled is not None and enabled.dn == people["login-adam"]
+        assert enabled is not None and enabled.dn == dns["login-adam"]
         # AD accepts a userPrincipalName as the name too.
         principal = directory.authenticate(f"login-adam@{AD_REALM}", PASSWORD)
         assert getattr(principal, "username", None) == "login-adam"
