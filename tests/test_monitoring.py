@@ -21,6 +21,7 @@ from bench.servers.terminal import Terminal
 from releasestation.daemon import Station, build_station
 from releasestation.demo.private_cups import PrivateCups
 from releasestation.monitoring.server import MonitorServer
+from releasestation.monitoring.status import gather
 from tests.fixtures.station import add_user
 from tests.waiting import wait_for
 
@@ -189,3 +190,61 @@ def test_one_alert_mail_and_one_recovery_mail(start, terminal, smtp):
         assert len(smtp.messages) == 2
     finally:
         back.close()
+
+
+def status(run: Running, base: str) -> tuple[int, str]:
+    """What `releasestation status --daemon BASE` prints, and its exit code."""
+    report = gather(run.app, timeout=5, daemon=base)
+    return report.code, "\n".join(report.lines)
+
+
+def test_status_for_a_good_and_a_broken_station(start, terminal, tmp_path):
+    with PrivateCups(root=tmp_path / "cups") as cups:
+        for name in ("Secure", "Secure2"):
+            cups.add_hold_queue(name)
+        run = start(cups=f"server = {cups.socket}\n", **reader(terminal))
+        terminal.wait_connections(1)
+        wait_for(lambda: run.metric('releasestation_reader_connected{reader="desk"}') == 1)
+        cups.submit("alice", "report", queue="Secure")
+        base = run.base
+        code, shown = status(run, base)
+        assert code == 0, shown
+        assert "ok    desk: connected; last card read never" in shown
+        assert "ok    Secure: 1 held" in shown and "audit chain: intact" in shown
+        assert "ok    cupsd: answers" in shown
+        hang_up(terminal)
+        wait_for(lambda: run.metric('releasestation_reader_connected{reader="desk"}') == 0)
+        code, shown = status(run, base)
+        assert code == 1 and "FAIL  desk: NOT connected" in shown
+        cups.stop()
+        code, shown = status(run, base)
+        assert code == 3 and "FAIL  cupsd: " in shown
+    run.station.stop()
+    code, shown = status(run, base)
+    assert code == 3 and "daemon at http://127.0.0.1:" in shown and "not reachable" in shown
+
+
+def test_stuck_jobs_are_listed_and_cancelled_with_an_audit_row(make_app, tmp_path):
+    from releasestation.cli import main
+    from tests.fixtures.station import station_ini
+
+    with PrivateCups(root=tmp_path / "cups") as cups:
+        cups.add_hold_queue("Secure")
+        cups.add_hold_queue("Secure2", discard=True, print_seconds=30)  # slow: stuck soon
+        app = make_app(cups=f"server = {cups.socket}\n", monitoring="stuck_after_seconds = 1\n")
+        job = cups.submit("alice", "slow", queue="Secure2")
+        app.printq.release(app.printq.job(job))  # type: ignore[arg-type]
+        assert wait_for(lambda: app.probe.snapshot(fresh=True).stuck, timeout=10)
+        path = tmp_path / "station.ini"
+        db = app.config.database.url
+        path.write_text(station_ini(db, tmp_path, cups, monitoring="stuck_after_seconds = 1\n"))
+        assert main(["-c", str(path), "jobs", "--stuck"]) == 0
+        assert main(["-c", str(path), "jobs", "--cancel", str(job)]) == 0
+        assert not app.probe.snapshot(fresh=True).stuck
+        with app.store.read() as session:
+            from sqlalchemy import text
+
+            rows = session.execute(
+                text("SELECT event, method, job_id FROM audit WHERE event = 'cancel'")
+            ).all()
+        assert [tuple(r) for r in rows] == [("cancel", "admin", job)]

@@ -14,7 +14,7 @@ from releasestation.cli import FAILED, OK
 from releasestation.cli.common import load_app, new_password, secret_arg, table
 from releasestation.credentials import passwords
 from releasestation.directory import User
-from releasestation.errors import ReleaseStationError
+from releasestation.errors import PrintServerError, ReleaseStationError
 from releasestation.store import users as store_users
 from releasestation.store.models import User as UserRow
 
@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 def register(sub) -> None:
     p = sub.add_parser("jobs", help="list held jobs on the hold queues (of one user)")
     p.add_argument("user", nargs="?")
+    p.add_argument(
+        "--stuck",
+        action="store_true",
+        help="list jobs processing longer than [monitoring] stuck_after_seconds instead",
+    )
+    p.add_argument("--cancel", type=int, metavar="JOB", help="cancel one stuck job (audited)")
     p.set_defaults(handler=cmd_jobs)
 
     p = sub.add_parser("release", help="release a user's held jobs now (audited)")
@@ -75,6 +81,8 @@ def register(sub) -> None:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     app = load_app(args)
+    if args.stuck or args.cancel is not None:
+        return _stuck_jobs(app, args.cancel)
     queues = app.config.station.hold_queues
     jobs = app.releaser.held_jobs_for(args.user) if args.user else app.printq.held_jobs(queues)
     rows = [
@@ -88,6 +96,40 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         for j in sorted(jobs, key=lambda j: j.id)
     ]
     print(table(rows, ("job", "owner", "queue", "submitted", "title")))
+    return OK
+
+
+def _stuck_jobs(app: App, cancel: int | None) -> int:
+    """Jobs processing for longer than stuck_after_seconds; `cancel` one of them (audited)."""
+    snap = app.probe.snapshot(fresh=True)
+    if not snap.cupsd.ok:
+        raise PrintServerError(f"cupsd: {snap.cupsd.detail}")
+    if cancel is None:
+        rows = [
+            (j.id, j.owner, j.queue, time.strftime("%Y-%m-%d %H:%M", time.localtime(j.started)),
+             f"{(snap.at - j.started) / 60:.0f}")
+            for j in snap.stuck
+        ]  # fmt: skip
+        print(table(rows, ("job", "owner", "queue", "processing since", "minutes")))
+        return OK
+    job = next((j for j in snap.stuck if j.id == cancel), None)
+    if job is None:
+        print(f"job {cancel} is not stuck (see `releasestation jobs --stuck`)")
+        return FAILED
+    app.printq.cancel(job.id)
+    minutes = (snap.at - job.started) / 60
+    app.audit.record(
+        Event(
+            "cancel",
+            "ok",
+            "admin",
+            job.owner,
+            queue=job.queue,
+            job_id=job.id,
+            detail=f"stuck: processing for {minutes:.0f} min",
+        )
+    )
+    print(f"cancelled job {job.id} ({job.queue})")
     return OK
 
 

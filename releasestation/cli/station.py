@@ -25,6 +25,13 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_demo)
     p = sub.add_parser("check", help="check config, cupsd, policy, directory and database")
     p.set_defaults(handler=cmd_check)
+    p = sub.add_parser(
+        "status",
+        help="one screen: readers (from the running daemon), printers, held jobs, peers, audit",
+    )
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the daemon")
+    p.add_argument("--daemon", metavar="URL", help="the daemon's monitoring URL (from listen)")
+    p.set_defaults(handler=cmd_status)
     p = sub.add_parser("config", help="show the config as read, secrets masked")
     p.set_defaults(handler=lambda a: print(load_app(a).config.show()) or OK)
 
@@ -47,6 +54,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     set_log_levels(args.verbose, logging.INFO)  # the demo shows the station's own log
     return run_demo(keep=args.keep)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Exit code 0 all good, 1 something is wrong, 3 the daemon or a peer is unreachable."""
+    from releasestation.monitoring.status import gather
+
+    report = gather(load_app(args), timeout=args.timeout, daemon=args.daemon)
+    print("\n".join(report.lines))
+    return report.code
 
 
 def checks(app) -> list[tuple[str, list[str]]]:
