@@ -12,12 +12,17 @@ answers; only a 204 or 304 answer, which has no body, may come with neither. Wha
 server sends is bounded: a line, the number of header fields, of interim answers, and the
 size of a body. A broken answer raises ConnectionError naming what was wrong, and the
 connection is closed: what is left of that answer is never read as the next one.
+
+A request may carry a document after its body (Print-Job): it is sent from its file (or
+bytes) a piece at a time, never joined to the request in one buffer.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import socket
+from typing import BinaryIO
 
 MAX_LINE = 65536  # a status or header line
 MAX_HEADERS = 100  # header (or trailer) fields of one answer
@@ -46,24 +51,39 @@ class HttpConnection:
         self.sock.close()
 
     def post(
-        self, body: bytes, content_type: str = "application/ipp", authorization: str = ""
+        self,
+        body: bytes,
+        content_type: str = "application/ipp",
+        authorization: str = "",
+        document: bytes | BinaryIO | None = None,
     ) -> tuple[int, str, bytes]:
         """(HTTP status, reason, body) of a POST of `body` to "/", with an Authorization
-        field when `authorization` is given."""
+        field when `authorization` is given and `document` (from where its file stands
+        now to its end) sent after `body`."""
         try:
-            return self._post(body, content_type, authorization)
+            return self._post(body, content_type, authorization, document)
         except BaseException:
             self.close()  # part of the answer may be unread
             raise
 
-    def _post(self, body: bytes, content_type: str, authorization: str) -> tuple[int, str, bytes]:
+    def _post(
+        self,
+        body: bytes,
+        content_type: str,
+        authorization: str,
+        document: bytes | BinaryIO | None,
+    ) -> tuple[int, str, bytes]:
+        stream = io.BytesIO(document) if isinstance(document, bytes | bytearray) else document
+        length = len(body) + (_left(stream) if stream is not None else 0)
         head = b"POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-        head %= (self.host, content_type.encode("ascii"), len(body))
+        head %= (self.host, content_type.encode("ascii"), length)
         if authorization:
             if any(c in authorization for c in "\r\n\0"):
                 raise ValueError("an Authorization field cannot hold a line break or NUL")
             head += b"Authorization: %s\r\n" % authorization.encode("utf-8")
         self.sock.sendall(head + b"\r\n" + body)
+        if stream is not None:
+            self._send(stream, length - len(body))
         for _ in range(MAX_INTERIM + 1):
             version, status, reason = self._status_line()
             headers = self._headers()
@@ -75,6 +95,15 @@ class HttpConnection:
         if version == "1.0" or "close" in headers.get("connection", "").lower():
             self.close()
         return status, reason, data
+
+    def _send(self, stream: BinaryIO, size: int) -> None:
+        """Send exactly `size` bytes of `stream`, PIECE at a time."""
+        while size > 0:
+            piece = stream.read(min(PIECE, size))
+            if not piece:
+                raise ConnectionError("the document ended before its length was sent")
+            self.sock.sendall(piece)
+            size -= len(piece)
 
     def _line(self) -> bytes:
         line = self._in.readline(MAX_LINE + 1)
@@ -147,6 +176,14 @@ class HttpConnection:
                 raise ConnectionError("the server closed the connection in the middle of an answer")
             data += piece
         return data
+
+
+def _left(stream: BinaryIO) -> int:
+    """Bytes from where `stream` stands to its end (it must be seekable)."""
+    here = stream.tell()
+    end = stream.seek(0, io.SEEK_END)
+    stream.seek(here)
+    return max(end - here, 0)
 
 
 def _check_size(size: int) -> None:

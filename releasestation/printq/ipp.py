@@ -10,6 +10,10 @@ its which-jobs itself. Requests are built by libcups (`cups.IPPRequest`); answer
 parsed here, strictly: an answer that is not well-formed IPP raises IppDecodeError (what
 was wrong, at which byte) and closes the connection it came on.
 
+Two requests here are not reads: the Set-Job-Attributes of a release that renames a
+document (releasestation.printq.docname), and the Print-Job of a document submitted for a
+user, which carries the document after the request (releasestation.printq.submission).
+
 Server: a domain socket path, or `host[:port]` (TLS with certificate validation when
 encryption is "required"). One IppClient per thread.
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import cups
 
@@ -107,11 +111,14 @@ class IppClient:
         resend: bool = True,
         job: Iterable[tuple[int, str, Value]] = (),
         authorization: str = "",
+        document: bytes | BinaryIO | None = None,
     ) -> list[tuple[int, dict[str, Any]]]:
         """Send one request (operation-group attributes as (value tag, name, value), and
         those of a subscription group and of a job group) and return the response's
         attribute groups as (group tag, {name: value}). `authorization` is an HTTP
-        Authorization value, for the rare write that must be sent from here.
+        Authorization value, for the rare write that must be sent from here. `document`
+        (bytes, or a seekable binary file from where it stands) follows the request, as
+        Print-Job's data; a request with one is never sent twice.
 
         A connection that has gone away (cupsd restarted) is reopened and the request sent
         once more, unless `resend` is false (a request that must not be done twice);
@@ -121,10 +128,10 @@ class IppClient:
         """
         body = _encode(operation, attributes, subscription, job)
         try:
-            data = self._post(body, authorization)
+            data = self._post(body, authorization, document)
         except OSError:
             self.close()
-            if not resend:
+            if not resend or document is not None:
                 raise
             data = self._post(body, authorization)
         try:
@@ -133,13 +140,15 @@ class IppClient:
             self.close()  # nothing more that came from there is trusted
             raise
 
-    def _post(self, body: bytes, authorization: str = "") -> bytes:
+    def _post(
+        self, body: bytes, authorization: str = "", document: bytes | BinaryIO | None = None
+    ) -> bytes:
         if self._http is not None and not self._http.open:
             self.close()  # cupsd closed it after its last answer: a new one is counted
             raise ConnectionError("cupsd closed the connection after its last answer")
         conn = self._http or self._connect()
         try:
-            status, reason, data = conn.post(body, authorization=authorization)
+            status, reason, data = conn.post(body, authorization=authorization, document=document)
         except BaseException:
             self.close()
             raise

@@ -6,7 +6,10 @@ requests that name their printer, their which-jobs and their requesting-user-nam
 hot path asks, per owner-name variant, for that owner's held jobs (`my-jobs`); cupsd filters
 (case-insensitively) and returns a handful of jobs, never the whole queue. Writes (move,
 release, cancel) go through a pycups `cups.Connection` that authenticates as the station's
-account (PeerCred on the domain socket; `[cups] user` + password over the network).
+account (PeerCred on the domain socket; `[cups] user` + password over the network). A
+document submitted for a user (`submit_held`) is the exception: Print-Job on a fresh
+connection that never authenticates, so the job is the user's (releasestation.printq.
+submission).
 
 Each thread gets its own connections (libcups state is per thread; sharing a Connection
 across threads crashes). A request that fails because cupsd went away is retried once on a
@@ -30,14 +33,14 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import cups
 
 from releasestation.config import CupsSettings, read_secret_text
 from releasestation.errors import PrintServerError
 from releasestation.owner_names import fold
-from releasestation.printq import docname, ipp
+from releasestation.printq import docname, ipp, submission
 from releasestation.printq.checks import installed_cupsd_version, run_check
 from releasestation.printq.jobs import (
     HELD,
@@ -399,6 +402,45 @@ class PrintServer:
             raise PrintServerError(f"job {job.id}: cannot read its document: {exc}") from None
         finally:
             Path(path).unlink(missing_ok=True)
+
+    def submit_held(
+        self,
+        queue: str,
+        owner: str,
+        title: str,
+        data: bytes | BinaryIO,
+        mime: str,
+        copies: int = 1,
+        sides: str | None = None,
+        color: str | None = None,
+    ) -> int:
+        """Submit `data` (bytes, or a seekable binary file from where it stands) of type
+        `mime` to `queue` as a held job owned by `owner`, titled `title`; its job id.
+
+        Print-Job on a fresh connection that never authenticates, so that cupsd takes the
+        owner from requesting-user-name (an authenticated connection would make it the
+        station's job); the document streams after the request. `sides` and `color`
+        (print-color-mode) are sent only when given. Names and options are made safe or
+        refused by releasestation.printq.submission; PrintServerError names the queue."""
+        what = f"submitting a job of {owner!r} to {queue}"
+        try:
+            operation, job = submission.print_job_request(
+                queue, owner, title, mime, copies, sides, color
+            )
+        except ValueError as exc:
+            raise PrintServerError(f"cupsd at {self.server}: {what}: {exc}") from None
+        s = self.settings
+        client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
+        try:
+            job_id = submission.print_job(client, operation, job, data)
+        except ipp.IppError as exc:
+            raise PrintServerError(f"cupsd at {self.server}: {what}: {exc}") from None
+        except OSError as exc:
+            raise PrintServerError(f"cupsd at {self.server} unreachable ({what}): {exc}") from None
+        finally:
+            client.close()
+        log.debug("job %d of %s held on %s (%s)", job_id, owner, queue, mime)
+        return job_id
 
     def cancel(self, job_id: int, purge: bool = True) -> None:
         self._write(f"cancelling job {job_id}", lambda c: c.cancelJob(job_id, purge_job=purge))
