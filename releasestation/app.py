@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from releasestation.printq.index import HeldIndex
     from releasestation.release import Claims, HeldJobs, OwnerResolver, Releaser
     from releasestation.service import BackgroundService
+    from releasestation.submit import Submitter
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,14 @@ class App:
             self.claims,
             self.config.station,
         )
+
+    # -- documents sent to print (the web portal, mail-to-print) ---------------------------
+    @functools.cached_property
+    def submitter(self) -> Submitter:
+        """Checked documents submitted as held jobs on the first hold queue, audited."""
+        from releasestation.submit import Submitter
+
+        return Submitter(self.printq, self.audit, self.config.station)
 
     # -- the lifecycle around it ------------------------------------------------------------
     def expirer(self, clock: Clock = utcnow) -> Expirer:

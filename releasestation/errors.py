@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DirectoryError",
+    "DocumentRefused",
     "PrintServerError",
     "ReaderError",
     "ReleaseStationError",
@@ -47,3 +48,11 @@ class ConflictError(ReleaseStationError):
 
 class BackupError(ReleaseStationError):
     """A backup archive cannot be written, or cannot be restored as it is."""
+
+
+class DocumentRefused(ReleaseStationError):
+    """A document that will not be printed; `reason` is a short sentence for its sender."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
