@@ -16,7 +16,7 @@ from releasestation.directory import User
 from releasestation.errors import PrintServerError
 from releasestation.printq import HELD
 from releasestation.printq.submission import document_name, job_name
-from releasestation.submit import PrintOptions, check_document
+from releasestation.submit import PrintOptions, Submitter, check_document
 from tests.fixtures.station import audit_rows
 
 
@@ -193,6 +193,4 @@ def test_print_options_are_checked():
         with pytest.raises(ValueError):
             PrintOptions(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="via"):
-        from releasestation.submit import Submitter
-
         Submitter(None, None, None).submit(User("x"), None, via="fax")  # type: ignore[arg-type]
