@@ -170,10 +170,11 @@ def _postgres_snapshot(store: Store, staging: Path) -> Snapshot:
 def _dump(conn: Connection, table: sa.Table, where: Path) -> int:
     order = list(table.primary_key.columns) or list(table.columns)
     query = sa.select(table).order_by(*order).execution_options(yield_per=BATCH)
+    encode = json.JSONEncoder(default=_json_value, separators=(",", ":")).encode
     count = 0
     with where.open("w", encoding="utf-8") as out:
         for row in conn.execute(query):
-            out.write(json.dumps(list(row), default=_json_value, separators=(",", ":")) + "\n")
+            out.write(encode(list(row)) + "\n")
             count += 1
     return count
 
@@ -301,14 +302,27 @@ def _load(conn: Connection, table: sa.Table, columns: list[str], member: Path) -
             f"of its revision here ({', '.join(table.columns.keys())})"
         )
     convert = [_converter(table.columns[name].type) for name in columns]
+    rows = ([f(v) for f, v in zip(convert, values, strict=True)] for values in _rows(member))
+    if conn.dialect.driver == "psycopg":  # psycopg 3: COPY, several times faster
+        _copy_in(conn.connection.driver_connection, conn, table, columns, rows)
+        return
     batch: list[dict[str, Any]] = []
-    for values in _rows(member):
-        batch.append({n: f(v) for n, f, v in zip(columns, convert, values, strict=True)})
+    for values in rows:
+        batch.append(dict(zip(columns, values, strict=True)))
         if len(batch) >= BATCH:
             conn.execute(table.insert(), batch)
             batch = []
     if batch:
         conn.execute(table.insert(), batch)
+
+
+def _copy_in(driver: Any, conn: Connection, table: sa.Table, columns, rows) -> None:
+    prepare = conn.dialect.identifier_preparer
+    names = ", ".join(prepare.quote(name) for name in columns)
+    statement = f"COPY {prepare.quote(table.name)} ({names}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for values in rows:
+            copy.write_row(values)
 
 
 def _converter(kind: sa.types.TypeEngine) -> Callable[[Any], Any]:
