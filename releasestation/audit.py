@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 CHECKPOINT = "checkpoint"  # event of the rows retention appends
+PRINTED = "printed"  # event of the rows giving the pages cupsd printed (lifecycle.pages)
 FIELDS = (
     "at", "station", "event", "outcome", "method", "username", "reader",
     "queue", "printer", "job_id", "title", "pages", "detail",

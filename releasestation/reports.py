@@ -5,9 +5,12 @@ denials, per user, cost center, printer or station, per day, ISO week or month (
 One grouped query does the work in the database, so a year of a busy site (a million rows)
 is answered in seconds on SQLite (bench/report_bench.py). Billing uses the cost center
 recorded on each row, i.e. the one the user had when the job was released or expired.
-A released job is a "release" row with outcome ok and a job id; pages are those cupsd
-reported for it (unknown pages count as 0). Expired jobs count under their owner and their
-hold queue; denials under the user when one was identified.
+A released job is a "release" row with outcome ok and a job id; `pages` are the pages sent
+(those counted when the job was released; unknown pages count as 0). `printed` are the pages
+that came out, from the "printed" rows housekeeping appends once cupsd has finished a job
+(releasestation.lifecycle.pages): bill these. The two differ when a job was canceled or
+jammed, printed more copies than counted, or has not finished yet. Expired jobs count under
+their owner and their hold queue; denials under the user when one was identified.
 """
 
 from __future__ import annotations
@@ -22,14 +25,14 @@ from dataclasses import asdict, dataclass
 import sqlalchemy as sa
 from sqlalchemy import and_, case, func, select
 
-from releasestation.audit import AUDIT
+from releasestation.audit import AUDIT, PRINTED
 from releasestation.store import Store
 
 BY = ("user", "cost-center", "printer", "station")
 PERIODS = ("day", "week", "month")
 FORMATS = ("table", "csv", "json")
 NONE = "(none)"
-HEADERS = ("period", "key", "jobs", "pages", "expired", "denials")
+HEADERS = ("period", "key", "jobs", "pages", "printed", "expired", "denials")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class ReportRow:
     period: str  # 2026-11-21 | 2026-W47 | 2026-11
     key: str
     jobs: int
-    pages: int
+    pages: int  # sent
+    printed: int  # came out, as cupsd counted them
     expired: int
     denials: int
 
@@ -90,9 +94,10 @@ def build_query(
         key,
         func.sum(case((released, 1), else_=0)),
         func.sum(case((released, func.coalesce(c.pages, 0)), else_=0)),
+        func.sum(case((c.event == PRINTED, func.coalesce(c.pages, 0)), else_=0)),
         func.sum(case((and_(c.event == "expire", c.outcome == "ok"), 1), else_=0)),
         func.sum(case((c.event == "deny", 1), else_=0)),
-    ).where(c.event.in_(("release", "expire", "deny")))
+    ).where(c.event.in_(("release", PRINTED, "expire", "deny")))
     if start is not None:
         query = query.where(c.at >= start)
     if end is not None:
@@ -133,6 +138,7 @@ def totals(rows: Sequence[ReportRow]) -> ReportRow:
         "",
         sum(r.jobs for r in rows),
         sum(r.pages for r in rows),
+        sum(r.printed for r in rows),
         sum(r.expired for r in rows),
         sum(r.denials for r in rows),
     )
@@ -161,7 +167,7 @@ def render(rows: Sequence[ReportRow], fmt: str = "table", by: str = "user") -> s
 
 
 def _cells(row: ReportRow) -> tuple:
-    return (row.period, row.key, row.jobs, row.pages, row.expired, row.denials)
+    return (row.period, row.key, row.jobs, row.pages, row.printed, row.expired, row.denials)
 
 
 def _align(value: object, width: int, column: int) -> str:

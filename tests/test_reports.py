@@ -122,12 +122,20 @@ def test_formats(store):
     seed(store)
     rows = reports.report(store, "cost-center", "month")
     data = json.loads(reports.render(rows, "json", "cost-center"))
-    assert data[0] == {"period": "2026-03", "key": "CC-1", "jobs": 2, "pages": 7, "expired": 0,
-                       "denials": 0}  # fmt: skip
+    assert data[0] == {"period": "2026-03", "key": "CC-1", "jobs": 2, "pages": 7, "printed": 0,
+                       "expired": 0, "denials": 0}  # fmt: skip
     text = reports.render(rows, "table", "cost-center")
     lines = text.splitlines()
-    assert lines[0].split() == ["period", "cost-center", "jobs", "pages", "expired", "denials"]
-    assert lines[-1].split() == ["total", "3", "7", "1", "2"]
+    assert lines[0].split() == [
+        "period",
+        "cost-center",
+        "jobs",
+        "pages",
+        "printed",
+        "expired",
+        "denials",
+    ]
+    assert lines[-1].split() == ["total", "3", "7", "0", "1", "2"]
     with pytest.raises(ValueError):
         reports.report(store, "colour", "month")
 

@@ -5,18 +5,24 @@ Device URI: `capture:/absolute/dir`. CUPS runs a backend as
 `capture JOB-ID USER TITLE COPIES OPTIONS [FILE]` with the job's data on stdin when no FILE
 is given (and with no arguments to list devices). Each job becomes `JOB-ID.data` (the
 bytes) and `JOB-ID.json` (job id, user, title, queue, copies, options), the JSON written
-last and atomically so a reader never sees half a job. Standard library only: PrivateCups
-copies this file into its ServerBin/backend as `capture`.
+last and atomically so a reader never sees half a job. Like a real printer's backend it then
+tells cupsd the pages that came out, one `PAGE: N COPIES` line per page on stderr, which
+cupsd counts as the job's job-impressions-completed (and writes to its page_log): the pages
+of a PDF (its /Type /Page objects) or of PostScript (`%%Pages: N`), else one page. Standard
+library only: PrivateCups copies this file into its ServerBin/backend as `capture`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 CUPS_BACKEND_OK = 0
 CUPS_BACKEND_FAILED = 1
+PDF_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
+PS_PAGES = re.compile(rb"^%%Pages:\s*(\d+)", re.MULTILINE)
 
 
 def capture(argv: list[str], env: dict[str, str]) -> int:
@@ -43,7 +49,17 @@ def capture(argv: list[str], env: dict[str, str]) -> int:
         "options": options,
     }
     _write(base + ".json", json.dumps(meta).encode("utf-8"))
+    for page in range(1, pages_of(data) + 1):
+        print(f"PAGE: {page} {meta['copies']}", file=sys.stderr, flush=True)
     return CUPS_BACKEND_OK
+
+
+def pages_of(data: bytes) -> int:
+    """The pages of a PDF or PostScript document; one for anything else."""
+    if data.startswith(b"%PDF"):
+        return len(PDF_PAGE.findall(data)) or 1
+    found = PS_PAGES.search(data[:65536]) if data.startswith(b"%!") else None
+    return max(1, int(found.group(1))) if found else 1
 
 
 def _read(path: str | None) -> bytes:

@@ -4,7 +4,8 @@
 `start()` settles the claims this station left when it last stopped (crash safety) before
 the readers start. Then, every `[station] expire_every_seconds` (the first round at once):
 expire old held jobs, settle claims a vanished station left, forget resolved owners of jobs
-that are gone, and once a day apply `[audit]` retention. A failing chore is logged and tried
+that are gone, record the pages cupsd printed for jobs released lately (lifecycle.pages),
+and once a day apply `[audit]` retention. A failing chore is logged and tried
 again next round, which keeps its pace (releasestation.service); the service never stops
 the daemon.
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from releasestation.errors import ReleaseStationError
-from releasestation.lifecycle import reconcile, retention
+from releasestation.lifecycle import pages, reconcile, retention
 from releasestation.service import BackgroundService
 from releasestation.store.models import utcnow
 
@@ -93,6 +94,8 @@ class Housekeeping(BackgroundService):
         self._chore("settling stale claims", lambda: reconcile.reconcile_stale(claims, printq, now))
         if held is not None:
             self._chore("forgetting owners of finished jobs", lambda: self._forget_owners(held))
+        store, audit = self.store, self.audit
+        self._chore("recording pages printed", lambda: pages.record(printq, store, audit, now))
         if self.last_retention is None or now - self.last_retention >= RETENTION_EVERY:
             self._chore("audit retention", lambda: self._retention(now))
 

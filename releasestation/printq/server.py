@@ -91,6 +91,24 @@ class ProcessingJob:
     started: float
 
 
+@dataclass(frozen=True)
+class FinishedJob:
+    """A job cupsd has finished with: `state` completed, canceled or aborted, and `pages` its
+    job-impressions-completed (the pages the backend said came out)."""
+
+    id: int
+    state: str
+    pages: int
+
+
+FINISHED_STATES = {
+    cups.IPP_JOB_COMPLETED: "completed",
+    cups.IPP_JOB_CANCELED: "canceled",
+    cups.IPP_JOB_ABORTED: "aborted",
+}
+PAGES = "job-impressions-completed"
+
+
 class PrintServer:
     """The station's view of one cupsd: held jobs, release, cancel, queue health, check."""
 
@@ -162,6 +180,30 @@ class PrintServer:
             return None
         jobs = [from_attributes(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB)]
         return next((j for j in jobs if j is not None), None)
+
+    def finished_jobs(self, job_ids: Iterable[int]) -> list[FinishedJob]:
+        """Those of `job_ids` cupsd has finished with, and their pages; one Get-Job-Attributes
+        each. A job still pending or printing, or forgotten by cupsd, is left out."""
+        found = []
+        for job_id in job_ids:
+            try:
+                groups = self._read(
+                    f"job {job_id}",
+                    cups.IPP_OP_GET_JOB_ATTRIBUTES,
+                    [
+                        (cups.IPP_TAG_URI, "job-uri", f"ipp://localhost/jobs/{int(job_id)}"),
+                        (cups.IPP_TAG_NAME, "requesting-user-name", self.account),
+                        (cups.IPP_TAG_KEYWORD, "requested-attributes", ["job-state", PAGES]),
+                    ],
+                )
+            except _NotFound:
+                continue
+            for attrs in ipp.groups_of(groups, cups.IPP_TAG_JOB):
+                state = FINISHED_STATES.get(attrs.get("job-state"))
+                pages = attrs.get(PAGES)
+                if state is not None:
+                    found.append(FinishedJob(job_id, state, pages if isinstance(pages, int) else 0))
+        return found
 
     def processing_jobs(self, queues: Sequence[str]) -> list[ProcessingJob]:
         """Jobs being printed on `queues` now (few: one Get-Jobs per queue), oldest first."""
