@@ -31,6 +31,7 @@ from releasestation.audit import Event
 from releasestation.backup import archive, crypto, rotation, store_copy
 from releasestation.cli import main
 from releasestation.credentials import records
+from releasestation.store import Store, migrate
 from releasestation.store import users as store_users
 from releasestation.store.models import utcnow
 from tests.fixtures.station import add_user, station_ini
@@ -189,6 +190,51 @@ def test_a_station_whose_disk_died_gets_its_config_secret_and_store_back(
     app = make_app(old_path)
     assert who(app, CARD, "card") == "alice" and who(app, PIN, "pin") == "alice"
     assert run("audit", "verify", "-c", old_path) == 0
+
+
+def test_a_store_at_an_older_revision_is_migrated_on_restore(
+    tmp_path, db_url, fresh_db_url, cupsd, make_app, capsys
+):
+    path = write_station(tmp_path / "old", db_url, cupsd)
+    store = Store(db_url)
+    migrate.upgrade(store.engine, "0002_credentials")  # before 0003 and 0004
+    with store.write() as session:
+        store_users.add_user(session, "alice", email="alice@example.org")
+    store.close()
+    out = tmp_path / "old.tar.gz"
+    assert run("backup", "--output", out, "-c", path) == 0
+    new_path = write_station(tmp_path / "new", fresh_db_url, cupsd)
+    fresh = Store(fresh_db_url)
+    migrate.upgrade(fresh.engine, "0001_initial")  # a store at another revision, empty
+    fresh.close()
+    capsys.readouterr()
+    assert run("restore", out, "-c", new_path) == 0
+    assert (
+        "made at revision 0002_credentials; now 0002_credentials, 0004" in capsys.readouterr().out
+    )
+    app = make_app(new_path)
+    assert app.store.migration_problem() is None
+    with app.store.read() as session:
+        assert store_users.find_user(session, "alice") is not None
+
+
+def test_skip_store_restores_the_files_of_a_station_whose_store_survived(
+    old_station, tmp_path, db_url, make_app, capsys
+):
+    path, app = old_station
+    out = backed_up(old_station, tmp_path)
+    add_user(app, "zed", card="0077777777")  # after the backup, in the surviving store
+    shutil.rmtree(tmp_path / "old")  # the board's disk, not the database
+    capsys.readouterr()
+    assert run("restore", out, "-c", path) == 1
+    assert "already holds data" in capsys.readouterr().err
+    assert not path.exists()
+    assert run("restore", out, "-c", path, "--skip-store") == 0
+    said = capsys.readouterr().out
+    assert "store:" not in said and f"config: {path} restored" in said
+    restored = make_app(path)
+    assert who(restored, CARD, "card") == "alice"
+    assert who(restored, "0077777777", "card") == "zed", "the store was left as it was"
 
 
 def test_every_table_of_the_store_is_in_the_backup(store):
