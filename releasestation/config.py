@@ -197,6 +197,59 @@ class BackupSettings:
             raise ValueError("keep: must be at least 1")
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """[web]: the web portal, `releasestation web` (releasestation.web, docs/web.md)."""
+
+    listen: str = "127.0.0.1:8631"  # host:port; [v6]:port
+    cert_file: str | None = None  # TLS (gunicorn's own) when both files are given
+    key_file: str | None = None
+    secret_key_file: str | None = None  # sessions' key; empty: web-secret beside secret_file
+    max_upload_mb: float = 50.0
+    web_release: bool = True
+    convert_office: bool = False
+    admins: tuple[str, ...] = ()
+    status_public: bool = False
+    idle_minutes: float = 30.0
+    threads: int = 4
+    login_user_failures: int = 5
+    login_address_failures: int = 20
+    login_window_seconds: float = 300.0
+    login_lockout_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        self.address  # noqa: B018 - checks listen
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file: give both (TLS) or neither (plain HTTP)")
+        if not 0 < self.max_upload_mb <= 1024:
+            raise ValueError("max_upload_mb: must be more than 0 and at most 1024")
+        if not 1 <= self.idle_minutes <= 24 * 60:
+            raise ValueError("idle_minutes: must be between 1 and 1440")
+        if not 1 <= self.threads <= 64:
+            raise ValueError("threads: must be between 1 and 64")
+        if self.login_user_failures < 1 or self.login_address_failures < 1:
+            raise ValueError("login_user_failures, login_address_failures: at least 1")
+        if self.login_window_seconds <= 0 or self.login_lockout_seconds <= 0:
+            raise ValueError("login_window_seconds, login_lockout_seconds: more than 0")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) of `listen`; ValueError when it is not host:port."""
+        host, sep, port = self.listen.strip().rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"listen: expected host:port (e.g. 0.0.0.0:8631), not {self.listen!r}")
+        return host, int(port)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.cert_file and self.key_file)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
 # Section name -> (attribute on Config, dataclass). Sections whose dataclass has a required
 # key are required sections.
 SECTIONS: dict[str, type] = {
@@ -210,6 +263,7 @@ SECTIONS: dict[str, type] = {
     "audit": AuditSettings,
     "backup": BackupSettings,
     "monitoring": MonitoringSettings,
+    "web": WebSettings,
 }
 
 
@@ -225,6 +279,7 @@ class Config:
     audit: AuditSettings = field(default_factory=AuditSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     readers: Mapping[str, ReaderSettings] = field(default_factory=dict)
     path: str | None = None
 

@@ -31,6 +31,7 @@ COMMANDS = [
     "releasestation.cli.credentials",
     "releasestation.cli.lifecycle",
     "releasestation.cli.backup",
+    "releasestation.cli.web",
 ]
 
 __all__ = [

@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Logging in and out, the session's user, and the views' `login_required` / `admin_required`.
+
+A login is checked by the directory (`authenticate`: LDAP search then bind, or a local
+user's stored password hash) after the throttle (releasestation.web.throttle) has said the
+name and address may try. Every failure gets one message, so the form tells nobody which
+user names exist. Admins are the users named in `[web] admins`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from releasestation.owner_names import fold
+from releasestation.web.context import context, refusal, wants_json
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+    from releasestation.config import WebSettings
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("auth", __name__)
+
+LOGIN_FAILED = (
+    "Login failed: the user name or password is wrong, or there were too many tries. "
+    "Check them, or wait a few minutes and try again."
+)
+SEEN_EVERY = 15  # seconds: how often the session's last-seen time is written again
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """The logged-in user, as the session remembers them."""
+
+    username: str
+    name: str
+    admin: bool
+
+
+def is_admin(username: str, settings: WebSettings) -> bool:
+    return fold(username) in {fold(name) for name in settings.admins}
+
+
+@bp.before_app_request
+def load_user() -> None:
+    """g.user from the session; a session idle for longer than `idle_minutes` ends."""
+    g.user = None
+    username = session.get("user")
+    if not username:
+        return
+    now, idle = time.time(), context().settings.idle_minutes * 60
+    if now - float(session.get("seen", 0)) > idle:
+        session.clear()
+        flash("You were logged out after a while without activity.", "info")
+        return
+    if now - float(session.get("seen", 0)) > SEEN_EVERY:
+        session["seen"] = now
+    g.user = WebUser(username, session.get("name") or username, bool(session.get("admin")))
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.user is None:
+            if wants_json():
+                return jsonify(error="Log in first."), 401
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not g.user.admin:
+            return refusal(403, "This page is for the station's admins.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return redirect(url_for("jobs.my_jobs" if g.user else "auth.login"))
+
+
+@bp.get("/login")
+def login() -> ResponseReturnValue:
+    if g.user is not None:
+        return redirect(_next_page())
+    return render_template("login.html", next=_next_page())
+
+
+@bp.post("/login")
+def do_login() -> ResponseReturnValue:
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    if not username or not password:
+        return _failed(400, "Enter your user name and your password.", username)
+    address = request.remote_addr
+    parts = context().parts
+    if parts.throttle.wait_seconds(username, address):
+        log.warning("web: login of %r from %s refused: locked out", username[:64], address)
+        return _failed(429, LOGIN_FAILED, username)
+    user = parts.directory.authenticate(username, password)
+    if user is None:
+        parts.throttle.failure(username, address)
+        log.info("web: failed login of %r from %s", username[:64], address)
+        return _failed(401, LOGIN_FAILED, username)
+    session.clear()  # a fresh session (and CSRF token) for the new user
+    session.permanent = True
+    session.update(
+        user=user.username,
+        name=user.display_name or user.username,
+        admin=is_admin(user.username, context().settings),
+        seen=time.time(),
+    )
+    log.info("web: %s logged in from %s", user.username, address)
+    if wants_json():
+        return jsonify(user=user.username, name=session["name"], admin=session["admin"])
+    return redirect(_next_page(), 303)
+
+
+def _failed(status: int, message: str, username: str) -> ResponseReturnValue:
+    if wants_json():
+        return jsonify(error=message), status
+    page = render_template("login.html", error=message, username=username, next=_next_page())
+    return page, status
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    if g.user is not None:
+        log.info("web: %s logged out", g.user.username)
+    session.clear()
+    if wants_json():
+        return jsonify(logged_out=True)
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+def _next_page() -> str:
+    """Where to go after logging in: a path of this site only, else My jobs."""
+    target = request.values.get("next", "")
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    if local and not urlsplit(target).netloc:
+        return target
+    return url_for("jobs.my_jobs")

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""WebParts: what the portal is handed from the station, and `web_parts(app)`, which makes
+them from an App (the portal's wiring, as releasestation.daemon.build_station is the
+daemon's). The portal reaches cupsd, the directory and the store only through these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from releasestation.app import App
+    from releasestation.audit import Audit
+    from releasestation.config import StationSettings
+    from releasestation.directory import Directory
+    from releasestation.printq import PrintServer
+    from releasestation.release import Releaser
+    from releasestation.submit import CheckedDocument, DocumentLimits, Submitter
+    from releasestation.web.state import StationState
+    from releasestation.web.throttle import LoginThrottle
+
+
+@dataclass(frozen=True)
+class WebParts:
+    """The station's parts the portal uses: `directory` (log in, look a user up),
+    `releaser` (a user's held jobs in every owner-name form; release, claimed and audited
+    as a swipe is), `printq` (cancel), `audit`, `throttle` (failed logins), `state`
+    (printers, readers, every held job), `station` (its settings), and the upload's
+    `check_document` and `submitter` (releasestation.submit)."""
+
+    directory: Directory
+    releaser: Releaser
+    printq: PrintServer
+    audit: Audit
+    throttle: LoginThrottle
+    state: StationState
+    station: StationSettings
+    check_document: Callable[[bytes, str, DocumentLimits], CheckedDocument]
+    submitter: Submitter
+
+
+def web_parts(app: App) -> WebParts:
+    """The portal's parts, made from `app` (its own; the daemon need not run)."""
+    from releasestation.credentials.lockout import Lockouts
+    from releasestation.submit import check_document
+    from releasestation.web.state import StationState
+    from releasestation.web.throttle import LoginThrottle, lockout_policy
+
+    config = app.config
+    lockouts = Lockouts(app.store, app.audit, lockout_policy(config.web))
+    return WebParts(
+        directory=app.directory,
+        releaser=app.releaser,
+        printq=app.printq,
+        audit=app.audit,
+        throttle=LoginThrottle(lockouts, app.hasher, config.web),
+        state=StationState(app.printq, app.store, config.station, config.readers),
+        station=config.station,
+        check_document=check_document,
+        submitter=app.submitter,
+    )

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The station as the status and admin pages show it: printers, readers, every held job.
+
+Printers are the hold queues and the follow-me printer, each with cupsd's state, message
+and count of waiting jobs (`queued-job-count`: one Get-Printer-Attributes per queue, never
+a walk over the jobs). Readers are those of the config file. The portal runs apart from
+the daemon, so what it knows of a reader is when it last read a card (from the audit
+trail, the last week); whether it is connected now is known only when the portal is handed
+the daemon's readers (`live`), as when both run in one process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from releasestation.audit import AUDIT
+from releasestation.printq.server import PRINTER_ATTRIBUTES
+from releasestation.store.models import utcnow
+
+if TYPE_CHECKING:
+    from readers import ReaderSettings
+    from readers.base import Health
+    from releasestation.config import StationSettings
+    from releasestation.printq import HeldJob, PrintServer
+    from releasestation.store import Store
+
+LAST_READ_WINDOW = dt.timedelta(days=7)
+STATES = {3: "idle", 4: "printing", 5: "stopped"}
+_ATTRIBUTES = (*PRINTER_ATTRIBUTES, "queued-job-count")
+
+
+@dataclass(frozen=True)
+class PrinterState:
+    name: str
+    role: str  # "hold queue" | "printer"
+    state: str  # idle | printing | stopped | missing
+    message: str
+    problem: str | None  # why jobs cannot print there now, as a reader would be told
+    waiting: int | None  # jobs waiting on it (held, pending or printing)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "state": self.state,
+            "message": self.message,
+            "problem": self.problem,
+            "waiting": self.waiting,
+        }
+
+
+@dataclass(frozen=True)
+class ReaderState:
+    name: str
+    type: str
+    enabled: bool
+    connection: str | None  # ok | retrying | stopped | starting; None: not known here
+    last_read: dt.datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        last = self.last_read.isoformat(timespec="seconds") if self.last_read else None
+        return {
+            "name": self.name,
+            "type": self.type,
+            "enabled": self.enabled,
+            "connection": self.connection,
+            "last_read": last,
+        }
+
+
+class StationState:
+    """State of the printers and readers of `station`; `live`: the daemon's readers'
+    health by name, when the portal runs beside it in one process."""
+
+    def __init__(
+        self,
+        printq: PrintServer,
+        store: Store,
+        station: StationSettings,
+        readers: Mapping[str, ReaderSettings],
+        live: Callable[[], Mapping[str, Health]] | None = None,
+    ):
+        self.printq = printq
+        self.store = store
+        self.station = station
+        self.reader_settings = readers
+        self.live = live
+
+    def printers(self) -> list[PrinterState]:
+        named = [(q, "hold queue") for q in self.station.hold_queues]
+        if self.station.printer:
+            named.append((self.station.printer, "printer"))
+        return [self._printer(name, role) for name, role in named]
+
+    def _printer(self, name: str, role: str) -> PrinterState:
+        attrs = self.printq.queue_attributes(name, _ATTRIBUTES)
+        if attrs is None:
+            return PrinterState(name, role, "missing", "", "no such queue", None)
+        waiting = attrs.get("queued-job-count")
+        return PrinterState(
+            name,
+            role,
+            STATES.get(attrs.get("printer-state"), "unknown"),  # type: ignore[arg-type]
+            str(attrs.get("printer-state-message") or "").strip(),
+            self.printq.printer_problem(name),
+            waiting if isinstance(waiting, int) else None,
+        )
+
+    def offers_color(self) -> bool:
+        """Whether the printer jobs go to (`[station] printer`, else the first hold queue)
+        prints both in colour and in black and white (print-color-mode-supported)."""
+        queue = self.station.printer or self.station.hold_queues[0]
+        attrs = self.printq.queue_attributes(queue, ["print-color-mode-supported"]) or {}
+        modes = attrs.get("print-color-mode-supported") or []
+        modes = modes if isinstance(modes, list) else [modes]
+        return {"color", "monochrome"} <= set(modes)
+
+    def readers(self) -> list[ReaderState]:
+        last = self._last_reads(list(self.reader_settings))
+        health = self.live() if self.live is not None else {}
+        return [
+            ReaderState(
+                name,
+                settings.type,
+                settings.enabled,
+                health[name].state if name in health else None,
+                last.get(name),
+            )
+            for name, settings in self.reader_settings.items()
+        ]
+
+    def _last_reads(self, names: Sequence[str]) -> dict[str, dt.datetime]:
+        """When each of `names` last read a card or PIN (any outcome), in the last week."""
+        if not names:
+            return {}
+        c = AUDIT.c
+        query = (
+            select(c.reader, func.max(c.at))
+            .where(c.station == self.station.name, c.reader.in_(names))
+            .where(c.at >= utcnow() - LAST_READ_WINDOW)
+            .group_by(c.reader)
+        )
+        with self.store.read() as session:
+            return {reader: at for reader, at in session.execute(query)}
+
+    def held_jobs(self) -> list[HeldJob]:
+        """Every held job on the hold queues, oldest first (the admin's listing: one
+        Get-Jobs per queue, which costs cupsd a moment per job)."""
+        return self.printq.held_jobs(self.station.hold_queues)

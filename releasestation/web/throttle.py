@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Failed logins to the portal, throttled per user name and per address.
+
+Each failure counts in two scopes of the lockout store (releasestation.credentials.lockout,
+the one the readers' PIN lockout uses): the user name tried (folded as cupsd and the
+directory compare names; kept only as a keyed digest, since people type passwords into the
+name field) and the client's address (an IPv6 client by its /64, which one host usually
+has whole). `[web] login_user_failures` failures of one name, or `login_address_failures`
+from one address, within `login_window_seconds` lock that name or address out of the
+portal for `login_lockout_seconds`, twice as long for each lockout in a row. The state is
+in the store: it survives restarts and is shared by the stations of a site. A locked name
+is refused before the directory is asked, whether the user exists or not, so the lockout
+tells nothing about which names exist. Web failures never lock the readers' PIN pads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import TYPE_CHECKING
+
+from releasestation.audit import Event
+from releasestation.credentials.lockout import Limit, LockoutPolicy, Lockouts
+from releasestation.owner_names import fold
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from releasestation.config import WebSettings
+    from releasestation.credentials.models import Lockout
+    from releasestation.secret import Hasher
+
+log = logging.getLogger(__name__)
+
+METHOD = "web"
+USER_SCOPE = "web-user:"
+ADDRESS_SCOPE = "web-address:"
+
+
+def lockout_policy(settings: WebSettings) -> LockoutPolicy:
+    """How long a name or address stays locked: `login_lockout_seconds`, doubling, at most
+    a day; the doubling is forgotten after a quiet day."""
+    first = settings.login_lockout_seconds
+    return LockoutPolicy(first_lockout_seconds=first, max_lockout_seconds=max(first, 86_400.0))
+
+
+def address_key(address: str | None) -> str:
+    """The address as throttled: IPv4 whole, IPv6 by its /64 (an IPv4-mapped one as IPv4)."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return (address or "unknown")[:64]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+class LoginThrottle:
+    """Counts failed logins in `lockouts` and says when a name or address must wait."""
+
+    def __init__(self, lockouts: Lockouts, hasher: Hasher, settings: WebSettings):
+        self.lockouts = lockouts
+        self.hasher = hasher
+        self.settings = settings
+
+    def wait_seconds(self, username: str, address: str | None) -> int | None:
+        """Seconds until `username` may try again from `address`, or None when it may now."""
+        locked = self.lockouts.locked_in(self._scopes(username, address))
+        return locked[1] if locked else None
+
+    def failure(self, username: str, address: str | None) -> None:
+        """Count one failed login of `username` from `address` (audited when it locks)."""
+        user_scope, address_scope = self._scopes(username, address)
+        s = self.settings
+        limits = (
+            Limit(user_scope, s.login_user_failures, s.login_window_seconds),
+            Limit(address_scope, s.login_address_failures, s.login_window_seconds),
+        )
+        tried = username.strip()[:64]
+
+        def event(scope: str, state: Lockout, now: dt.datetime) -> Event:
+            seconds = int((state.locked_until - now).total_seconds()) if state.locked_until else 0
+            by_name = scope == user_scope
+            what = f"user name {tried!r}" if by_name else f"address {address_key(address)}"
+            return Event(
+                "lockout",
+                outcome="web-user-locked" if by_name else "web-address-locked",
+                method=METHOD,
+                username=tried if by_name else None,
+                detail=f"portal logins of {what} locked for {seconds} s "
+                f"(lockout {state.level} in a row)",
+                at=now,
+            )
+
+        self.lockouts.failure_in(limits, METHOD, event)
+
+    def _scopes(self, username: str, address: str | None) -> tuple[str, str]:
+        digest = self.hasher.digest("web-login", fold(username.strip()))[:40]
+        return USER_SCOPE + digest, ADDRESS_SCOPE + address_key(address)
