@@ -76,7 +76,8 @@ def make_backup(
     if not output.parent.is_dir():
         raise BackupError(f"cannot write {output}: {output.parent} is not a directory")
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".releasestation-backup-") as tmp:
-        snap = store_copy.snapshot(store, Path(tmp))
+        with store_copy.database_errors(store):
+            snap = store_copy.snapshot(store, Path(tmp))
         members: dict[str, archive.Source] = {CONFIG_MEMBER: config_text.encode("utf-8")}
         included, absent = _config_files(config, config_text, members)
         _check_secret(config, included, members, snap.fingerprint)

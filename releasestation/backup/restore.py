@@ -21,13 +21,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from releasestation import config as config_mod
 from releasestation.backup import archive, files, store_copy
 from releasestation.backup.make import CONFIG_MEMBER, secret_value
 from releasestation.config import Config
-from releasestation.errors import BackupError, StoreError
+from releasestation.errors import BackupError
 from releasestation.secret import fingerprint
 from releasestation.store import Store, migrate, site
 from releasestation.store.models import utcnow
@@ -70,18 +68,17 @@ class _Restore:
         writes = self._plan_files(config, text)
         store = Store(config.database.url, busy_timeout=config.database.busy_timeout_seconds)
         try:
-            self._check_store(store, secret, config)
-            if self.problems:
-                raise BackupError("nothing restored:\n  " + "\n  ".join(self.problems))
-            if not self.skip_store:
-                self._put_back_store(store)
-            for entry, where, data in writes:
-                self._write(entry, where, data)
-            self._write_config(text, config_action)
-            if secret is not None and _has_tables(store):
-                site.record_secret(store, secret, config.station.secret_file)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database: {exc}") from exc
+            with store_copy.database_errors(store):
+                self._check_store(store, secret, config)
+                if self.problems:
+                    raise BackupError("nothing restored:\n  " + "\n  ".join(self.problems))
+                if not self.skip_store:
+                    self._put_back_store(store)
+                for entry, where, data in writes:
+                    self._write(entry, where, data)
+                self._write_config(text, config_action)
+                if secret is not None and _has_tables(store):
+                    site.record_secret(store, secret, config.station.secret_file)
         finally:
             store.close()
         return self.report

@@ -15,6 +15,7 @@ PostgreSQL store) and a failure is recorded even when the store is what failed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -80,6 +81,7 @@ def record(state_file: str, key: str, values: dict[str, Any]) -> None:
     state = read_state(state_file)
     state[key] = values
     where = Path(state_file)
+    temporary = None
     try:
         where.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         fd, temporary = tempfile.mkstemp(dir=where.parent, prefix=f".{where.name}.")
@@ -90,3 +92,6 @@ def record(state_file: str, key: str, values: dict[str, Any]) -> None:
         os.replace(temporary, where)
     except OSError as exc:
         log.warning("cannot record the backup's outcome in %s: %s", where, exc.strerror)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)

@@ -21,6 +21,7 @@ An archive's store is put back onto the same kind of database it was taken from.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -30,11 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from releasestation.errors import BackupError
+from releasestation.errors import BackupError, StoreError
 from releasestation.store import Store, migrate
 from releasestation.store.models import Base
 from releasestation.store.site import FINGERPRINT
@@ -71,6 +74,19 @@ class Snapshot:
         return {"kind": self.kind, "revisions": self.revisions, "tables": self.tables}
 
 
+@contextlib.contextmanager
+def database_errors(store: Store) -> Iterator[None]:
+    """SQLAlchemy's, the drivers' and SQLite's errors as StoreError, with the database's
+    first line: never the statement or the rows it carried."""
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
+        text = str(getattr(exc, "orig", None) or exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        url = make_url(store.url).render_as_string(hide_password=True)
+        raise StoreError(f"database {url}: {first}") from None
+
+
 def our_tables() -> set[str]:
     import importlib
 
@@ -104,15 +120,17 @@ def _sqlite_snapshot(store: Store, staging: Path) -> Snapshot:
     if not source_path.exists():
         raise BackupError(f"[database] url: {source_path} does not exist")
     copy = staging / "store.db"
-    # mode=rw: never create an empty database where the station's should be.
-    source = sqlite3.connect(f"file:{source_path}?mode=rw", uri=True, timeout=BUSY_SECONDS)
     target = sqlite3.connect(copy)
     try:
-        source.backup(target)  # pages=-1: one step, one read transaction
+        # mode=rw: never create an empty database where the station's should be.
+        source = sqlite3.connect(f"file:{source_path}?mode=rw", uri=True, timeout=BUSY_SECONDS)
+        try:
+            source.backup(target)  # pages=-1: one step, one read transaction
+        finally:
+            source.close()
     except sqlite3.Error as exc:
+        target.close()
         raise BackupError(f"cannot copy {source_path}: {exc}") from None
-    finally:
-        source.close()
     try:
         snap = Snapshot("sqlite", {SQLITE_MEMBER: copy})
         problem = target.execute("PRAGMA quick_check").fetchone()[0]
