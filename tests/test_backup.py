@@ -49,10 +49,15 @@ def fresh_db_url(db_url, tmp_path):
         yield from pg_schema_url()
 
 
-def write_station(root: Path, db_url: str, cupsd, **sections: str) -> Path:
+def write_station(root: Path, db_url: str, cupsd, files: bool = False, **sections: str) -> Path:
+    """A station's config in `root`; with `files`, it names a cupsd password file and a CA
+    file there too."""
     root.mkdir(parents=True, exist_ok=True)
     backup = f"directory = {root}/backups\nkeep = 2\nstate_file = {root}/state.json\n"
     sections["backup"] = backup + sections.get("backup", "")
+    if files:
+        sections["cups"] = f"password_file = {root}/cups.pw\n"
+        sections["directory"] = f"type = local\nca_file = {root}/ca.pem\n"
     path = root / "releasestation.ini"
     path.write_text(station_ini(db_url, root, cupsd, **sections))
     return path
@@ -61,7 +66,9 @@ def write_station(root: Path, db_url: str, cupsd, **sections: str) -> Path:
 @pytest.fixture
 def old_station(tmp_path, db_url, cupsd, make_app):
     """The station to back up: alice (card and PIN), bob (card), some audit rows."""
-    path = write_station(tmp_path / "old", db_url, cupsd)
+    path = write_station(tmp_path / "old", db_url, cupsd, files=True)
+    secret_file(tmp_path / "old" / "cups.pw", "cupsd password")
+    secret_file(tmp_path / "old" / "ca.pem", "a CA certificate", 0o644)
     app = make_app(path)
     app.record_secret()
     add_user(app, "alice", card=CARD)
@@ -145,7 +152,7 @@ def test_backup_while_writing_then_restore_onto_a_new_station(
     assert "backup written" in capsys.readouterr().out
 
     new_root = tmp_path / "new"
-    new_path = write_station(new_root, fresh_db_url, cupsd)
+    new_path = write_station(new_root, fresh_db_url, cupsd, files=True)
     assert run("restore", out, "-c", new_path) == 0
     said = capsys.readouterr().out
     assert "store:" in said and "[station] secret_file" in said and "config:" in said
@@ -154,6 +161,9 @@ def test_backup_while_writing_then_restore_onto_a_new_station(
     secret = new_root / "secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert secret.read_bytes() == (tmp_path / "old" / "secret").read_bytes()
+    for name, mode in (("cups.pw", 0o600), ("ca.pem", 0o644)):
+        assert (new_root / name).read_text() == (tmp_path / "old" / name).read_text()
+        assert stat.S_IMODE((new_root / name).stat().st_mode) == mode
     new_app = make_app(new_path)
     assert who(new_app, CARD, "card") == "alice"
     assert who(new_app, PIN, "pin") == "alice"
@@ -432,11 +442,16 @@ def test_an_archive_is_a_gzipped_tar_with_its_manifest_first(old_station, tmp_pa
         manifest = json.loads(tar.extractfile(first).read())  # type: ignore[union-attr]
     assert manifest["station"] == "lobby"
     assert manifest["secret_fingerprint"]
-    assert [f["key"] for f in manifest["files"]] == ["secret_file"]
-    assert manifest["files"][0]["secret"] is True
+    named = {(f["section"], f["key"]): f["secret"] for f in manifest["files"]}
+    assert named == {
+        ("station", "secret_file"): True,
+        ("cups", "password_file"): True,
+        ("directory", "ca_file"): False,
+    }
     assert manifest["store"]["tables"]["audit"]["rows"] == 20
     assert set(manifest["members"]) == {
-        "config/releasestation.ini", "files/station.secret_file", *(
+        "config/releasestation.ini", "files/station.secret_file",
+        "files/cups.password_file", "files/directory.ca_file", *(
             n for n in manifest["members"] if n.startswith("store/")
         ),
     }  # fmt: skip
