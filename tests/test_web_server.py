@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`releasestation web`: the real gunicorn on a free port, driven over HTTP and HTTPS as a
+script would drive it (the JSON API's contract), on the real cupsd and store."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bench.servers.slapd_data import make_certificates
+from releasestation.cli import main
+from tests.fixtures.station import station_ini
+from tests.fixtures.web import PASSWORDS, csrf_of, free_port, give_passwords, pdf
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Script:
+    """What a script does: one cookie jar, form posts, JSON, the CSRF token from a page."""
+
+    def __init__(self, base: str, context: ssl.SSLContext | None = None):
+        self.base = base
+        self.cookies = http.cookiejar.CookieJar()
+        handlers: list = [urllib.request.HTTPCookieProcessor(self.cookies)]
+        if context is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self.opener = urllib.request.build_opener(*handlers)
+        self.token = ""
+
+    def request(self, path: str, body: bytes | None = None, **headers: str) -> Answer:
+        headers.setdefault("Referer", self.base + "/")  # as a browser sends it (TLS checks it)
+        request = urllib.request.Request(self.base + path, data=body, headers=headers)
+        try:
+            with self.opener.open(request, timeout=20) as answer:
+                return Answer(answer.status, answer.read(), dict(answer.headers))
+        except urllib.error.HTTPError as error:
+            return Answer(error.code, error.read(), dict(error.headers))
+
+    def log_in(self, username: str) -> Answer:
+        self.token = csrf_of(self.request("/login").body)
+        form = {"username": username, "password": PASSWORDS[username], "csrf_token": self.token}
+        answer = self.request(
+            "/login", urllib.parse.urlencode(form).encode(),
+            **{"Content-Type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+        self.token = csrf_of(answer.body)  # a fresh session, a fresh token
+        return answer
+
+    def upload(self, data: bytes, name: str) -> Answer:
+        boundary = uuid.uuid4().hex
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+            f"{self.token}\r\n".encode(),
+            f'--{boundary}\r\nContent-Disposition: form-data; name="document"; '
+            f'filename="{name}"\r\nContent-Type: application/pdf\r\n\r\n'.encode()
+            + data
+            + b"\r\n",
+            f"--{boundary}--\r\n".encode(),
+        ]
+        return self.request(
+            "/upload", b"".join(parts), Accept="application/json",
+            **{"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )  # fmt: skip
+
+    def post_api(self, path: str, token: str | None = None) -> Answer:
+        headers = {"X-CSRFToken": self.token if token is None else token}
+        return self.request(path, b"", **headers)
+
+
+@pytest.fixture
+def config(tmp_path, db_url, cupsd, cups_clean, make_app):
+    """Write a station config with [web] on a free port; its users have passwords."""
+
+    def write(web: str = "") -> tuple[Path, int]:
+        port = free_port()
+        lines = f"listen = 127.0.0.1:{port}\nweb_release = yes\n{web}"
+        path = tmp_path / "releasestation.ini"
+        path.write_text(station_ini(db_url, tmp_path, cupsd, web=lines))
+        give_passwords(make_app(path))
+        return path, port
+
+    return write
+
+
+def whole_flow(script: Script, cups) -> None:
+    """Log in, send a PDF, see it held, release it, see it printed; a forged write fails."""
+    assert script.log_in("alice").status == 200, "logged in, on My jobs"
+    sent = script.upload(pdf(2), "Flyer.pdf")
+    assert sent.status == 201, sent.body
+    job = sent.json()["id"]
+    jobs = script.request("/api/v1/jobs").json()
+    assert [(j["id"], j["title"]) for j in jobs] == [(job, "Flyer.pdf")]
+    assert script.post_api(f"/api/v1/jobs/{job}/release", token="forged").status == 400
+    released = script.post_api(f"/api/v1/jobs/{job}/release")
+    assert released.status == 200, released.body
+    (printed,) = cups.wait_printed(1)
+    assert (printed.job_id, printed.user) == (job, "alice")
+    assert printed.data.startswith(b"%PDF-")
+    assert script.request("/api/v1/jobs").json() == []
+    logged_out = script.request(
+        "/logout", urllib.parse.urlencode({"csrf_token": script.token}).encode(),
+        **{"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert logged_out.status == 200
+    assert script.request("/api/v1/jobs").status == 401
+
+
+def test_over_http(config, served_portal, cups_clean):
+    path, port = config()
+    base = served_portal(path, port)
+    whole_flow(Script(base), cups_clean)
+    status = Script(base).request("/api/v1/status")
+    assert status.status == 401, "status is for logged-in users unless status_public"
+
+
+def test_over_https_with_a_secure_cookie(config, served_portal, cups_clean, tmp_path):
+    certs = make_certificates(tmp_path / "tls")
+    path, port = config(f"cert_file = {certs.cert_file}\nkey_file = {certs.key_file}\n")
+    base = served_portal(path, port, scheme="https")
+    context = ssl.create_default_context(cafile=str(certs.ca_file))
+    script = Script(base, context)
+    page = script.request("/login")
+    assert "Secure" in page.headers["Set-Cookie"] and "HttpOnly" in page.headers["Set-Cookie"]
+    whole_flow(script, cups_clean)
+    with pytest.raises(OSError):  # refused, or closed without an answer
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)  # TLS only
+
+
+def test_plain_http_beyond_loopback_is_said_loudly(config, served_portal, tmp_path):
+    path, port = config()
+    path.write_text(path.read_text().replace(f"127.0.0.1:{port}", f"0.0.0.0:{port}"))
+    served_portal(path, port)
+    log = (tmp_path / f"web-{port}.log").read_text()
+    assert "WARNING: the web portal serves plain HTTP on 0.0.0.0" in log
+
+
+def test_an_unreadable_certificate_stops_it_at_start(config, tmp_path, capsys):
+    path, _port = config(f"cert_file = {tmp_path}/none.pem\nkey_file = {tmp_path}/none.key\n")
+    assert main(["--config", str(path), "web"]) == 1
+    assert "[web] cert_file: cannot read" in capsys.readouterr().err
