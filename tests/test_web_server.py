@@ -155,3 +155,26 @@ def test_an_unreadable_certificate_stops_it_at_start(config, tmp_path, capsys):
     path, _port = config(f"cert_file = {tmp_path}/none.pem\nkey_file = {tmp_path}/none.key\n")
     assert main(["--config", str(path), "web"]) == 1
     assert "[web] cert_file: cannot read" in capsys.readouterr().err
+
+
+def test_the_unit_is_hardened_as_the_daemons_is():
+    def settings(name: str) -> dict[str, str]:
+        text = (Path(__file__).parent.parent / "systemd" / name).read_text()
+        lines = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+        return {key: value for key, value in lines if not key.startswith("#")}
+
+    daemon, web = settings("releasestation.service"), settings("releasestation-web.service")
+    hardening = [
+        key
+        for key in daemon
+        if key.startswith(("Protect", "Restrict", "Private", "Lock", "Memory", "SystemCall"))
+        or key in ("NoNewPrivileges", "CapabilityBoundingSet", "AmbientCapabilities", "UMask")
+    ]
+    assert hardening, "the daemon's unit is hardened"
+    for key in hardening:
+        if key == "RestrictAddressFamilies":  # the daemon's netlink is for its readers
+            assert set(web[key].split()) == set(daemon[key].split()) - {"AF_NETLINK"}
+        else:
+            assert web.get(key) == daemon[key], key
+    assert web["PrivateDevices"] == "yes" and "DeviceAllow" not in web
+    assert web["User"] == "releasestation" and web["ExecStart"].endswith(" web")
