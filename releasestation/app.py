@@ -263,6 +263,9 @@ class App:
 
         metrics = StationMetrics(self.probe)
         metrics.watch(station.readers, station.alive)
+        backup = getattr(self.config, "backup", None)
+        metrics.records.backup_state = getattr(backup, "state_file", None)
+        metrics.records.cert_file = getattr(getattr(self.config, "web", None), "cert_file", None)
         return metrics
 
     def monitoring_services(self, station: Watched) -> list[BackgroundService]:

@@ -21,6 +21,7 @@ from readers import Reader, ReaderSettings, Swipe, build_reader
 from releasestation import sdnotify
 from releasestation.audit import Event
 from releasestation.errors import ReleaseStationError, StoreError
+from releasestation.lifecycle.housekeeping import Housekeeping
 
 if TYPE_CHECKING:
     from releasestation.app import App
@@ -67,6 +68,9 @@ def build_station(
         on_start=app.record_secret,
     )
     station.metrics = app.station_metrics(station)
+    kept = [s.rounds for s in station.services if isinstance(s, Housekeeping)]
+    if kept:
+        station.metrics.records.rounds = lambda: kept[0]
     if services is None:
         station.services += app.monitoring_services(station)
     return station

@@ -248,3 +248,96 @@ def test_stuck_jobs_are_listed_and_cancelled_with_an_audit_row(make_app, tmp_pat
                 text("SELECT event, method, job_id FROM audit WHERE event = 'cancel'")
             ).all()
         assert [tuple(r) for r in rows] == [("cancel", "admin", job)]
+
+
+def self_signed(root) -> tuple[str, str, float]:
+    """A certificate and key for the portal, valid for 30 days; (cert, key, notAfter)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "station")])
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = root / "portal.crt", root / "portal.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
+    return str(cert_file), str(key_file), (now + dt.timedelta(days=30)).timestamp()
+
+
+def test_housekeeping_backup_and_certificate_are_metrics(start, terminal, tmp_path):
+    from releasestation.backup.rotation import record
+
+    cert, key, not_after = self_signed(tmp_path)
+    state = tmp_path / "backup-state.json"
+    run = start(
+        backup=f"state_file = {state}\n",
+        web=f"cert_file = {cert}\nkey_file = {key}\n",
+        **reader(terminal),
+    )
+    wait_for(lambda: run.metric("releasestation_expiry_last_run_timestamp_seconds") is not None)
+    assert time.time() - run.metric("releasestation_expiry_last_run_timestamp_seconds") < 60
+    assert run.metric("releasestation_jobs_expired_total") == 0
+    assert run.metric("releasestation_audit_chain_intact") == 1
+    assert run.metric("releasestation_audit_chain_verify_timestamp_seconds") is not None
+    assert run.metric("releasestation_backup_last_success_timestamp_seconds") == 0
+    record(str(state), "last_success", {"at": "2026-12-01T02:00:00+00:00"})
+    assert run.metric("releasestation_backup_last_success_timestamp_seconds") == 1796090400.0
+    assert run.metric("releasestation_tls_certificate_expiry_timestamp_seconds") == not_after
+    _, shown = status(run, run.base)
+    (line,) = [x for x in shown.splitlines() if "last expiry run:" in x]
+    assert line.startswith("ok") and "never" not in line
+
+
+def test_jobs_expired_are_counted_by_housekeeping(make_app, cups_clean):
+    import datetime as dt
+
+    from releasestation.monitoring.records import Records
+    from releasestation.store.models import utcnow
+
+    app = make_app()
+    cups_clean.submit("bob", "forgotten")
+    later = app.housekeeping(lambda: utcnow() + dt.timedelta(hours=9))
+    later.step()
+    assert later.rounds.expired == 1 and later.rounds.verify_ok is True
+    samples = {m.name: m.samples[0].value for m in Records(lambda: later.rounds).collect()}
+    assert samples["releasestation_jobs_expired"] == 1
+    assert samples["releasestation_expiry_last_run_timestamp_seconds"] > time.time()
+
+
+def test_the_newest_audit_rows_are_verified(store):
+    from sqlalchemy import text
+
+    from releasestation.audit import Audit, Event, verify_newest
+
+    audit = Audit(store, "north")
+    audit.record(*(Event("release", username=f"u{i}", job_id=i, pages=1) for i in range(30)))
+    assert verify_newest(store, 10) == (10, None, "chain intact")
+    with store.write() as session:
+        last = session.execute(text("SELECT max(id) FROM audit")).scalar()
+        session.execute(text("UPDATE audit SET pages = 9 WHERE id = :i"), {"i": last - 3})
+    assert verify_newest(store, 10)[1:] == (last - 3, "row was altered")
+    with store.write() as session:
+        session.execute(text("DELETE FROM audit WHERE id = :i"), {"i": last - 3})
+    assert verify_newest(store, 10)[1:] == (last - 2, "a row before it was removed or altered")
+    assert verify_newest(store, 2) == (2, None, "chain intact")  # older rows are not looked at

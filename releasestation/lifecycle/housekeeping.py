@@ -5,9 +5,12 @@
 the readers start. Then, every `[station] expire_every_seconds` (the first round at once):
 expire old held jobs, settle claims a vanished station left, forget resolved owners of jobs
 that are gone, record the pages cupsd printed for jobs released lately (lifecycle.pages),
-and once a day apply `[audit]` retention. A failing chore is logged and tried
-again next round, which keeps its pace (releasestation.service); the service never stops
-the daemon.
+once an hour verify the newest rows of the audit chain (`audit.verify_newest`: a full
+walk of a year's trail is `releasestation audit verify`'s, not every round's), and once a
+day apply `[audit]` retention. What it did is kept in `rounds` (the last expiry run, jobs
+expired, the last verification) for the metrics and `releasestation status`. A failing
+chore is logged and tried again next round, which keeps its pace
+(releasestation.service); the service never stops the daemon.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from releasestation.audit import verify_newest
 from releasestation.errors import ReleaseStationError
 from releasestation.lifecycle import pages, reconcile, retention
 from releasestation.service import BackgroundService
@@ -34,6 +39,18 @@ log = logging.getLogger(__name__)
 
 RETENTION_EVERY = dt.timedelta(days=1)
 OWNERS_KEPT = dt.timedelta(hours=1)  # a just-resolved job may not be listed yet
+VERIFY_EVERY = dt.timedelta(hours=1)
+VERIFY_ROWS = 10_000  # the newest rows checked each time: well under a second
+
+
+@dataclass
+class Rounds:
+    """What housekeeping has done since the daemon started (Unix times; None: not yet)."""
+
+    expiry_at: float | None = None  # the last expiry run that could list the held jobs
+    expired: int = 0  # jobs expired
+    verify_at: float | None = None  # the last verification of the newest audit rows
+    verify_ok: bool | None = None
 
 
 class Housekeeping(BackgroundService):
@@ -65,6 +82,7 @@ class Housekeeping(BackgroundService):
         self.clock = clock
         self.reconciled = False
         self.last_retention: dt.datetime | None = None
+        self.rounds = Rounds()
 
     def start(self) -> None:
         """Settle this station's own claims (before the readers start), then run rounds."""
@@ -89,13 +107,16 @@ class Housekeeping(BackgroundService):
         now = self.clock()
         held = self._held()  # one listing for the round: 10,000 jobs cost cupsd seconds
         if held is not None:
-            self._chore("expiry", lambda: self.expirer.run(held=held))
+            self._chore("expiry", lambda: self._expire(held, now))
         claims, printq = self.claims, self.printq
         self._chore("settling stale claims", lambda: reconcile.reconcile_stale(claims, printq, now))
         if held is not None:
             self._chore("forgetting owners of finished jobs", lambda: self._forget_owners(held))
         store, audit = self.store, self.audit
         self._chore("recording pages printed", lambda: pages.record(printq, store, audit, now))
+        verified = self.rounds.verify_at
+        if verified is None or now.timestamp() - verified >= VERIFY_EVERY.total_seconds():
+            self._chore("verifying the audit chain", lambda: self._verify(now))
         if self.last_retention is None or now - self.last_retention >= RETENTION_EVERY:
             self._chore("audit retention", lambda: self._retention(now))
 
@@ -111,6 +132,17 @@ class Housekeeping(BackgroundService):
         except ReleaseStationError as exc:
             log.error("housekeeping: cannot list held jobs (no expiry this round): %s", exc)
             return None
+
+    def _expire(self, held: list[HeldJob], now: dt.datetime) -> None:
+        done = self.expirer.run(held=held)
+        self.rounds.expired += sum(1 for e in done if e.outcome == "expired")
+        self.rounds.expiry_at = now.timestamp()
+
+    def _verify(self, now: dt.datetime) -> None:
+        _, bad, why = verify_newest(self.store, VERIFY_ROWS)
+        self.rounds.verify_at, self.rounds.verify_ok = now.timestamp(), bad is None
+        if bad is not None:
+            log.error("housekeeping: audit chain broken at row %d: %s", bad, why)
 
     def _forget_owners(self, held: list[HeldJob]) -> None:
         ids = {job.id for job in held}

@@ -20,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from releasestation import __version__
+from releasestation.monitoring.records import Records
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -84,6 +85,8 @@ class StationMetrics:
         for reason in DENIAL_REASONS:
             self.denials.labels(reason)
         r.register(_Live(self))
+        self.records = Records()  # housekeeping, backup, certificate: set by the App
+        r.register(self.records)
 
     def watch(self, readers: Sequence[Reader], alive: Callable[[], bool]) -> None:
         self.readers = readers

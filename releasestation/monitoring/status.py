@@ -5,7 +5,8 @@ The readers live in the running daemon, not in this process: status reads them f
 daemon's own /metrics and /readyz?verbose on `[monitoring] listen` (what a monitoring
 system sees, so the two never disagree). The rest it checks itself: cupsd and its
 printers, held jobs (one whole-queue listing per hold queue), the store, the directory,
-the audit chain (a full verification), the last expired job and the last backup.
+the audit chain (a full verification) and the last backup. The last expiry run is the
+daemon's housekeeping's (its /metrics); without a daemon to ask, the last expired job.
 Exit code: 0 all good, 1 something is wrong, 3 the daemon or a peer cannot be reached.
 """
 
@@ -76,7 +77,7 @@ def gather(app: App, timeout: float = 5.0, daemon: str | None = None) -> Report:
     report = Report()
     config = app.config
     report.lines.append(f"station {config.station.name}")
-    _readers(report, daemon or config.monitoring.listen, timeout)
+    kept = _readers(report, daemon or config.monitoring.listen, timeout)
     snap = app.probe.snapshot(fresh=True)
     report.section("peers")
     for part in snap.parts:
@@ -100,26 +101,30 @@ def gather(app: App, timeout: float = 5.0, daemon: str | None = None) -> Report:
         except ReleaseStationError as exc:
             report.add(f"held jobs: {exc}", unreachable=True)
     if snap.store.ok:
-        _store(report, app)
+        _store(report, app, kept.get("releasestation_expiry_last_run_timestamp_seconds"))
     return report
 
 
-def _readers(report: Report, listen: str, timeout: float) -> None:
+def _readers(report: Report, listen: str, timeout: float) -> dict[str, float]:
+    """Report the daemon's readers; its unlabelled samples ({} when it cannot be asked)."""
     report.section("readers (from the running daemon)")
     if not listen:
         report.add("[monitoring] listen is empty: the daemon's readers cannot be asked", True)
-        return
+        return {}
     base = listen.rstrip("/") if listen.startswith("http") else daemon_url(listen)
     try:
         metrics = _get(base + "/metrics", timeout)
         verbose = _get(base + "/readyz?verbose", timeout)
     except (OSError, ValueError) as exc:
         report.add(f"daemon at {base} not reachable: {exc}", unreachable=True)
-        return
+        return {}
     connected: dict[str, float] = {}
     last: dict[str, float] = {}
+    plain: dict[str, float] = {}
     for family in text_string_to_metric_families(metrics):
         for sample in family.samples:
+            if not sample.labels:
+                plain[sample.name] = sample.value
             if sample.name == "releasestation_reader_connected":
                 connected[sample.labels["reader"]] = sample.value
             elif sample.name == "releasestation_reader_last_event_timestamp_seconds":
@@ -135,12 +140,15 @@ def _readers(report: Report, listen: str, timeout: float) -> None:
         state = states.get(name, "")
         shown = "connected" if up else f"NOT connected, {state}"
         report.add(f"{name}: {shown}; last card read {when(last.get(name))}", wrong=not up)
+    return plain
 
 
-def _store(report: Report, app: App) -> None:
+def _store(report: Report, app: App, expiry_run: float | None) -> None:
     from releasestation.audit import verify
 
     report.section("records")
+    if expiry_run is not None:
+        report.add(f"last expiry run: {when(expiry_run)}")
     try:
         with app.store.read() as session:
             sql = "SELECT max(at) FROM audit WHERE event = 'expire' AND outcome = 'ok'"
