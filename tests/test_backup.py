@@ -69,6 +69,7 @@ def old_station(tmp_path, db_url, cupsd, make_app):
     path = write_station(tmp_path / "old", db_url, cupsd, files=True)
     secret_file(tmp_path / "old" / "cups.pw", "cupsd password")
     secret_file(tmp_path / "old" / "ca.pem", "a CA certificate", 0o644)
+    secret_file(tmp_path / "old" / "web-secret", "w" * 64)  # the portal's, by default
     app = make_app(path)
     app.record_secret()
     add_user(app, "alice", card=CARD)
@@ -161,7 +162,7 @@ def test_backup_while_writing_then_restore_onto_a_new_station(
     secret = new_root / "secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert secret.read_bytes() == (tmp_path / "old" / "secret").read_bytes()
-    for name, mode in (("cups.pw", 0o600), ("ca.pem", 0o644)):
+    for name, mode in (("cups.pw", 0o600), ("ca.pem", 0o644), ("web-secret", 0o600)):
         assert (new_root / name).read_text() == (tmp_path / "old" / name).read_text()
         assert stat.S_IMODE((new_root / name).stat().st_mode) == mode
     new_app = make_app(new_path)
@@ -445,12 +446,13 @@ def test_an_archive_is_a_gzipped_tar_with_its_manifest_first(old_station, tmp_pa
     named = {(f["section"], f["key"]): f["secret"] for f in manifest["files"]}
     assert named == {
         ("station", "secret_file"): True,
+        ("web", "secret_key_file"): True,
         ("cups", "password_file"): True,
         ("directory", "ca_file"): False,
     }
     assert manifest["store"]["tables"]["audit"]["rows"] == 20
     assert set(manifest["members"]) == {
-        "config/releasestation.ini", "files/station.secret_file",
+        "config/releasestation.ini", "files/station.secret_file", "files/web.secret_key_file",
         "files/cups.password_file", "files/directory.ca_file", *(
             n for n in manifest["members"] if n.startswith("store/")
         ),

@@ -3,12 +3,12 @@
 every other file a `*_file` key names (passwords, reader and web tokens, TLS keys and
 certificates), and how they are written back.
 
-Which keys: `[station] secret_file` (its default too), and every key ending in `_file` of
-any section of the config file, so a section added later (the web portal's session key)
-is taken without a change here. `[backup]` is left out: its passphrase must be kept apart
-from the archives it opens, and its state file is not config. A key whose name says it
-holds a secret (password, token, secret, key) is written back 0600; the others (CA files,
-certificates) with their own mode, never writable or readable by others beyond 0644.
+Which keys: `[station] secret_file` and `[web] secret_key_file` (the portal's session key;
+their defaults too), and every key ending in `_file` of any section of the config file, so
+a key added later is taken without a change here. `[backup]` is left out: its passphrase
+must be kept apart from the archives it opens, and its state file is not config. A key
+whose name says it holds a secret (password, token, secret, key) is written back 0600;
+the others (CA files, certificates) with their own mode, never more open than 0644.
 
 Run as root, a restore gives each file the owner and group it had (by name, when this
 machine knows it), so the daemon's account can read its secret again.
@@ -62,7 +62,12 @@ def parser_of(text: str) -> configparser.ConfigParser:
 
 def named_files(config: Config, text: str) -> list[ConfigFile]:
     """Every file the config names (see the module docstring), in the file's order."""
-    found = {("station", "secret_file"): config.station.secret_file}
+    from releasestation.web.secret_key import key_path
+
+    found = {
+        ("station", "secret_file"): config.station.secret_file,
+        ("web", "secret_key_file"): str(key_path(config.web, config.station)),
+    }
     parser = parser_of(text)
     for section in parser.sections():
         if section in SKIPPED_SECTIONS:
