@@ -68,6 +68,7 @@ def build_station(
         on_start=app.record_secret,
     )
     station.metrics = app.station_metrics(station)
+    station.identity.directory_timed = station.metrics.directory_request
     kept = [s.rounds for s in station.services if isinstance(s, Housekeeping)]
     if kept:
         station.metrics.records.rounds = lambda: kept[0]

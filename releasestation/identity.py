@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -109,6 +110,8 @@ class Identity:
         self.clock = clock
         self.pending = PendingCards()
         self.lockouts = Lockouts(store, audit, policy, clock)
+        # (operation, seconds) after each directory request, e.g. the metrics' histogram
+        self.directory_timed: Callable[[str, float], None] | None = None
 
     def method_of(self, swipe: Swipe) -> str:
         """A keypad entry, or a short all-digit value when PINs are on, is taken as a PIN
@@ -199,7 +202,7 @@ class Identity:
         directory = self.directory
         if isinstance(directory, LocalDirectory):
             return None
-        return directory.user_by_card(number)
+        return self._asked("user_by_card", directory.user_by_card, number)
 
     def owner(self, row: models.User | store_users.StoredUser) -> User | None:
         """The enabled user a credential row belongs to, checked in the directory."""
@@ -207,7 +210,16 @@ class Identity:
             return None
         if row.source in LOCAL_SOURCES:
             return to_user(row)
-        return self.directory.user_by_name(row.username)
+        return self._asked("user_by_name", self.directory.user_by_name, row.username)
+
+    def _asked(self, operation: str, call: Callable[[str], User | None], arg: str) -> User | None:
+        """One directory request, timed (failures too) for `directory_timed`."""
+        started = time.monotonic()
+        try:
+            return call(arg)
+        finally:
+            if self.directory_timed is not None:
+                self.directory_timed(operation, time.monotonic() - started)
 
     # -- PINs ---------------------------------------------------------------------------
     def _pin(self, pin: str) -> Identified:

@@ -22,7 +22,7 @@ from releasestation.daemon import Station, build_station
 from releasestation.demo.private_cups import PrivateCups
 from releasestation.monitoring.server import MonitorServer
 from releasestation.monitoring.status import gather
-from tests.fixtures.station import add_user
+from tests.fixtures.station import add_user, ldap_section
 from tests.waiting import wait_for
 
 CARD = "0012345678"
@@ -341,3 +341,18 @@ def test_the_newest_audit_rows_are_verified(store):
         session.execute(text("DELETE FROM audit WHERE id = :i"), {"i": last - 3})
     assert verify_newest(store, 10)[1:] == (last - 2, "a row before it was removed or altered")
     assert verify_newest(store, 2) == (2, None, "chain intact")  # older rows are not looked at
+
+
+def test_directory_requests_are_timed(start, terminal, slapd, tmp_path):
+    dn = slapd.add_user("metrics-dora", cards=["0077001234"])
+    try:
+        run = start(directory=ldap_section(slapd, tmp_path), **reader(terminal))
+        terminal.wait_connections(1)
+        terminal.swipe("0077001234")  # a card only the directory knows
+        assert run.outcomes.get(timeout=10) == "no-jobs"
+        name = "releasestation_directory_request_duration_seconds"
+        assert run.metric(f'{name}_count{{operation="user_by_card"}}') == 1
+        assert 0 < run.metric(f'{name}_sum{{operation="user_by_card"}}') < 10
+        assert "metrics-dora" not in run.get("/metrics")[1]
+    finally:
+        slapd.delete(dn)

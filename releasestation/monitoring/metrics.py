@@ -44,6 +44,8 @@ OUTCOMES = (
 # release failed in the store or at cupsd (`store`, `print-server`), the releaser refused.
 DENIAL_REASONS = ("unknown", "locked", "lookup-failed", "store", "print-server", "refused")
 RELEASE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+DIRECTORY_OPERATIONS = ("user_by_card", "user_by_name")
+DIRECTORY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class StationMetrics:
@@ -71,6 +73,13 @@ class StationMetrics:
             buckets=RELEASE_BUCKETS,
             registry=r,
         )
+        self.directory_seconds = Histogram(
+            PREFIX + "directory_request_duration_seconds",
+            "Directory requests on a swipe's path, failed ones too",
+            ("operation",),
+            buckets=DIRECTORY_BUCKETS,
+            registry=r,
+        )
         self.last_event = Gauge(
             PREFIX + "reader_last_event_timestamp_seconds",
             "When the reader last delivered a swipe (Unix time)",
@@ -94,6 +103,11 @@ class StationMetrics:
         for reader in readers:  # the series exist before the first swipe
             for outcome in ("released", "denied"):
                 self.swipes.labels(reader.name, outcome)
+
+    def directory_request(self, operation: str, seconds: float) -> None:
+        """Time one directory request (the worker's thread; no I/O)."""
+        if operation in DIRECTORY_OPERATIONS:
+            self.directory_seconds.labels(operation).observe(max(0.0, seconds))
 
     def observe(
         self,
