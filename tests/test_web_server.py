@@ -4,14 +4,10 @@ script would drive it (the JSON API's contract), on the real cupsd and store."""
 
 from __future__ import annotations
 
-import http.cookiejar
-import json
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,69 +15,7 @@ import pytest
 from bench.servers.slapd_data import make_certificates
 from releasestation.cli import main
 from tests.fixtures.station import station_ini
-from tests.fixtures.web import PASSWORDS, csrf_of, free_port, give_passwords, pdf
-
-
-@dataclass
-class Answer:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-    def json(self):
-        return json.loads(self.body)
-
-
-class Script:
-    """What a script does: one cookie jar, form posts, JSON, the CSRF token from a page."""
-
-    def __init__(self, base: str, context: ssl.SSLContext | None = None):
-        self.base = base
-        self.cookies = http.cookiejar.CookieJar()
-        handlers: list = [urllib.request.HTTPCookieProcessor(self.cookies)]
-        if context is not None:
-            handlers.append(urllib.request.HTTPSHandler(context=context))
-        self.opener = urllib.request.build_opener(*handlers)
-        self.token = ""
-
-    def request(self, path: str, body: bytes | None = None, **headers: str) -> Answer:
-        headers.setdefault("Referer", self.base + "/")  # as a browser sends it (TLS checks it)
-        request = urllib.request.Request(self.base + path, data=body, headers=headers)
-        try:
-            with self.opener.open(request, timeout=20) as answer:
-                return Answer(answer.status, answer.read(), dict(answer.headers))
-        except urllib.error.HTTPError as error:
-            return Answer(error.code, error.read(), dict(error.headers))
-
-    def log_in(self, username: str) -> Answer:
-        self.token = csrf_of(self.request("/login").body)
-        form = {"username": username, "password": PASSWORDS[username], "csrf_token": self.token}
-        answer = self.request(
-            "/login", urllib.parse.urlencode(form).encode(),
-            **{"Content-Type": "application/x-www-form-urlencoded"},
-        )  # fmt: skip
-        self.token = csrf_of(answer.body)  # a fresh session, a fresh token
-        return answer
-
-    def upload(self, data: bytes, name: str) -> Answer:
-        boundary = uuid.uuid4().hex
-        parts = [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
-            f"{self.token}\r\n".encode(),
-            f'--{boundary}\r\nContent-Disposition: form-data; name="document"; '
-            f'filename="{name}"\r\nContent-Type: application/pdf\r\n\r\n'.encode()
-            + data
-            + b"\r\n",
-            f"--{boundary}--\r\n".encode(),
-        ]
-        return self.request(
-            "/upload", b"".join(parts), Accept="application/json",
-            **{"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )  # fmt: skip
-
-    def post_api(self, path: str, token: str | None = None) -> Answer:
-        headers = {"X-CSRFToken": self.token if token is None else token}
-        return self.request(path, b"", **headers)
+from tests.fixtures.web import Script, free_port, give_passwords, pdf
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 """`releasestation demo`: the whole release path on one machine, on embedded defaults.
 
 Starts a private cupsd (hold queue `Secure`, a capture backend standing in for the printer),
-an SQLite store in a temp dir, the local directory with two sample users, and a simulated
-PaperCut network terminal. The terminal swipes alice's card: alice's jobs print, bob's stay
-held. Nothing outside the temp dir is touched; everything is stopped at the end.
+an SQLite store in a temp dir, the local directory with two sample users, a simulated
+PaperCut network terminal and the web portal (`releasestation web`, on a free loopback
+port; the users' passwords are printed). The terminal swipes alice's card: alice's jobs
+print, bob's stay held. With `--keep` everything keeps serving: log in to the portal as
+alice, send a PDF, see it held, release it, and the demo says when it printed. Nothing
+outside the temp dir is touched; everything is stopped at the end.
 
 The demo is a self-contained showcase, so it brings its own printer: `private_cups` (a real
 cupsd of its own in the temp dir), `private_setup` (that cupsd's configuration and
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
 import socket
 import tempfile
 import threading
@@ -29,7 +33,9 @@ from pathlib import Path
 
 from releasestation import config as config_mod
 from releasestation.app import App
+from releasestation.credentials.passwords import set_random_passwords
 from releasestation.daemon import build_station
+from releasestation.demo.portal import DemoPortal, free_port
 from releasestation.demo.private_cups import PrivateCups
 from releasestation.store import users as store_users
 
@@ -54,6 +60,12 @@ type = local
 
 [database]
 url = sqlite:///{root}/releasestation.db
+
+[web]
+listen = 127.0.0.1:{web_port}
+web_release = yes
+status_public = yes
+admins = alice
 
 [reader:demo-terminal]
 type = papercut
@@ -96,34 +108,53 @@ def say(text: str) -> None:
 
 
 def run_demo(keep: bool = False) -> int:
-    with tempfile.TemporaryDirectory(prefix="releasestation-demo-") as tmp:
-        root = Path(tmp)
-        with PrivateCups(root / "cups", policy="hardened") as cups:
-            cups.add_hold_queue("Secure")
-            return _demo(root, cups, keep)
+    previous = signal.signal(signal.SIGTERM, _interrupted)  # stops as Ctrl-C does: cleanly
+    try:
+        with tempfile.TemporaryDirectory(prefix="releasestation-demo-") as tmp:
+            root = Path(tmp)
+            with PrivateCups(root / "cups", policy="hardened") as cups:
+                cups.add_hold_queue("Secure")
+                return _demo(root, cups, keep)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
     say(f"demo: private cupsd on {cups.socket}, hold queue Secure")
     terminal = SimulatedTerminal()
-    text = CONFIG.format(root=root, socket=cups.socket, port=terminal.port)
-    (root / "releasestation.ini").write_text(text)
-    app = App(config_mod.parse_text(text, str(root / "releasestation.ini")))
+    ini = root / "releasestation.ini"
+    text = CONFIG.format(root=root, socket=cups.socket, port=terminal.port, web_port=free_port())
+    ini.write_text(text)
+    app = App(config_mod.parse_text(text, str(ini)))
     app.store.upgrade()
     with app.store.write() as session:
         for name, card in USERS.items():
             user = store_users.add_user(session, name, display_name=name.title())
             store_users.add_card(session, app.hasher, user, card)
-    say("demo: users alice and bob, each with a card")
+    passwords = set_random_passwords(app.store, USERS)
+    say("demo: users alice and bob, each with a card and a password for the web portal")
     for owner, title in JOBS:
         job = cups.submit(owner, title, b"%!PS\n(demo) show showpage\n", queue="Secure")
         say(f"demo: job {job} '{title}' from {owner} is held")
     outcomes: queue.Queue = queue.Queue()
     station = build_station(app)
     station.listeners.append(lambda swipe, outcome: outcomes.put(outcome))
+    portal = DemoPortal(ini, app.config.web.address[1], root / "web.log")
     ok = False
     try:
         station.start()
+        try:
+            portal.start()
+        except RuntimeError as exc:
+            say(f"demo: FAILED: {exc}")
+            return 1
+        say(f"demo: web portal at {portal.url}")
+        for name, password in passwords.items():
+            say(f"demo:   log in as {name} with password {password}")
         say("demo: alice swipes her card at the terminal")
         started = time.monotonic()
         terminal.swipe(USERS["alice"])
@@ -135,15 +166,29 @@ def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
         say(f"demo: station answered '{outcome}' in {1000 * (time.monotonic() - started):.0f} ms")
         ok = _report(app, cups)
         if keep:
-            say(f"demo: still serving; config in {root / 'releasestation.ini'}. Ctrl-C stops.")
-            threading.Event().wait()
+            say(f"demo: still serving; config in {ini}. Ctrl-C stops.")
+            say(f"demo: open {portal.url}, log in as alice, send a PDF, release it")
+            _say_printed(cups, seen={job.job_id for job in cups.printed()})
+        else:
+            say("demo: `releasestation demo --keep` keeps the station and the portal serving")
     except KeyboardInterrupt:
         pass
     finally:
+        portal.stop()
         station.stop()
         terminal.close()
         app.close()
     return 0 if ok else 1
+
+
+def _say_printed(cups: PrivateCups, seen: set[int]) -> None:
+    """Say each job the capture backend receives from now on, until interrupted."""
+    while True:
+        for job in cups.printed():
+            if job.job_id not in seen:
+                seen.add(job.job_id)
+                say(f"demo: PRINTED  job {job.job_id} '{job.title}' of {job.user}")
+        time.sleep(0.5)
 
 
 def _report(app: App, cups: PrivateCups) -> bool:
