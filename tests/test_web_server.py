@@ -14,23 +14,7 @@ import pytest
 
 from bench.servers.slapd_data import make_certificates
 from releasestation.cli import main
-from tests.fixtures.station import station_ini
-from tests.fixtures.web import Script, free_port, give_passwords, pdf
-
-
-@pytest.fixture
-def config(tmp_path, db_url, cupsd, cups_clean, make_app):
-    """Write a station config with [web] on a free port; its users have passwords."""
-
-    def write(web: str = "") -> tuple[Path, int]:
-        port = free_port()
-        lines = f"listen = 127.0.0.1:{port}\nweb_release = yes\n{web}"
-        path = tmp_path / "releasestation.ini"
-        path.write_text(station_ini(db_url, tmp_path, cupsd, web=lines))
-        give_passwords(make_app(path))
-        return path, port
-
-    return write
+from tests.fixtures.web import Script, pdf
 
 
 def whole_flow(script: Script, cups) -> None:
@@ -56,17 +40,17 @@ def whole_flow(script: Script, cups) -> None:
     assert script.request("/api/v1/jobs").status == 401
 
 
-def test_over_http(config, served_portal, cups_clean):
-    path, port = config()
+def test_over_http(portal_config, served_portal, cups_clean):
+    path, port = portal_config()
     base = served_portal(path, port)
     whole_flow(Script(base), cups_clean)
     status = Script(base).request("/api/v1/status")
     assert status.status == 401, "status is for logged-in users unless status_public"
 
 
-def test_over_https_with_a_secure_cookie(config, served_portal, cups_clean, tmp_path):
+def test_over_https_with_a_secure_cookie(portal_config, served_portal, cups_clean, tmp_path):
     certs = make_certificates(tmp_path / "tls")
-    path, port = config(f"cert_file = {certs.cert_file}\nkey_file = {certs.key_file}\n")
+    path, port = portal_config(f"cert_file = {certs.cert_file}\nkey_file = {certs.key_file}\n")
     base = served_portal(path, port, scheme="https")
     context = ssl.create_default_context(cafile=str(certs.ca_file))
     script = Script(base, context)
@@ -77,16 +61,17 @@ def test_over_https_with_a_secure_cookie(config, served_portal, cups_clean, tmp_
         urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)  # TLS only
 
 
-def test_plain_http_beyond_loopback_is_said_loudly(config, served_portal, tmp_path):
-    path, port = config()
+def test_plain_http_beyond_loopback_is_said_loudly(portal_config, served_portal, tmp_path):
+    path, port = portal_config()
     path.write_text(path.read_text().replace(f"127.0.0.1:{port}", f"0.0.0.0:{port}"))
     served_portal(path, port)
     log = (tmp_path / f"web-{port}.log").read_text()
     assert "WARNING: the web portal serves plain HTTP on 0.0.0.0" in log
 
 
-def test_an_unreadable_certificate_stops_it_at_start(config, tmp_path, capsys):
-    path, _port = config(f"cert_file = {tmp_path}/none.pem\nkey_file = {tmp_path}/none.key\n")
+def test_an_unreadable_certificate_stops_it_at_start(portal_config, tmp_path, capsys):
+    missing = f"cert_file = {tmp_path}/none.pem\nkey_file = {tmp_path}/none.key\n"
+    path, _port = portal_config(missing)
     assert main(["--config", str(path), "web"]) == 1
     assert "[web] cert_file: cannot read" in capsys.readouterr().err
 

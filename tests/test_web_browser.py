@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The portal's main flow in a real browser (Debian's chromium through Selenium, the
+`browser` fixture) against `releasestation web` under gunicorn, the real cupsd and store:
+log in, send a PDF and see it held with its page count, release it and find it printed,
+cancel another, log out; and the page fits a phone's screen."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as until
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.fixtures.web import PASSWORDS, pdf
+
+WAIT = 20
+
+
+@pytest.fixture
+def site(portal_config, served_portal):
+    path, port = portal_config()
+    return served_portal(path, port)
+
+
+def wait(browser):
+    return WebDriverWait(browser, WAIT)
+
+
+def log_in(browser, site: str, username: str) -> None:
+    browser.get(f"{site}/login")
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(PASSWORDS[username])
+    browser.find_element(By.ID, "login").click()
+    wait(browser).until(until.url_to_be(f"{site}/jobs"))
+
+
+def send(browser, path) -> int:
+    """Send the file at `path` from My jobs; the id of the job it made."""
+    before = {
+        e.get_attribute("data-job-id") for e in browser.find_elements(By.CSS_SELECTOR, ".job")
+    }
+    browser.find_element(By.ID, "document").send_keys(str(path))
+    browser.find_element(By.ID, "send").click()
+    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), f"“{path.name}”"))
+    after = {e.get_attribute("data-job-id") for e in browser.find_elements(By.CSS_SELECTOR, ".job")}
+    (new,) = after - before
+    return int(new)
+
+
+def message(browser) -> str:
+    return browser.find_element(By.CSS_SELECTOR, ".message").text
+
+
+def test_log_in_send_release_cancel_log_out(browser, site, cups_clean, tmp_path):
+    flyer, draft = tmp_path / "Flyer.pdf", tmp_path / "Draft.pdf"
+    flyer.write_bytes(pdf(3))
+    draft.write_bytes(pdf(1))
+    log_in(browser, site, "alice")
+    assert browser.find_element(By.ID, "no-jobs").text == "No jobs are waiting for you."
+
+    job = send(browser, flyer)
+    assert message(browser) == "“Flyer.pdf” (3 pages) is held: release it at a printer or here."
+    card = browser.find_element(By.ID, f"job-{job}")
+    assert card.find_element(By.CSS_SELECTOR, ".title").text == "Flyer.pdf"
+    other = send(browser, draft)
+
+    browser.find_element(By.ID, f"job-{job}").find_element(By.CSS_SELECTOR, ".release").click()
+    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "Released"))
+    assert message(browser) == "Released “Flyer.pdf”: it is printing now."
+    (printed,) = cups_clean.wait_printed(1)
+    assert (printed.job_id, printed.user, printed.title) == (job, "alice", "Flyer.pdf")
+    assert not browser.find_elements(By.ID, f"job-{job}")
+
+    browser.find_element(By.ID, f"job-{other}").find_element(By.CSS_SELECTOR, ".cancel").click()
+    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "Cancelled"))
+    assert browser.find_element(By.ID, "no-jobs").is_displayed()
+    assert [p.job_id for p in cups_clean.printed()] == [job], "the cancelled one never printed"
+
+    browser.find_element(By.ID, "logout").click()
+    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "You are logged out"))
+    browser.get(f"{site}/jobs")
+    wait(browser).until(until.presence_of_element_located((By.ID, "username")))
+
+
+def test_a_wrong_password_says_so_and_the_page_fits_a_phone(browser, site):
+    browser.set_window_size(390, 844)
+    browser.get(f"{site}/login")
+    browser.find_element(By.ID, "username").send_keys("alice")
+    browser.find_element(By.ID, "password").send_keys("not her password")
+    browser.find_element(By.ID, "login").click()
+    error = wait(browser).until(until.presence_of_element_located((By.ID, "login-error")))
+    assert "the user name or password is wrong" in error.text
+    assert error.get_attribute("role") == "alert"
+    log_in(browser, site, "alice")
+    fits = "return document.documentElement.scrollWidth <= window.innerWidth"
+    assert browser.execute_script(fits), "no sideways scrolling on a phone"
