@@ -69,6 +69,7 @@ def build_station(
     )
     station.metrics = app.station_metrics(station)
     station.identity.directory_timed = station.metrics.directory_request
+    app.visitors.results = station.metrics.credentials
     kept = [s.rounds for s in station.services if isinstance(s, Housekeeping)]
     if kept:
         station.metrics.records.rounds = lambda: kept[0]

@@ -116,3 +116,28 @@ def test_an_empty_allowed_usernames_makes_nobody_a_visitor(make_app, watching, c
     cups_clean.submit("walkin@example.com", "x")
     time.sleep(1.0)
     assert smtp.messages == []
+
+
+def test_the_stations_metrics_count_what_visitors_were_issued(visitor_app, make_app, refusing_smtp):
+    from releasestation.daemon import build_station
+
+    app = visitor_app()
+    registry = build_station(app, readers=[], services=[]).metrics.registry
+    result = app.visitors.arrived("carol@example.com")
+    assert result is not None and result.status == "issued"
+    issued = registry.get_sample_value("releasestation_credentials_issued_total", {"kind": "pin"})
+    assert issued == 1
+    assert registry.get_sample_value("releasestation_credential_issuing_failed_total") == 0
+    # A mail server that refuses the recipient: no credentials, counted as a failure.
+    lines = f"allowed_usernames = {VISITORS}\n{refusing_smtp.ini()}"
+    refused = make_app(credgen=lines)
+    registry = build_station(refused, readers=[], services=[]).metrics.registry
+    failed = refused.visitors.arrived("dave@example.com")
+    assert failed is not None and failed.status == "failed"
+    assert registry.get_sample_value("releasestation_credential_issuing_failed_total") == 1
+    assert registry.get_sample_value(
+        "releasestation_credentials_issued_total", {"kind": "pin"}
+    ) in (
+        None,
+        0,
+    )

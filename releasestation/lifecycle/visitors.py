@@ -56,6 +56,7 @@ class Visitors:
         self.allowed = allowed
         self.enabled = on_arrival and bool(allowed)
         self.issue = issue
+        self.results: Callable[[UserResult], None] | None = None  # the station's metrics
 
     def wanted(self, owner: str) -> bool:
         """True when `owner` is a visitor, or unknown and allowed to become one. A name in
@@ -85,6 +86,8 @@ class Visitors:
             return None
         name = owner.strip()
         result = self.issue(name, name if ADDRESS.fullmatch(name) else None)
+        if self.results is not None:
+            self.results(result)
         if result.status == "failed":
             log.error("visitor %s: no credentials: %s", name, result.reason)
         elif result.issued:

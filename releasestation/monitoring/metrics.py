@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
     from readers import Reader, Swipe
+    from releasestation.credentials.results import UserResult
     from releasestation.monitoring.probe import Probe
 
 PREFIX = "releasestation_"
@@ -45,6 +46,7 @@ OUTCOMES = (
 DENIAL_REASONS = ("unknown", "locked", "lookup-failed", "store", "print-server", "refused")
 RELEASE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 DIRECTORY_OPERATIONS = ("user_by_card", "user_by_name")
+CREDENTIAL_KINDS = ("pin", "pin-extended", "cac")
 DIRECTORY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -86,6 +88,17 @@ class StationMetrics:
             ("reader",),
             registry=r,
         )
+        self.credentials_issued = Counter(
+            PREFIX + "credentials_issued",
+            "Credentials the station issued to visitors on arrival, by kind",
+            ("kind",),
+            registry=r,
+        )
+        self.credential_failures = Counter(
+            PREFIX + "credential_issuing_failed",
+            "Visitors on arrival who got no credentials: the mail or the store failed",
+            registry=r,
+        )
         self.alerts_sent = Counter(PREFIX + "alert_mails", "Alert mails sent", registry=r)
         self.alert_failures = Counter(
             PREFIX + "alert_mails_failed", "Alert mails that could not be sent", registry=r
@@ -103,6 +116,13 @@ class StationMetrics:
         for reader in readers:  # the series exist before the first swipe
             for outcome in ("released", "denied"):
                 self.swipes.labels(reader.name, outcome)
+
+    def credentials(self, result: UserResult) -> None:
+        """Count what a visitor on arrival was issued, or that issuing failed."""
+        if result.status == "failed":
+            self.credential_failures.inc()
+        for kind in result.issued:
+            self.credentials_issued.labels(kind if kind in CREDENTIAL_KINDS else "other").inc()
 
     def directory_request(self, operation: str, seconds: float) -> None:
         """Time one directory request (the worker's thread; no I/O)."""
