@@ -307,7 +307,7 @@ def test_an_uploaded_pdf_is_held_as_the_users_job_with_its_pages(station, cups_c
     assert [(j.id, j.owner, j.title) for j in held] == [
         (sent["id"], "alice", "Quarterly report.pdf")
     ]
-    assert [j["id"] for j in api_jobs(client)] == [sent["id"]]
+    assert [(j["id"], j["pages"]) for j in api_jobs(client)] == [(sent["id"], 3)]
     assert api_jobs(station.login("bob")) == [], "bob sees none of alice's jobs"
     rows = audit_rows(station.app, "submit")
     assert [(r["job_id"], r["method"], r["username"], r["pages"]) for r in rows] == [
@@ -326,6 +326,7 @@ def test_the_upload_form_sends_and_comes_back_to_my_jobs(station, cups_clean):
     assert answer.status_code == 303
     page = client.get("/jobs").get_data(as_text=True)
     assert "“Slides.pdf” (2 pages) is held" in page
+    assert '<dd class="pages">2</dd>' in page
 
 
 @pytest.mark.parametrize(

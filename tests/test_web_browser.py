@@ -62,6 +62,7 @@ def test_log_in_send_release_cancel_log_out(browser, site, cups_clean, tmp_path)
     assert message(browser) == "“Flyer.pdf” (3 pages) is held: release it at a printer or here."
     card = browser.find_element(By.ID, f"job-{job}")
     assert card.find_element(By.CSS_SELECTOR, ".title").text == "Flyer.pdf"
+    assert card.find_element(By.CSS_SELECTOR, ".pages").text == "3"
     other = send(browser, draft)
 
     browser.find_element(By.ID, f"job-{job}").find_element(By.CSS_SELECTOR, ".release").click()

@@ -455,9 +455,11 @@ class PrintServer:
         copies: int = 1,
         sides: str | None = None,
         color: str | None = None,
+        pages: int | None = None,
     ) -> int:
         """Submit `data` (bytes, or a seekable binary file from where it stands) of type
-        `mime` to `queue` as a held job owned by `owner`, titled `title`; its job id.
+        `mime` to `queue` as a held job owned by `owner`, titled `title`, of `pages` pages
+        when known; its job id.
 
         Print-Job on a fresh connection that never authenticates, so that cupsd takes the
         owner from requesting-user-name (an authenticated connection would make it the
@@ -467,7 +469,7 @@ class PrintServer:
         what = f"submitting a job of {owner!r} to {queue}"
         try:
             operation, job = submission.print_job_request(
-                queue, owner, title, mime, copies, sides, color
+                queue, owner, title, mime, copies, sides, color, pages
             )
         except ValueError as exc:
             raise PrintServerError(f"cupsd at {self.server}: {what}: {exc}") from None

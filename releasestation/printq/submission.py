@@ -61,9 +61,12 @@ def print_job_request(
     copies: int = 1,
     sides: str | None = None,
     color: str | None = None,
+    pages: int | None = None,
 ) -> tuple[list[tuple[int, str, ipp.Value]], list[tuple[int, str, ipp.Value]]]:
     """(operation, job) attribute groups of a Print-Job of a held job on `queue` owned by
-    `owner`; ValueError names what cannot be sent."""
+    `owner`; `pages`, when the document's are known, as job-impressions (cupsd shows it
+    for the held job, which it has not counted itself); ValueError names what cannot be
+    sent."""
     _check(owner, copies, sides, color, mime)
     operation: list[tuple[int, str, ipp.Value]] = [
         (cups.IPP_TAG_URI, "printer-uri", printer_uri(queue)),
@@ -72,6 +75,8 @@ def print_job_request(
         (cups.IPP_TAG_NAME, "document-name", document_name(title)),
         (cups.IPP_TAG_MIMETYPE, "document-format", mime),
     ]
+    if pages is not None and pages > 0:
+        operation.append((cups.IPP_TAG_INTEGER, "job-impressions", int(pages)))
     job: list[tuple[int, str, ipp.Value]] = [
         (cups.IPP_TAG_KEYWORD, "job-hold-until", "indefinite"),
         (cups.IPP_TAG_INTEGER, "copies", copies),

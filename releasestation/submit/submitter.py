@@ -93,6 +93,7 @@ class Submitter:
             job_id = self.printq.submit_held(
                 queue, owner, title, document.data, document.mime,
                 copies=options.copies, sides=options.sides, color=options.color,
+                pages=document.pages,
             )  # fmt: skip
         except PrintServerError as exc:
             self.audit.record(dataclasses.replace(base, outcome="failed", detail=str(exc)))
