@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import stat
 import struct
+import threading
 import time
 import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -239,7 +241,8 @@ def test_an_upload_over_the_limit_is_refused_with_413(portal, cups_clean):
 
 # -- status and admin -------------------------------------------------------------------
 def test_status_shows_printers_and_readers(portal, cups_clean):
-    station = portal(**{"reader:door": "type = papercut\nhost = 127.0.0.1\nport = 9\n"})
+    terminal = "type = papercut\nhost = 127.0.0.1\nport = 9\n"
+    station = portal(monitoring="listen =\n", **{"reader:door": terminal})
     cups_clean.submit("bob", "Payslip")
     cups_clean.stop_printer("Secure2", reason="out of toner")
     status = station.client().get("/api/v1/status").get_json()
@@ -254,6 +257,39 @@ def test_status_shows_printers_and_readers(portal, cups_clean):
     ]  # fmt: skip
     page = station.client().get("/status").get_data(as_text=True)
     assert "out of toner" in page and "door" in page
+
+
+class Metrics(BaseHTTPRequestHandler):
+    """The daemon's /metrics as a peer on loopback: reader door connected, desk not."""
+
+    def do_GET(self) -> None:
+        body = (
+            b"# TYPE releasestation_reader_connected gauge\n"
+            b'releasestation_reader_connected{reader="door"} 1.0\n'
+            b'releasestation_reader_connected{reader="desk"} 0.0\n'
+        )
+        self.send_response(200 if self.path == "/metrics" else 404)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+def test_status_says_whether_readers_are_connected_as_the_daemon_says(portal, cups_clean):
+    daemon = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=daemon.serve_forever, daemon=True).start()
+    terminal = "type = papercut\nhost = 127.0.0.1\nport = 9\n"
+    readers = {f"reader:{name}": terminal for name in ("door", "desk")}
+    try:
+        station = portal(monitoring=f"listen = 127.0.0.1:{daemon.server_port}\n", **readers)
+        status = station.client().get("/api/v1/status").get_json()
+    finally:
+        daemon.shutdown()
+        daemon.server_close()
+    found = {r["name"]: r["connection"] for r in status["readers"]}
+    assert found == {"door": "connected", "desk": "not connected"}
 
 
 def test_status_may_be_for_logged_in_users_only(portal):

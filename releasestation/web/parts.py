@@ -43,19 +43,22 @@ class WebParts:
 def web_parts(app: App) -> WebParts:
     """The portal's parts, made from `app` (its own; the daemon need not run)."""
     from releasestation.credentials.lockout import Lockouts
+    from releasestation.monitoring.status import daemon_url
     from releasestation.submit import check_document
-    from releasestation.web.state import StationState
+    from releasestation.web.state import DaemonReaders, StationState
     from releasestation.web.throttle import LoginThrottle, lockout_policy
 
     config = app.config
     lockouts = Lockouts(app.store, app.audit, lockout_policy(config.web))
+    listen = config.monitoring.listen
+    live = DaemonReaders(daemon_url(listen)) if listen and config.readers else None
     return WebParts(
         directory=app.directory,
         releaser=app.releaser,
         printq=app.printq,
         audit=app.audit,
         throttle=LoginThrottle(lockouts, app.hasher, config.web),
-        state=StationState(app.printq, app.store, config.station, config.readers),
+        state=StationState(app.printq, app.store, config.station, config.readers, live),
         station=config.station,
         check_document=check_document,
         submitter=app.submitter,

@@ -3,15 +3,20 @@
 
 Printers are the hold queues and the follow-me printer, each with cupsd's state, message
 and count of waiting jobs (`queued-job-count`: one Get-Printer-Attributes per queue, never
-a walk over the jobs). Readers are those of the config file. The portal runs apart from
-the daemon, so what it knows of a reader is when it last read a card (from the audit
-trail, the last week); whether it is connected now is known only when the portal is handed
-the daemon's readers (`live`), as when both run in one process.
+a walk over the jobs). Readers are those of the config file, with when each last read a
+card (from the audit trail, the last week). The portal runs apart from the daemon: whether
+a reader is connected now it asks the daemon's own metrics (`DaemonReaders`, on
+`[monitoring] listen`, kept a few seconds); when the daemon cannot be asked, it says
+nothing of it rather than guess.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
+import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,12 +29,14 @@ from releasestation.store.models import utcnow
 
 if TYPE_CHECKING:
     from readers import ReaderSettings
-    from readers.base import Health
     from releasestation.config import StationSettings
     from releasestation.printq import HeldJob, PrintServer
     from releasestation.store import Store
 
+log = logging.getLogger(__name__)
+
 LAST_READ_WINDOW = dt.timedelta(days=7)
+CONNECTED = "releasestation_reader_connected"
 STATES = {3: "idle", 4: "printing", 5: "stopped"}
 _ATTRIBUTES = (*PRINTER_ATTRIBUTES, "queued-job-count")
 
@@ -59,7 +66,7 @@ class ReaderState:
     name: str
     type: str
     enabled: bool
-    connection: str | None  # ok | retrying | stopped | starting; None: not known here
+    connection: str | None  # connected | not connected; None: the daemon cannot be asked
     last_read: dt.datetime | None
 
     def as_json(self) -> dict[str, object]:
@@ -74,8 +81,8 @@ class ReaderState:
 
 
 class StationState:
-    """State of the printers and readers of `station`; `live`: the daemon's readers'
-    health by name, when the portal runs beside it in one process."""
+    """State of the printers and readers of `station`; `live`: each reader's connection
+    as the daemon has it ("connected" / "not connected"), when it can be asked."""
 
     def __init__(
         self,
@@ -83,7 +90,7 @@ class StationState:
         store: Store,
         station: StationSettings,
         readers: Mapping[str, ReaderSettings],
-        live: Callable[[], Mapping[str, Health]] | None = None,
+        live: Callable[[], Mapping[str, str]] | None = None,
     ):
         self.printq = printq
         self.store = store
@@ -122,15 +129,9 @@ class StationState:
 
     def readers(self) -> list[ReaderState]:
         last = self._last_reads(list(self.reader_settings))
-        health = self.live() if self.live is not None else {}
+        live = self.live() if self.live is not None else {}
         return [
-            ReaderState(
-                name,
-                settings.type,
-                settings.enabled,
-                health[name].state if name in health else None,
-                last.get(name),
-            )
+            ReaderState(name, settings.type, settings.enabled, live.get(name), last.get(name))
             for name, settings in self.reader_settings.items()
         ]
 
@@ -152,3 +153,40 @@ class StationState:
         """Every held job on the hold queues, oldest first (the admin's listing: one
         Get-Jobs per queue, which costs cupsd a moment per job)."""
         return self.printq.held_jobs(self.station.hold_queues)
+
+
+class DaemonReaders:
+    """Each reader's connection as the daemon's /metrics says (`releasestation_reader_
+    connected`), asked at `url` at most every `keep_seconds`; {} when it cannot be asked."""
+
+    def __init__(self, url: str, timeout: float = 1.0, keep_seconds: float = 5.0):
+        self.url = url.rstrip("/") + "/metrics"
+        self.timeout = timeout
+        self.keep_seconds = keep_seconds
+        self._lock = threading.Lock()
+        self._kept: tuple[float, dict[str, str]] = (-keep_seconds, {})
+
+    def __call__(self) -> dict[str, str]:
+        with self._lock:
+            at, states = self._kept
+            if time.monotonic() - at >= self.keep_seconds:
+                states = self._ask()
+                self._kept = (time.monotonic(), states)
+            return states
+
+    def _ask(self) -> dict[str, str]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as answer:  # noqa: S310 - [monitoring] listen
+                text = answer.read().decode()
+            families = list(text_string_to_metric_families(text))
+        except (OSError, ValueError) as exc:
+            log.debug("the daemon's metrics at %s cannot be read: %s", self.url, exc)
+            return {}
+        return {
+            sample.labels["reader"]: "connected" if sample.value else "not connected"
+            for family in families
+            for sample in family.samples
+            if sample.name == CONNECTED and "reader" in sample.labels
+        }
