@@ -16,7 +16,7 @@ import pytest
 
 from releasestation.credentials.lockout import Lockouts
 from releasestation.web import create_app, web_parts
-from tests.fixtures.station import audit_rows
+from tests.fixtures.station import audit_rows, ldap_section
 from tests.fixtures.web import PASSWORDS, csrf_of, log_in, pdf, token_of
 
 FAILED = "the user name or password is wrong, or there were too many tries"
@@ -402,3 +402,26 @@ def test_bad_options_are_refused_before_anything_is_checked(station, cups_clean)
     assert upload(client, pdf(1), copies="many").status_code == 400
     assert upload(client, pdf(1), sides="three-sided").status_code == 400
     assert station.app.printq.held_jobs(("Secure",)) == []
+
+
+# -- the directory ----------------------------------------------------------------------
+DANA_PASSWORD = "Dir-Secret 4 web"
+
+
+@pytest.fixture(scope="module")
+def dana(slapd) -> str:
+    """A directory user with a password (the session's slapd: added once)."""
+    return slapd.add_user("web-dana", password=DANA_PASSWORD, mail="web-dana@example.org")
+
+
+def test_a_directory_user_logs_in_with_the_directory_password(
+    portal, slapd, dana, tmp_path, cups_clean
+):
+    station = portal(directory=ldap_section(slapd, tmp_path))
+    job = cups_clean.submit("web-dana", "Minutes")
+    assert log_in(station.client(), "web-dana", DANA_PASSWORD + "x").status_code == 401
+    client = station.client()
+    assert log_in(client, "web-dana", DANA_PASSWORD).status_code == 303
+    assert [j["id"] for j in api_jobs(client)] == [job]
+    assert post_api(client, f"/api/v1/jobs/{job}/release").status_code == 200
+    assert [(p.job_id, p.user) for p in cups_clean.wait_printed(1)] == [(job, "web-dana")]
