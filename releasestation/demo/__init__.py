@@ -61,6 +61,9 @@ type = local
 [database]
 url = sqlite:///{root}/releasestation.db
 
+[monitoring]
+listen = 127.0.0.1:{metrics_port}
+
 [web]
 listen = 127.0.0.1:{web_port}
 web_release = yes
@@ -127,7 +130,13 @@ def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
     say(f"demo: private cupsd on {cups.socket}, hold queue Secure")
     terminal = SimulatedTerminal()
     ini = root / "releasestation.ini"
-    text = CONFIG.format(root=root, socket=cups.socket, port=terminal.port, web_port=free_port())
+    text = CONFIG.format(
+        root=root,
+        socket=cups.socket,
+        port=terminal.port,
+        web_port=free_port(),
+        metrics_port=free_port(),
+    )
     ini.write_text(text)
     app = App(config_mod.parse_text(text, str(ini)))
     app.store.upgrade()
