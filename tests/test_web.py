@@ -425,3 +425,19 @@ def test_a_directory_user_logs_in_with_the_directory_password(
     assert [j["id"] for j in api_jobs(client)] == [job]
     assert post_api(client, f"/api/v1/jobs/{job}/release").status_code == 200
     assert [(p.job_id, p.user) for p in cups_clean.wait_printed(1)] == [(job, "web-dana")]
+
+
+def test_the_portal_counts_logins_and_uploads_for_loopback_scrapers(station, cups_clean):
+    client = station.client()
+    assert log_in(client, "alice", "not-her-password").status_code == 401
+    client = station.login("alice")
+    assert upload(client, pdf(1)).status_code == 201
+    assert upload(client, b"<html>not a PDF</html>", "fake.pdf").status_code == 422
+    scraper = station.client(address="127.0.0.1")
+    text = scraper.get("/metrics").get_data(as_text=True)
+    assert 'releasestation_web_logins_total{outcome="failed"} 1.0' in text
+    assert 'releasestation_web_logins_total{outcome="ok"} 1.0' in text
+    assert 'releasestation_web_uploads_total{outcome="held"} 1.0' in text
+    assert 'releasestation_web_uploads_total{outcome="refused"} 1.0' in text
+    assert "alice" not in text and "fake.pdf" not in text
+    assert client.get("/metrics").status_code == 404  # from 192.0.2.10: not a loopback client

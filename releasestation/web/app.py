@@ -17,12 +17,12 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request, g
+from flask import Flask, Request, g, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from releasestation.errors import DirectoryError, PrintServerError, StoreError
-from releasestation.web import api, auth, jobs, status
+from releasestation.web import api, auth, jobs, metrics, status
 from releasestation.web.context import KEY, Context, refusal
 from releasestation.web.portal import Portal, Refused
 from releasestation.web.secret_key import key_path, load_or_create_key
@@ -79,8 +79,9 @@ def create_app(
     )
     app.config.update(config or {})
     app.extensions[KEY] = Context(parts, settings, Portal(parts, settings))
+    app.extensions[metrics.KEY] = metrics.WebMetrics()
     CSRFProtect(app)
-    for blueprint in (auth.bp, jobs.bp, status.bp, api.bp):
+    for blueprint in (auth.bp, jobs.bp, status.bp, api.bp, metrics.bp):
         app.register_blueprint(blueprint)
     _errors(app, settings)
     app.after_request(_headers)
@@ -116,6 +117,8 @@ def _errors(app: Flask, settings: WebSettings) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc: RequestEntityTooLarge) -> ResponseReturnValue:
+        if request.endpoint == "jobs.upload":
+            metrics.upload("too-large")
         return refusal(413, too_large_message(settings))
 
     @app.errorhandler(HTTPException)

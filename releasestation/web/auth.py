@@ -29,7 +29,9 @@ from flask import (
     url_for,
 )
 
+from releasestation.errors import DirectoryError
 from releasestation.owner_names import fold
+from releasestation.web import metrics
 from releasestation.web.context import context, refusal, wants_json
 
 if TYPE_CHECKING:
@@ -118,17 +120,25 @@ def do_login() -> ResponseReturnValue:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     if not username or not password:
+        metrics.login("incomplete")
         return _failed(400, "Enter your user name and your password.", username)
     address = request.remote_addr
     parts = context().parts
     if parts.throttle.wait_seconds(username, address):
+        metrics.login("throttled")
         log.warning("web: login of %r from %s refused: locked out", username[:64], address)
         return _failed(429, LOGIN_FAILED, username)
-    user = parts.directory.authenticate(username, password)
+    try:
+        user = parts.directory.authenticate(username, password)
+    except DirectoryError:
+        metrics.login("unavailable")
+        raise
     if user is None:
+        metrics.login("failed")
         parts.throttle.failure(username, address)
         log.info("web: failed login of %r from %s", username[:64], address)
         return _failed(401, LOGIN_FAILED, username)
+    metrics.login("ok")
     session.clear()  # a fresh session (and CSRF token) for the new user
     session.permanent = True
     session.update(

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from releasestation.errors import ReleaseStationError
 from releasestation.submit import PrintOptions
+from releasestation.web import metrics
 from releasestation.web.auth import login_required
 from releasestation.web.context import context, wants_json
 from releasestation.web.portal import COLORS, SIDES, Refused
@@ -72,7 +74,15 @@ def upload() -> ResponseReturnValue:
     options = PrintOptions(
         copies=_copies(), sides=_choice("sides", SIDES), color=_choice("color", COLORS)
     )
-    sent = ctx.portal.upload(g.user.username, data, document.filename, options)
+    try:
+        sent = ctx.portal.upload(g.user.username, data, document.filename, options)
+    except Refused:
+        metrics.upload("refused")
+        raise
+    except ReleaseStationError:
+        metrics.upload("failed")
+        raise
+    metrics.upload("held")
     if wants_json():
         return jsonify(sent.as_json()), 201
     pages = f"{sent.pages} page{'s' if sent.pages != 1 else ''}" if sent.pages else "sent"
