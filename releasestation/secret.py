@@ -34,27 +34,34 @@ def check_mode(path: Path) -> str | None:
 
 def load_or_create(path: str | os.PathLike[str]) -> bytes:
     """Read the site secret, creating it 0600 with fresh random bytes when it is absent."""
-    where = Path(path)
+    text = load_or_create_hex(Path(path), "[station] secret_file", "a new site secret")
+    return text.encode("ascii")
+
+
+def load_or_create_hex(where: Path, key: str, what: str, size: int = SECRET_BYTES) -> str:
+    """The hex text in `where`, created 0600 with `size` fresh random bytes when absent (and
+    logged as `what`); ConfigError naming the config `key` when it cannot be made or read,
+    is readable by others, or is shorter than 32 characters."""
     try:
         fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         pass
     except OSError as exc:
-        raise ConfigError(f"[station] secret_file: cannot create {where}: {exc.strerror}") from None
+        raise ConfigError(f"{key}: cannot create {where}: {exc.strerror}") from None
     else:
         with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_hex(SECRET_BYTES) + "\n")
-        log.info("created a new site secret in %s", where)
+            out.write(secrets.token_hex(size) + "\n")
+        log.info("created %s in %s", what, where)
     try:
         problem = check_mode(where)
         text = where.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"[station] secret_file: cannot read {where}: {exc}") from None
+        raise ConfigError(f"{key}: cannot read {where}: {exc}") from None
     if problem:
-        raise ConfigError(f"[station] secret_file: {problem}")
+        raise ConfigError(f"{key}: {problem}")
     if len(text) < 32:
-        raise ConfigError(f"[station] secret_file: {where} holds fewer than 32 characters")
-    return text.encode("ascii")
+        raise ConfigError(f"{key}: {where} holds fewer than 32 characters")
+    return text
 
 
 class Hasher:

@@ -9,19 +9,14 @@ address share it (copy the file), as they would share sessions.
 
 from __future__ import annotations
 
-import logging
-import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from releasestation.errors import ConfigError
-from releasestation.secret import check_mode
+from releasestation.secret import load_or_create_hex
 
 if TYPE_CHECKING:
     from releasestation.config import StationSettings, WebSettings
 
-log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
 DEFAULT_NAME = "web-secret"
@@ -37,23 +32,6 @@ def key_path(web: WebSettings, station: StationSettings) -> Path:
 def load_or_create_key(path: Path) -> str:
     """The key in `path`, created 0600 with fresh random bytes when absent; ConfigError
     when it cannot be made or read, is readable by others, or is too short."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise ConfigError(f"[web] secret_key_file: cannot create {path}: {exc.strerror}") from None
-    else:
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_hex(KEY_BYTES) + "\n")
-        log.info("created a new key for the portal's sessions in %s", path)
-    try:
-        problem = check_mode(path)
-        key = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"[web] secret_key_file: cannot read {path}: {exc}") from None
-    if problem:
-        raise ConfigError(f"[web] secret_key_file: {problem}")
-    if len(key) < 32:
-        raise ConfigError(f"[web] secret_key_file: {path} holds fewer than 32 characters")
-    return key
+    return load_or_create_hex(
+        path, "[web] secret_key_file", "a new key for the portal's sessions", KEY_BYTES
+    )
