@@ -20,6 +20,7 @@ import shutil
 import stat
 import tarfile
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,12 @@ from releasestation.audit import Event
 from releasestation.backup import archive, crypto, rotation, store_copy
 from releasestation.cli import main
 from releasestation.credentials import records
+from releasestation.lifecycle import reconcile
 from releasestation.store import Store, migrate
 from releasestation.store import users as store_users
 from releasestation.store.models import utcnow
-from tests.fixtures.station import add_user, station_ini
+from tests.fixtures.station import add_user, audit_rows, station_ini
+from tests.test_crash_restart import claims_left, daemon_for  # noqa: F401 - a fixture
 
 CARD, PIN, BOB_CARD = "0012345678", "482193", "0099887766"
 PASSPHRASE = "correct horse battery staple"
@@ -177,6 +180,62 @@ def test_backup_while_writing_then_restore_onto_a_new_station(
     add_user(new_app, "carol", card="0055555555")
     assert who(new_app, "0055555555", "card") == "carol"
     assert run("audit", "verify", "-c", new_path) == 0
+
+
+def test_backup_while_a_running_daemon_releases_swipes(
+    daemon_for, cups_clean, db_url, fresh_db_url, tmp_path, make_app, capsys
+):
+    """A real `releasestation run` releases one person's jobs per swipe while `backup` runs
+    twice. The restored station knows every card, its audit chain verifies, and settling the
+    claims the archive caught mid-release prints nothing a second time."""
+    daemon = daemon_for(cups_clean, db_url)
+    app = make_app(daemon.ini)
+    app.record_secret()
+    people = [(f"user{n}", f"00770000{n:02d}") for n in range(12)]
+    for name, card in people:
+        add_user(app, name, card=card)
+    jobs = cups_clean.submit_many([(name, f"report-{n}") for name, _ in people for n in range(3)])
+    daemon.start()
+    archives = [tmp_path / "during-1.tar.gz", tmp_path / "during-2.tar.gz"]
+    swiped = threading.Event()
+
+    def swipes() -> None:
+        for n, (_name, card) in enumerate(people):
+            daemon.swipe(card)
+            if n == 3:
+                swiped.set()
+            threading.Event().wait(0.15)
+
+    swiper = threading.Thread(target=swipes, daemon=True)
+    swiper.start()
+    assert swiped.wait(20)
+    for out in archives:
+        assert run("backup", "--output", out, "-c", daemon.ini) == 0
+    swiper.join(30)
+    printed = cups_clean.wait_printed(len(jobs), timeout=30)
+    daemon.stop()
+    assert sorted(p.job_id for p in printed) == sorted(jobs), "every job printed once"
+    released_during = [r for r in audit_rows(app, "release") if r["outcome"] == "ok"]
+    assert len(released_during) == len(jobs)
+    capsys.readouterr()
+
+    new_root = tmp_path / "new"
+    new_path = write_station(new_root, fresh_db_url, cupsd=cups_clean)
+    assert run("restore", archives[0], "-c", new_path) == 0
+    new_app = make_app(new_path)
+    for name, card in people:
+        assert who(new_app, card, "card") == name
+    assert run("audit", "verify", "-c", new_path) == 0
+    assert "intact" in capsys.readouterr().out
+    restored = [r for r in audit_rows(new_app, "release") if r["outcome"] == "ok"]
+    assert len(restored) < len(jobs), "the archive was taken mid-way through the swipes"
+    old_chain = {r["id"]: r["row_hash"] for r in audit_rows(app)}
+    assert all(old_chain.get(r["id"]) == r["row_hash"] for r in audit_rows(new_app)), (
+        "the restored trail is the old one's beginning, row for row"
+    )
+    reconcile.reconcile(new_app.claims, new_app.printq)
+    assert claims_left(new_app) == []
+    assert Counter(p.job_id for p in cups_clean.printed()) == Counter(jobs), "nothing twice"
 
 
 def test_a_station_whose_disk_died_gets_its_config_secret_and_store_back(
