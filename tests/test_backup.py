@@ -37,7 +37,7 @@ from releasestation.store import Store, migrate
 from releasestation.store import users as store_users
 from releasestation.store.models import utcnow
 from tests.fixtures.station import add_user, audit_rows, station_ini
-from tests.test_crash_restart import claims_left, daemon_for  # noqa: F401 - a fixture
+from tests.test_crash_restart import claims_left
 
 CARD, PIN, BOB_CARD = "0012345678", "482193", "0099887766"
 PASSPHRASE = "correct horse battery staple"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -20,7 +19,6 @@ import pytest
 from sqlalchemy import event, select, text
 
 from bench.servers.postgres import pg_schema_url
-from bench.servers.smtp import free_port
 from releasestation import config
 from releasestation.app import App
 from releasestation.demo.private_cups import PrivateCups
@@ -151,69 +149,6 @@ def test_a_vanished_stations_claims_are_settled_by_others_once_stale(make_app, c
 
 
 # -- a real daemon, killed mid-release ------------------------------------------------------
-
-
-class Daemon:
-    """`releasestation run` in a process of its own, with a PaperCut listen-mode reader."""
-
-    def __init__(self, ini: Path, port: int, log: Path):
-        self.ini, self.port, self.log = ini, port, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "releasestation", "-c", str(self.ini), "-v", "run"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=Path(__file__).resolve().parent.parent,
-            )  # fmt: skip
-        if not wait_for(self._listening, 20):
-            raise AssertionError("daemon did not start:\n" + self.log.read_text()[-3000:])
-
-    def _listening(self) -> bool:
-        with socket.socket() as sock, contextlib.suppress(OSError):
-            sock.connect(("127.0.0.1", self.port))
-            return True
-        return False
-
-    def swipe(self, card: str) -> None:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            sock.sendall(card.encode() + b"\n")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@pytest.fixture
-def daemon_for(tmp_path) -> Iterator:
-    daemons: list[Daemon] = []
-
-    def make(cups: PrivateCups, db_url: str, server: str | None = None) -> Daemon:
-        port = free_port()
-        reader = (
-            f"[reader:door]\ntype = papercut\nmode = listen\nhost = 127.0.0.1\nport = {port}\n"
-            "allow = 127.0.0.1\n"
-        )
-        ini = tmp_path / "station.ini"
-        server_line = f"server = {server or cups.socket}\ntimeout_seconds = 30\n"
-        ini.write_text(station_ini(db_url, tmp_path, cups, cups=server_line) + reader)
-        daemon = Daemon(ini, port, tmp_path / "daemon.log")
-        daemons.append(daemon)
-        return daemon
-
-    yield make
-    for daemon in daemons:
-        daemon.kill()
 
 
 def every_job_printed_once_and_audited_ok_once(app, cups: PrivateCups, jobs: list[int]):
