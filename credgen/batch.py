@@ -28,6 +28,7 @@ from credgen.results import BatchResult
 from credgen.statistics import Statistics
 from releasestation.audit import Event
 from releasestation.credentials import plan, records
+from releasestation.credentials.batch_runs import BatchRun, ended_now, record_batch_run
 from releasestation.credentials.codes import SpaceExhausted, check_pin_length
 from releasestation.credentials.issuing import Issued, Issuer, Person
 from releasestation.credentials.mail import Mailer, MailError, MailServerError, errors_message
@@ -83,7 +84,17 @@ def run_batch(
     result.seconds = time.monotonic() - started
     if not dry_run:
         report_errors(app, result)
+        _record(app, result)
     return result
+
+
+def _record(app: App, result: BatchResult) -> None:
+    """Keep what this run did for the stations' metrics and status."""
+    run = BatchRun(ended_now(), dict(result.kinds), len(result.failed), bool(result.aborted))
+    try:
+        record_batch_run(app.store, run)
+    except ReleaseStationError as exc:
+        log.warning("credgen: this run is not recorded for monitoring: %s", exc)
 
 
 # -- who ------------------------------------------------------------------------------

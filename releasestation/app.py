@@ -259,6 +259,7 @@ class App:
 
     def station_metrics(self, station: Watched) -> StationMetrics:
         """The metrics of `station` (its own registry), watching its readers and worker."""
+        from releasestation.credentials.batch_runs import last_batch_run
         from releasestation.monitoring.metrics import StationMetrics
 
         metrics = StationMetrics(self.probe)
@@ -266,6 +267,7 @@ class App:
         backup = getattr(self.config, "backup", None)
         metrics.records.backup_state = getattr(backup, "state_file", None)
         metrics.records.cert_file = getattr(getattr(self.config, "web", None), "cert_file", None)
+        metrics.records.batch_run = lambda: last_batch_run(self.store)
         return metrics
 
     def monitoring_services(self, station: Watched) -> list[BackgroundService]:

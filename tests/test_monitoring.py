@@ -309,6 +309,30 @@ def test_housekeeping_backup_and_certificate_are_metrics(start, terminal, tmp_pa
     assert line.startswith("ok") and "never" not in line
 
 
+def test_the_last_credgen_batch_is_a_metric_and_in_status(start, terminal, smtp):
+    from credgen.batch import run_batch
+
+    run = start(credgen=smtp.ini() + "email_from = print@example.org\n", **reader(terminal))
+    assert run.metric("releasestation_credgen_last_run_timestamp_seconds") is None
+    _, shown = status(run, run.base)
+    assert "last credgen batch: none recorded" in shown
+    add_user(run.app, "alice")
+    add_user(run.app, "bob")
+    assert run_batch(run.app, dry_run=True).issued == 2
+    assert run.metric("releasestation_credgen_last_run_timestamp_seconds") is None, "dry run"
+    before = time.time()
+    assert run_batch(run.app).ok
+    ended = run.metric("releasestation_credgen_last_run_timestamp_seconds")
+    assert ended is not None and before - 1 <= ended <= time.time()
+    assert run.metric('releasestation_credgen_last_run_issued_credentials{kind="pin"}') == 2
+    assert run.metric('releasestation_credgen_last_run_issued_credentials{kind="cac"}') == 0
+    assert run.metric("releasestation_credgen_last_run_failed_users") == 0
+    assert run.metric("releasestation_credgen_last_run_ok") == 1
+    _, shown = status(run, run.base)
+    (line,) = [x for x in shown.splitlines() if "last credgen batch:" in x]
+    assert line.startswith("ok") and "issued 2 pin" in line
+
+
 def test_jobs_expired_are_counted_by_housekeeping(make_app, cups_clean):
     import datetime as dt
 

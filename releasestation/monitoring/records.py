@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Metrics of what the station keeps on record, read at scrape time: what housekeeping did
 (jobs expired, its last expiry run, its last verification of the audit chain), the last
+`credgen batch` run (one row of the store), the last
 successful backup (`[backup] state_file`, written by `releasestation backup`) and when the
 web portal's TLS certificate (`[web] cert_file`) expires. Reading the two small files costs
 a scrape well under a millisecond; the certificate is parsed again only when it changes.
@@ -19,6 +20,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
+    from releasestation.credentials.batch_runs import BatchRun
     from releasestation.lifecycle.housekeeping import Rounds
 
 log = logging.getLogger(__name__)
@@ -28,15 +30,18 @@ PREFIX = "releasestation_"
 
 class Records(Collector):
     """`rounds()`: housekeeping's (None when it does not run here); `backup_state`: the
-    backup's state file; `cert_file`: the portal's certificate (PEM)."""
+    backup's state file; `cert_file`: the portal's certificate (PEM); `batch_run()`: the
+    last `credgen batch` run, read from the store (None when there is none)."""
 
     def __init__(
         self,
         rounds: Callable[[], Rounds | None] = lambda: None,
         backup_state: str | None = None,
         cert_file: str | None = None,
+        batch_run: Callable[[], BatchRun | None] = lambda: None,
     ):
         self.rounds = rounds
+        self.batch_run = batch_run
         self.backup_state = backup_state
         self.cert_file = cert_file
         self._cert: tuple[float, float | None] | None = None  # (mtime, expiry)
@@ -48,6 +53,9 @@ class Records(Collector):
         rounds = self.rounds()
         if rounds is not None:
             yield from _housekeeping(rounds)
+        run = self.batch_run()
+        if run is not None:
+            yield from _batch_run(run)
         backup = self._last_backup()
         if backup is not None:
             yield _gauge(
@@ -120,6 +128,30 @@ def _housekeeping(rounds: Rounds) -> Iterable[Metric]:
             "1 when the last verification found the audit chain intact",
             float(bool(rounds.verify_ok)),
         )
+
+
+def _batch_run(run: BatchRun) -> Iterable[Metric]:
+    from releasestation.credentials.batch_runs import KINDS
+
+    yield _gauge(
+        "credgen_last_run_timestamp_seconds",
+        "When the last credgen batch ended (Unix time)",
+        run.at,
+    )
+    issued = GaugeMetricFamily(
+        PREFIX + "credgen_last_run_issued_credentials",
+        "Credentials the last credgen batch issued, by kind",
+        labels=("kind",),
+    )
+    for kind in KINDS:
+        issued.add_metric((kind,), float(run.issued.get(kind, 0)))
+    yield issued
+    yield _gauge(
+        "credgen_last_run_failed_users", "Users the last credgen batch gave nothing", run.failed
+    )
+    yield _gauge(
+        "credgen_last_run_ok", "1 when the last credgen batch ended with no failure", run.ok
+    )
 
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:

@@ -5,8 +5,9 @@ The readers live in the running daemon, not in this process: status reads them f
 daemon's own /metrics and /readyz?verbose on `[monitoring] listen` (what a monitoring
 system sees, so the two never disagree). The rest it checks itself: cupsd and its
 printers, held jobs (one whole-queue listing per hold queue), the store, the directory,
-the audit chain (a full verification) and the last backup. The last expiry run is the
-daemon's housekeeping's (its /metrics); without a daemon to ask, the last expired job.
+the audit chain (a full verification), the last backup and the last `credgen batch` (a
+row of the store). The last expiry run is the daemon's housekeeping's (its /metrics);
+without a daemon to ask, the last expired job.
 Exit code: 0 all good, 1 something is wrong, 3 the daemon or a peer cannot be reached.
 """
 
@@ -164,6 +165,21 @@ def _store(report: Report, app: App, expiry_run: float | None) -> None:
     backup = _last_backup(app)
     if backup is not None:
         report.add(f"last backup: {backup}")
+    _batch_run(report, app)
+
+
+def _batch_run(report: Report, app: App) -> None:
+    from releasestation.credentials.batch_runs import last_batch_run
+
+    run = last_batch_run(app.store)
+    if run is None:
+        report.add("last credgen batch: none recorded")
+        return
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(run.issued.items()) if n)
+    line = f"last credgen batch: {when(run.at)}, issued {kinds or 'nothing'}"
+    line += f", {run.failed} users failed" if run.failed else ""
+    line += ", stopped early" if run.aborted else ""
+    report.add(line, wrong=not run.ok)
 
 
 def _last_backup(app: App) -> str | None:
