@@ -238,6 +238,44 @@ def test_backup_while_a_running_daemon_releases_swipes(
     assert Counter(p.job_id for p in cups_clean.printed()) == Counter(jobs), "nothing twice"
 
 
+@pytest.fixture
+def other_kind_db_url(db_url, tmp_path):
+    """An empty database of the other kind: PostgreSQL for a SQLite station, and back."""
+    if db_url.startswith("sqlite"):
+        yield from pg_schema_url()
+    else:
+        yield f"sqlite:///{tmp_path}/moved/var/station.db"
+
+
+def test_a_store_moves_to_the_other_kind_of_database(
+    old_station, tmp_path, other_kind_db_url, cupsd, make_app, capsys
+):
+    """SQLite to PostgreSQL (a site growing to several stations) and back: the same cards
+    and PINs, the same audit chain, and the store goes on from there."""
+    _, old_app = old_station
+    out = backed_up(old_station, tmp_path)
+    new_path = write_station(tmp_path / "moved", other_kind_db_url, cupsd)
+    capsys.readouterr()
+    assert run("restore", out, "-c", new_path) == 0
+    kind = "sqlite" if old_app.store.is_sqlite else "postgresql"
+    assert f"moved from {kind}" in capsys.readouterr().out
+    new_app = make_app(new_path)
+    assert new_app.store.is_sqlite != old_app.store.is_sqlite
+    assert who(new_app, CARD, "card") == "alice"
+    assert who(new_app, PIN, "pin") == "alice"
+    assert who(new_app, BOB_CARD, "card") == "bob"
+    old_rows, new_rows = audit_rows(old_app), audit_rows(new_app)
+    assert [(r["id"], r["row_hash"]) for r in new_rows] == [
+        (r["id"], r["row_hash"]) for r in old_rows
+    ]
+    assert run("audit", "verify", "-c", new_path) == 0
+    assert "intact" in capsys.readouterr().out
+    new_app.audit.record(Event("release", username="alice", job_id=1))
+    add_user(new_app, "carol", card="0055555555")
+    assert who(new_app, "0055555555", "card") == "carol"
+    assert run("audit", "verify", "-c", new_path) == 0
+
+
 def test_a_station_whose_disk_died_gets_its_config_secret_and_store_back(
     old_station, tmp_path, make_app, db_url, capsys
 ):

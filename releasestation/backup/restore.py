@@ -177,6 +177,7 @@ class _Restore:
     # -- writing -------------------------------------------------------------------------
     def _put_back_store(self, store: Store) -> None:
         store_manifest = self.manifest["store"]
+        moved = store_manifest["kind"] != store_copy.kind_of(store)
         store_copy.put_back(store_manifest, self.staged, store)
         if store.is_sqlite:
             self._own_sqlite(store, store_manifest.get("file", {}))
@@ -185,7 +186,7 @@ class _Restore:
         self.report.append(
             f"store: {rows:,} rows in {len(store_manifest['tables'])} tables onto "
             f"{_safe(store.url)} (made at revision {', '.join(store_manifest['revisions'])}; "
-            f"now {now})"
+            f"now {now})" + (f", moved from {store_manifest['kind']}" if moved else "")
         )
 
     def _own_sqlite(self, store: Store, entry: dict[str, Any]) -> None:

@@ -16,7 +16,9 @@ archive's revisions with the project's migrations, loads the rows in dependency 
 one transaction, sets each serial sequence past the largest id, and then migrates to the
 current schema like any other upgrade.
 
-An archive's store is put back onto the same kind of database it was taken from.
+An archive's store is put back onto either kind: a SQLite archive restored onto PostgreSQL
+(a site growing from one station to several) is read as rows and loaded like a PostgreSQL
+archive; a PostgreSQL archive restored onto SQLite is loaded row by row the same way.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ VERSION_TABLE = "alembic_version"
 # fingerprint of the secret it just made, and that is replaced by the archive's.
 NOT_DATA = {"site_settings", VERSION_TABLE}
 BATCH = 5000
+KINDS = ("sqlite", "postgresql")
 BUSY_SECONDS = 30.0  # how long a copy waits for the daemon's write lock (SQLite)
 # Every module that declares tables on the one metadata (tests check the list is whole).
 MODEL_MODULES = (
@@ -246,10 +249,10 @@ def has_data(store: Store) -> bool:
 def check_kind(manifest_store: dict[str, Any], store: Store) -> None:
     """BackupError unless the archive's store can be put back onto `store`."""
     kind = manifest_store["kind"]
-    if kind != kind_of(store):
+    if kind not in KINDS or kind_of(store) not in KINDS:
         raise BackupError(
             f"the archive holds a {kind} store and [database] url is {kind_of(store)}: "
-            "restore onto the same kind of database"
+            f"a store is restored onto {' or '.join(KINDS)} only"
         )
     for revision in manifest_store["revisions"]:
         if not migrate.known(revision, store.engine):
@@ -262,10 +265,12 @@ def check_kind(manifest_store: dict[str, Any], store: Store) -> None:
 def put_back(manifest_store: dict[str, Any], staged: dict[str, Path], store: Store) -> None:
     """Replace the store's contents with the archive's (checked with check_kind and, unless
     forced, has_data), then migrate it to the current schema."""
-    if manifest_store["kind"] == "sqlite":
+    if manifest_store["kind"] == kind_of(store) == "sqlite":
         _sqlite_put_back(staged[SQLITE_MEMBER], store)
     else:
-        _postgres_put_back(manifest_store, staged, store)
+        if manifest_store["kind"] == "sqlite":  # onto PostgreSQL: the SQLite copy as rows
+            manifest_store, staged = _sqlite_rows(manifest_store, staged[SQLITE_MEMBER])
+        _rows_put_back(manifest_store, staged, store)
     store.upgrade()
 
 
@@ -284,9 +289,38 @@ def _sqlite_put_back(copy: Path, store: Store) -> None:
         target.close()
 
 
-def _postgres_put_back(
-    manifest_store: dict[str, Any], staged: dict[str, Path], store: Store
-) -> None:
+def _sqlite_rows(
+    manifest_store: dict[str, Any], copy: Path
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The archive's SQLite copy written as the rows a PostgreSQL archive holds (JSON lines
+    beside it, read through SQLAlchemy so that times and flags come out typed), for a
+    station moving from SQLite to PostgreSQL."""
+    engine = sa.create_engine(f"sqlite:///file:{copy}?mode=ro&uri=true")
+    moved: dict[str, Any] = {**manifest_store, "tables": {}}
+    staged: dict[str, Path] = {}
+    try:
+        with engine.connect() as conn:
+            existing = set(sa.inspect(conn).get_table_names())
+            meta = sa.MetaData()
+            meta.reflect(conn, only=sorted(existing & our_tables()))
+            for table in meta.sorted_tables:
+                member = f"{DUMP_PREFIX}{table.name}.jsonl"
+                staged[member] = copy.with_name(f"{table.name}.jsonl")
+                rows = _dump(conn, table, staged[member])
+                columns = [c.name for c in table.columns]
+                moved["tables"][table.name] = {"rows": rows, "columns": columns}
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        raise BackupError(f"the archive's SQLite store cannot be read: {exc}") from None
+    finally:
+        engine.dispose()
+    return moved, staged
+
+
+def _rows_put_back(manifest_store: dict[str, Any], staged: dict[str, Path], store: Store) -> None:
+    """Build the archive's revisions on `store` (PostgreSQL, or SQLite when a PostgreSQL
+    archive moves to one) and load its rows in one transaction."""
+    if store.is_sqlite:
+        sqlite_path(store).parent.mkdir(parents=True, exist_ok=True, mode=0o750)
     revisions = manifest_store["revisions"]
     if migrate.current(store.engine) != set(revisions):
         _drop_ours(store)  # empty (checked) or forced: build the archive's revision afresh
@@ -297,12 +331,17 @@ def _postgres_put_back(
         meta = sa.MetaData()
         meta.reflect(conn, only=sorted(tables))
         prepare = conn.dialect.identifier_preparer
-        names = ", ".join(prepare.quote(t.name) for t in meta.sorted_tables)
-        conn.exec_driver_sql(f"TRUNCATE {names}")
+        if store.is_sqlite:
+            for table in reversed(meta.sorted_tables):
+                conn.execute(table.delete())
+        else:
+            names = ", ".join(prepare.quote(t.name) for t in meta.sorted_tables)
+            conn.exec_driver_sql(f"TRUNCATE {names}")
         for table in meta.sorted_tables:
             member = staged[f"{DUMP_PREFIX}{table.name}.jsonl"]
             _load(conn, table, tables[table.name]["columns"], member)
-            _reset_sequence(conn, table)
+            if not store.is_sqlite:
+                _reset_sequence(conn, table)
 
 
 def _drop_ours(store: Store) -> None:
@@ -346,14 +385,31 @@ def _copy_in(driver: Any, conn: Connection, table: sa.Table, columns, rows) -> N
 def _converter(kind: sa.types.TypeEngine) -> Callable[[Any], Any]:
     parse: Callable[[str], Any] | None = None
     if isinstance(kind, sa.DateTime):
-        parse = dt.datetime.fromisoformat
-    elif isinstance(kind, sa.Date):
+        return _in_utc(bool(kind.timezone))
+    if isinstance(kind, sa.Date):
         parse = dt.date.fromisoformat
     elif isinstance(kind, sa.Time):
         parse = dt.time.fromisoformat
     if parse is None:
         return lambda value: value
     return lambda value: parse(value) if isinstance(value, str) else value
+
+
+def _in_utc(aware: bool) -> Callable[[Any], Any]:
+    """A time as the store keeps it, UTC: aware for a PostgreSQL column, naive for SQLite's
+    (a naive time read from a SQLite archive is UTC already)."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            value = value.astimezone(dt.UTC)
+            return value if aware else value.replace(tzinfo=None)
+        return value
+
+    return convert
 
 
 def _reset_sequence(conn: Connection, table: sa.Table) -> None:
