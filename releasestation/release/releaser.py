@@ -103,10 +103,14 @@ class Releaser:
         method: str,
         reader: str | None = None,
         only: Collection[int] | None = None,
+        printer: str | None = None,
     ) -> Outcome:
         """Release every held job of `user` (with `only`, those of them whose ids it names:
         the web portal's "release this one"; an id of someone else's job is never theirs);
-        audit each job, or the refusal."""
+        audit each job, or the refusal. `printer`: the queue to release to instead of
+        `[station] printer` (the portal's choice among `[web] release_printers`), checked
+        and refused exactly as the station's own printer is."""
+        target = printer or self.station.printer
         with self.store.read() as session:  # one read of the store per swipe
             resolved = self.owners.resolved_to(user.username, session)
             cost_center = cost_center_of(self.store, user.username, user, session)
@@ -121,24 +125,24 @@ class Releaser:
             self.audit.record(_with(base, outcome="no-jobs"))
             log.info("%s: %s has no held jobs", _where(method, reader), user.username)
             return Outcome()
-        problem = self.target_problem(jobs)
+        problem = self.target_problem(jobs, target)
         if problem:
             self.audit.record(_with(base, event="deny", outcome="printer-error", detail=problem))
             log.warning("not releasing %d job(s) of %s: %s", len(jobs), user.username, problem)
             return Outcome(refused=problem)
-        outcome = self._release(jobs, base)
+        outcome = self._release(jobs, base, target)
         log.info(
             "%s: released job(s) %s of %s to %s%s",
             _where(method, reader),
             ",".join(str(j.id) for j in outcome.released) or "-",
             user.username,
-            self.station.printer or "their queues",
+            target or "their queues",
             f"; failed {','.join(str(j.id) for j, _ in outcome.failed)}" if outcome.failed else "",
         )
         return outcome
 
-    def _release(self, jobs: list[HeldJob], base: Event) -> Outcome:
-        printer = self.station.printer
+    def _release(self, jobs: list[HeldJob], base: Event, printer: str | None = None) -> Outcome:
+        printer = printer or self.station.printer
         with self.store.write() as session:  # the claims, and what others did meanwhile
             claimed = self.claims.claim_in(
                 session,
@@ -196,9 +200,11 @@ class Releaser:
             and int(now.created) == int(job.created)
         )
 
-    def target_problem(self, jobs: list[HeldJob]) -> str | None:
-        """Why the printer(s) these jobs would go to cannot print now, else None."""
-        targets = {self.station.printer} if self.station.printer else {j.queue for j in jobs}
+    def target_problem(self, jobs: list[HeldJob], printer: str | None = None) -> str | None:
+        """Why the printer(s) these jobs would go to (`printer`, else the station's, else
+        their own queues) cannot print now, else None."""
+        printer = printer or self.station.printer
+        targets = {printer} if printer else {j.queue for j in jobs}
         for queue in sorted(targets):
             problem = self.printq.printer_problem(queue)
             if problem:
