@@ -49,6 +49,10 @@ class Directory(Protocol):
         password is refused without asking anyone (an LDAP bind with a DN and no password is
         an "unauthenticated bind", which servers accept)."""
 
+    def in_group(self, user: User, group: str) -> bool:
+        """True when `user` (as this directory returned them) is a member of `group`
+        (LDAP: a group's DN or cn; local users belong to no group)."""
+
     def iter_users(self) -> Iterator[User]:
         """Every enabled user, in pages (for batch work such as credgen)."""
 

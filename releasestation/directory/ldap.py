@@ -25,6 +25,7 @@ from typing import Any
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
 
 from readers import mask
 from releasestation.config import DirectorySettings, read_secret_text
@@ -87,6 +88,30 @@ class LdapDirectory:
             log.debug("the directory refused the password of %s", user.username)
             return None
         return user
+
+    def in_group(self, user: User, group: str) -> bool:
+        """True when `user` is a direct member of `group` (a DN, or a group's cn under
+        base_dn): groupOfNames / groupOfUniqueNames / AD groups by the user's DN, posixGroup
+        by the user name; on Active Directory nested groups count too. Every value escaped."""
+        if not group.strip() or user.dn is None:
+            return False
+        dn, name = escape_filter_chars(user.dn), escape_filter_chars(user.username)
+        by_dn = f"member:1.2.840.113556.1.4.1941:={dn}" if self.profile.is_ad else f"member={dn}"
+        members = f"(|({by_dn})(uniqueMember={dn})(memberUid={name}))"
+        if "=" in group:  # a DN: that entry only
+            base, scope, search_filter = group.strip(), ldap3.BASE, members
+        else:
+            base, scope = self.base_dn, ldap3.SUBTREE
+            search_filter = f"(&(cn={escape_filter_chars(group.strip())}){members})"
+
+        def operation(connection: ldap3.Connection) -> bool:
+            connection.search(base, search_filter, scope, attributes=[ldap3.NO_ATTRIBUTES])
+            code = (connection.result or {}).get("result")
+            if code == NO_SUCH_OBJECT:
+                return False
+            return bool(self._entries(connection))
+
+        return self._connector.run(operation)
 
     def iter_users(self) -> Generator[User, None, None]:
         """Every enabled user, read in pages of `page_size` on a connection of its own."""

@@ -63,6 +63,10 @@ class LocalDirectory:
             if not row.disabled:
                 yield to_user(row)
 
+    def in_group(self, user: User, group: str) -> bool:
+        """False: local users belong to no group (name admins in `[web] admins`)."""
+        return False
+
     def own_names(self) -> OwnNames:
         """None: local users have no domain (name them in [station] owner_domains)."""
         return OwnNames()
