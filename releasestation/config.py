@@ -209,6 +209,10 @@ class WebSettings:
     web_release: bool = True
     convert_office: bool = False
     admins: tuple[str, ...] = ()
+    admin_group: str = ""  # members of this directory group are admins too (DN or cn)
+    release_printers: tuple[str, ...] = ()  # queues My jobs offers to release to
+    notify_by_mail: bool = False  # mail the user when a job sent here printed or failed
+    show_titles: bool = True  # no: the portal shows no job titles
     status_public: bool = False
     idle_minutes: float = 30.0
     threads: int = 4
