@@ -44,6 +44,10 @@ class Directory(Protocol):
     def user_by_name(self, username: str) -> User | None:
         """The enabled user called `username` (case-insensitive), else None."""
 
+    def user_by_email(self, address: str) -> User | None:
+        """The enabled user whose e-mail address is `address` (case-insensitive), else None;
+        None too when more than one user has it (mail-to-print: a sender becomes themselves)."""
+
     def authenticate(self, username: str, password: str) -> User | None:
         """The enabled user called `username` when `password` is theirs, else None. An empty
         password is refused without asking anyone (an LDAP bind with a DN and no password is

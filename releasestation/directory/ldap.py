@@ -37,7 +37,13 @@ from releasestation.directory.ldap_connection import (
     failed,
 )
 from releasestation.directory.ldap_domain import names_from_base_dn, read_ad_names
-from releasestation.directory.ldap_profile import card_filter, name_filter, profile_for, to_user
+from releasestation.directory.ldap_profile import (
+    card_filter,
+    email_filter,
+    name_filter,
+    profile_for,
+    to_user,
+)
 from releasestation.errors import ConfigError, DirectoryError
 
 log = logging.getLogger(__name__)
@@ -75,6 +81,12 @@ class LdapDirectory:
             return None
         entries = self._search(name_filter(self.profile, username.strip()))
         return self._only(entries, f"user name {username.strip()!r}")
+
+    def user_by_email(self, address: str) -> User | None:
+        if not address.strip() or "@" not in address:
+            return None
+        entries = self._search(email_filter(self.profile, address.strip()))
+        return self._only(entries, f"e-mail address {address.strip()!r}")
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The enabled user called `username` (found as user_by_name finds them, with the

@@ -106,6 +106,11 @@ def name_filter(profile: Profile, username: str) -> str:
     return _all(profile.user_filter, _any(profile.name_attributes, username))
 
 
+def email_filter(profile: Profile, address: str) -> str:
+    """Entries passing the user filter whose e-mail attribute is `address`."""
+    return _all(profile.user_filter, _any((profile.email_attribute,), address))
+
+
 def to_user(profile: Profile, dn: str, attributes: Mapping[str, Any]) -> User | None:
     """The User an entry describes, or None when it has no username."""
     values = {name.lower(): value for name, value in attributes.items()}

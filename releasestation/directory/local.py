@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from sqlalchemy import func, select
+
 from releasestation.credentials import passwords
 from releasestation.directory.base import OwnNames, User
 from releasestation.secret import Hasher
@@ -44,6 +46,17 @@ class LocalDirectory:
     def user_by_name(self, username: str) -> User | None:
         with self.store.read() as session:
             return self._enabled(store_users.find_user(session, username))
+
+    def user_by_email(self, address: str) -> User | None:
+        """The one enabled local user (or visitor) with that address, else None."""
+        with self.store.read() as session:
+            query = select(models.User).where(
+                func.lower(models.User.email) == address.strip().lower()
+            )
+            rows = list(session.scalars(query.limit(2))) if address.strip() else []
+        users = [self._enabled(row) for row in rows]
+        found = [user for user in users if user is not None]
+        return found[0] if len(found) == 1 else None
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The enabled local user called `username` whose stored password is `password`."""
