@@ -23,6 +23,7 @@ from readers import ReaderSettings, SettingsError, from_section, reader_settings
 from readers.settings import shown
 from releasestation.credentials.settings import CredgenSettings
 from releasestation.errors import ConfigError
+from releasestation.mailprint.settings import MailprintSettings
 from releasestation.monitoring.settings import MonitoringSettings
 
 DEFAULT_PATH = "/etc/releasestation/releasestation.ini"
@@ -268,6 +269,7 @@ SECTIONS: dict[str, type] = {
     "backup": BackupSettings,
     "monitoring": MonitoringSettings,
     "web": WebSettings,
+    "mailprint": MailprintSettings,
 }
 
 
@@ -284,6 +286,7 @@ class Config:
     backup: BackupSettings = field(default_factory=BackupSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    mailprint: MailprintSettings = field(default_factory=MailprintSettings)
     readers: Mapping[str, ReaderSettings] = field(default_factory=dict)
     path: str | None = None
 
