@@ -103,8 +103,9 @@ class LdapDirectory:
 
     def in_group(self, user: User, group: str) -> bool:
         """True when `user` is a direct member of `group` (a DN, or a group's cn under
-        base_dn): groupOfNames / groupOfUniqueNames / AD groups by the user's DN, posixGroup
-        by the user name; on Active Directory nested groups count too. Every value escaped."""
+        base_dn's dc= part): groupOfNames / groupOfUniqueNames / AD groups by the user's
+        DN, posixGroup by the user name; on Active Directory nested groups count too.
+        Every value escaped."""
         if not group.strip() or user.dn is None:
             return False
         dn, name = escape_filter_chars(user.dn), escape_filter_chars(user.username)
@@ -112,8 +113,8 @@ class LdapDirectory:
         members = f"(|({by_dn})(uniqueMember={dn})(memberUid={name}))"
         if "=" in group:  # a DN: that entry only
             base, scope, search_filter = group.strip(), ldap3.BASE, members
-        else:
-            base, scope = self.base_dn, ldap3.SUBTREE
+        else:  # groups often live beside the people (ou=groups): search the whole domain
+            base, scope = domain_root(self.base_dn), ldap3.SUBTREE
             search_filter = f"(&(cn={escape_filter_chars(group.strip())}){members})"
 
         def operation(connection: ldap3.Connection) -> bool:
@@ -268,3 +269,13 @@ class LdapDirectory:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             return [f"[directory] bind_password_file {path}: readable by others; chmod 0600"]
         return []
+
+
+def domain_root(base_dn: str) -> str:
+    """The dc= part of `base_dn` (`dc=example,dc=org` of `ou=people,dc=example,dc=org`);
+    `base_dn` itself when it has none."""
+    parts = ldap3.utils.dn.to_dn(base_dn)
+    for index, part in enumerate(parts):
+        if part.lower().startswith("dc="):
+            return ",".join(parts[index:])
+    return base_dn
