@@ -60,6 +60,7 @@ MODEL_MODULES = (
     "releasestation.store.models",
     "releasestation.credentials.models",
     "releasestation.release.models",
+    "releasestation.mailprint.models",
 )
 
 
