@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`gateway install`: the `printmanager` backend in CUPS's backend/ (docs/gateway.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from releasestation.cli import FAILED, OK, USAGE
+
+
+def register(sub) -> None:
+    p = sub.add_parser("gateway", help="the print gateway: a CUPS backend that asks an API")
+    commands = p.add_subparsers(dest="gateway_command", metavar="COMMAND", required=True)
+    install = commands.add_parser(
+        "install",
+        help="write the printmanager backend into CUPS's backend/ and check that cupsd can run it",
+    )
+    install.add_argument(
+        "--serverbin", default="/usr/lib/cups", help="CUPS's ServerBin (default: /usr/lib/cups)"
+    )
+    install.add_argument(
+        "--python", help="the interpreter the backend runs (default: this one); lp must reach it"
+    )
+    install.add_argument(
+        "--mode",
+        choices=("0755", "0700"),
+        default="0755",
+        help="0755: cupsd runs it as lp (default); 0700: as root, to wrap root-only backends",
+    )
+    install.set_defaults(handler=cmd_install)
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from releasestation.gateway.install import install
+
+    try:
+        done = install(args.serverbin, args.python, int(args.mode, 8))
+    except (OSError, ValueError) as exc:
+        print(f"releasestation: gateway install: {exc}", file=sys.stderr)
+        return USAGE if isinstance(exc, ValueError) else FAILED
+    print(f"installed {done.path} (mode {done.mode:04o})")
+    for problem in done.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    if not done.problems:
+        print("use it with: lpadmin -p QUEUE -v printmanager:<the real device URI>")
+    return FAILED if done.problems else OK

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`releasestation gateway install`: put the `printmanager` backend in CUPS's backend/.
+
+The backend is a small executable file (not a link: cupsd checks the file's owner and mode)
+that starts this package's `releasestation.gateway.backend` with a chosen interpreter,
+isolated from the caller's environment (`python3 -I`) and with the package's directory on
+its path. cupsd runs a backend that is mode 0755 as its `User` (`lp`), and one that is 0700
+as root: with 0755, `lp` must be able to run the interpreter and read the package (a
+virtual environment under /root is out of its reach), which `check_reachable` proves by
+running the import as that account.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import releasestation
+
+BACKEND_NAME = "printmanager"
+DEFAULT_SERVERBIN = "/usr/lib/cups"
+RUN_AS = "lp"
+TEMPLATE = """#!{python} -I
+# SPDX-License-Identifier: GPL-3.0-or-later
+# The releasestation print gateway (docs/gateway.md), written by `releasestation gateway
+# install`. Device URI: printmanager:<the real device URI>.
+import sys
+sys.path.insert(0, {path!r})
+from releasestation.gateway.backend import main
+sys.exit(main())
+"""
+
+
+@dataclass(frozen=True)
+class Installed:
+    path: Path
+    mode: int
+    problems: list[str]
+
+
+def package_root() -> str:
+    """The directory holding the `releasestation` package (and `readers`)."""
+    return str(Path(releasestation.__file__).resolve().parent.parent)
+
+
+def script_text(python: str, root: str | None = None) -> str:
+    return TEMPLATE.format(python=python, path=root or package_root())
+
+
+def install(
+    serverbin: str = DEFAULT_SERVERBIN,
+    python: str | None = None,
+    mode: int = 0o755,
+    run_as: str = RUN_AS,
+) -> Installed:
+    """Write backend/printmanager (atomically); report what would stop cupsd running it."""
+    if mode not in (0o755, 0o700):
+        raise ValueError("mode: 0755 (runs as lp) or 0700 (runs as root)")
+    interpreter = python or sys.executable
+    backend_dir = Path(serverbin) / "backend"
+    if not backend_dir.is_dir():
+        raise FileNotFoundError(f"{backend_dir} is not a directory (CUPS's ServerBin?)")
+    path = backend_dir / BACKEND_NAME
+    partial = backend_dir / f".{BACKEND_NAME}.new"
+    partial.write_text(script_text(interpreter), encoding="utf-8")
+    os.chmod(partial, mode)
+    if os.geteuid() == 0:
+        os.chown(partial, 0, 0)
+    os.replace(partial, path)
+    problems = file_problems(path)
+    if mode == 0o755:
+        problems += check_reachable(interpreter, run_as)
+    return Installed(path, mode, problems)
+
+
+def file_problems(path: Path) -> list[str]:
+    """What makes cupsd refuse or mistrust the backend file."""
+    info = path.stat()
+    problems = []
+    if info.st_uid != 0:
+        problems.append(f"{path} is not owned by root: cupsd will not run it (run install as root)")
+    if info.st_mode & 0o022:
+        problems.append(f"{path} is writable by others: cupsd will not run it")
+    return problems
+
+
+def check_reachable(python: str, run_as: str = RUN_AS) -> list[str]:
+    """Run `python -I -c 'import releasestation.gateway.backend'` as `run_as` (needs root
+    to switch); the problems found, with what to do about them."""
+    root = package_root()
+    probe = f"import sys; sys.path.insert(0, {root!r}); import releasestation.gateway.backend"
+    command = [python, "-I", "-c", probe]
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(run_as)
+        except KeyError:
+            return [f"no account {run_as!r} to check the interpreter with"]
+        command = ["runuser", "-u", run_as, "--", *command]
+    elif pwd.getpwuid(os.geteuid()).pw_name != run_as:
+        return [f"not checked whether {run_as} can run {python} (run install as root)"]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=30, check=False, cwd="/"
+        )
+    except OSError as exc:
+        return [f"cannot run {python}: {exc.strerror}"]
+    if done.returncode == 0:
+        return []
+    last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+    return [
+        f"{run_as} cannot run the gateway with {python} from {root}: {last}. Install "
+        f"releasestation where {run_as} can read it (e.g. a virtual environment under /opt, "
+        "not /root) and pass --python, or install with --mode 0700 (cupsd then runs the "
+        "gateway as root)"
+    ]

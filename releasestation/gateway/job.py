@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What cupsd tells a backend about a job, and what of it goes to the API.
+
+cupsd runs a backend as `NAME JOB-ID USER TITLE COPIES OPTIONS [FILE]` with `DEVICE_URI`
+in the environment (argv[0] is the queue's name, not the URI). OPTIONS is one
+space-separated string of `name=value` (and bare `name` / `noname`) words; cupsd 2.4 adds
+`job-uuid`, `job-originating-host-name` and `job-billing` there, and also the
+`job-password` a user gave, which never leaves this module. The inner device URI may carry
+`user:password@`, which cupsd does not strip: only its scheme and host go out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+OWN_SCHEME = "printmanager"
+# A backend's name: what cupsd itself allows under backend/ (lower-case letters, digits,
+# and - + . after the first letter). `file` is refused as cupsd refuses it without
+# FileDevice; our own scheme would recurse.
+SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
+FORBIDDEN_SCHEMES = (OWN_SCHEME, "file")
+SECRET_OPTIONS = frozenset({"job-password", "job-password-encryption", "auth-info"})
+BILLING_OPTIONS = ("job-billing", "job-account-id", "job-accounting-user-id")
+
+
+class JobError(ValueError):
+    """The arguments or the device URI are not what a backend can work with."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """The queue's device URI split: our scheme taken off, the inner URI kept whole (it
+    goes to the real backend) and only its scheme and host shown anywhere."""
+
+    inner_uri: str
+    scheme: str
+    host: str
+
+    @classmethod
+    def from_uri(cls, device_uri: str) -> Device:
+        outer, sep, inner = device_uri.partition(":")
+        if outer != OWN_SCHEME or not sep:
+            raise JobError(f"device URI must start with {OWN_SCHEME}:")
+        scheme, sep, _ = inner.partition(":")
+        if not sep or not SCHEME.fullmatch(scheme):
+            raise JobError("the inner device URI has no valid scheme")
+        if scheme in FORBIDDEN_SCHEMES:
+            raise JobError(f"the inner device URI may not use {scheme}:")
+        try:
+            host = urllib.parse.urlsplit(inner).hostname or ""
+        except ValueError:
+            host = ""
+        return cls(inner, scheme, host)
+
+    def describe(self) -> dict[str, str]:
+        return {"scheme": self.scheme, "host": self.host}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job as cupsd handed it to the backend."""
+
+    job_id: int
+    user: str
+    title: str
+    copies: int
+    options: dict[str, str]
+    file: str | None
+    queue: str
+    queue_info: str
+    queue_location: str
+    content_type: str
+    final_content_type: str
+    size: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_argv(cls, argv: list[str], env: Mapping[str, str]) -> Job:
+        if len(argv) not in (6, 7):
+            raise JobError("usage: printmanager job-id user title copies options [file]")
+        try:
+            job_id, copies = int(argv[1]), int(argv[4] or "1")
+        except ValueError:
+            raise JobError("job id and copies must be numbers") from None
+        file = argv[6] if len(argv) == 7 else None
+        return cls(
+            job_id=job_id,
+            user=argv[2],
+            title=argv[3],
+            copies=copies,
+            options=parse_options(argv[5]),
+            file=file,
+            queue=env.get("PRINTER", ""),
+            queue_info=env.get("PRINTER_INFO", ""),
+            queue_location=env.get("PRINTER_LOCATION", ""),
+            content_type=env.get("CONTENT_TYPE", ""),
+            final_content_type=env.get("FINAL_CONTENT_TYPE", ""),
+            size=_size(file),
+        )
+
+    @property
+    def uuid(self) -> str:
+        """cupsd's job-uuid (urn:uuid:…), the API's idempotency key; empty if absent."""
+        return self.options.get("job-uuid", "")
+
+    def payload(self, device: Device) -> dict[str, Any]:
+        """The authorize request's body (docs/gateway.md, "The API")."""
+        options = {k: v for k, v in self.options.items() if k not in SECRET_OPTIONS}
+        billing = {k: options[k] for k in BILLING_OPTIONS if options.get(k)}
+        return {
+            "job": {
+                "id": self.job_id,
+                "uuid": self.uuid,
+                "user": self.user,
+                "title": self.title,
+                "copies": self.copies,
+                "options": options,
+                "originating_host": options.get("job-originating-host-name", ""),
+                "billing": billing,
+                "content_type": self.content_type,
+                "final_content_type": self.final_content_type,
+                "bytes": self.size,
+                "pages": None,
+            },
+            "queue": {
+                "name": self.queue,
+                "info": self.queue_info,
+                "location": self.queue_location,
+            },
+            "device": device.describe(),
+        }
+
+
+def parse_options(text: str) -> dict[str, str]:
+    """cupsd's OPTIONS argument as a dict; `name` alone is "true", `noname` "false"."""
+    try:
+        words = shlex.split(text, posix=True)
+    except ValueError:
+        words = text.split()
+    options: dict[str, str] = {}
+    for word in words:
+        name, sep, value = word.partition("=")
+        if sep:
+            options[name] = value
+        elif name.startswith("no") and len(name) > 2:
+            options[name[2:]] = "false"
+        elif name:
+            options[name] = "true"
+    return options
+
+
+def _size(file: str | None) -> int | None:
+    if file is None:
+        return None
+    try:
+        return os.stat(file).st_size
+    except OSError:
+        return None

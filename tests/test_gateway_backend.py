@@ -1,0 +1,300 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The printmanager backend in a real private cupsd, wrapping a capture backend, against a
+stand-in API on loopback (tests/fixtures/gateway.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from releasestation.gateway.backend import DISCOVERY
+from tests.fixtures.gateway import (
+    DISCARD_BACKEND,
+    RECORD_BACKEND,
+    TOKEN,
+    GatewayCups,
+    StandIn,
+    add_backend,
+    lp_submit,
+)
+
+DATA = b"%!PS-Adobe-3.0\n%%Pages: 2\n%%Title: gateway\nshowpage\nshowpage\n"
+CANCELED, ABORTED, COMPLETED, HELD = 7, 8, 9, 4
+IDLE = 3
+
+
+def wait_state(cups: GatewayCups, job_id: int, states: tuple[int, ...], timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        attrs = cups.job_attributes(job_id)
+        if attrs["job-state"] in states or time.monotonic() > deadline:
+            return attrs
+        time.sleep(0.05)
+
+
+def test_discovery_line_and_lpinfo(gateway: GatewayCups):
+    backend = gateway.root / "bin" / "backend" / "printmanager"
+    done = subprocess.run([str(backend)], capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout.strip() == DISCOVERY
+    listed = subprocess.run(
+        ["lpinfo", "-h", gateway.socket, "-v"], capture_output=True, text=True,
+        env=gateway.client_env(), timeout=60, check=True,
+    )  # fmt: skip
+    assert "network printmanager" in listed.stdout.splitlines()
+
+
+def test_allowed_job_prints_the_same_bytes_and_the_payload_is_right(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path
+):
+    job_id = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw", "-o", "job-billing=CC7")
+    printed = gateway.wait_printed(1)
+    assert [p.data for p in printed] == [DATA]
+    assert printed[0].job_id == job_id and printed[0].copies == 1
+    assert wait_state(gateway, job_id, (COMPLETED,))["job-state"] == COMPLETED
+    (ask,) = stand_in.calls("/authorize")
+    assert ask.path == "/api/authorize"
+    assert ask.headers["Authorization"] == f"Bearer {TOKEN}"
+    job = ask.body["job"]
+    assert job["id"] == job_id and job["user"] == "daemon" and job["title"] == "report"
+    assert job["uuid"].startswith("urn:uuid:")
+    assert job["uuid"] == gateway.job_attributes(job_id)["job-uuid"]
+    assert job["copies"] == 1 and job["bytes"] == len(DATA)
+    assert job["billing"] == {"job-billing": "CC7"}
+    assert job["originating_host"] == "localhost"
+    assert ask.body["queue"]["name"] == "Gate"
+    assert ask.body["device"] == {"scheme": "lpcapture", "host": ""}
+    (done,) = stand_in.wait_calls("/complete", 1)
+    assert done.body["job"]["uuid"] == job["uuid"]
+    assert done.body["printed"] is True and done.body["exit_code"] == 0
+    assert done.body["pages"] == 2  # the capture backend's PAGE: lines
+
+
+@pytest.mark.parametrize(("status", "reason"), [(403, "account-authorization-failed"),
+                                                (402, "account-limit-reached")])  # fmt: skip
+def test_refused_job_is_cancelled_and_the_queue_keeps_printing(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path, status, reason
+):
+    stand_in.answer = status
+    refused = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw")
+    attrs = wait_state(gateway, refused, (CANCELED, ABORTED, COMPLETED))
+    assert attrs["job-state"] == CANCELED
+    assert reason in attrs.get("job-printer-state-message", "")
+    printer = gateway.printer_attributes("Gate")
+    assert printer["printer-state"] == IDLE
+    assert printer["printer-is-accepting-jobs"]
+    assert "daemon" not in printer["printer-state-message"]
+    assert gateway.printed() == []
+    stand_in.answer = 200
+    allowed = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw")
+    assert [p.job_id for p in gateway.wait_printed(1)] == [allowed]
+    assert stand_in.wait_calls("/complete", 1)[0].body["job"]["id"] == allowed
+
+
+def test_api_down_the_job_waits_and_prints_once_with_one_uuid(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path
+):
+    stand_in.stop()
+    job_id = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw")
+    time.sleep(3)  # a few tries, each refused: held for JobRetryInterval (1 s), retried
+    assert gateway.printed() == []
+    attrs = gateway.job_attributes(job_id)
+    assert attrs["job-state"] in (HELD, 3, 5)  # waiting for its retry, never aborted
+    printer = gateway.printer_attributes("Gate")
+    assert printer["printer-state"] != 5 and printer["printer-is-accepting-jobs"]
+    stand_in.start()
+    assert [p.job_id for p in gateway.wait_printed(1, timeout=15)] == [job_id]
+    assert wait_state(gateway, job_id, (COMPLETED,))["job-state"] == COMPLETED
+    time.sleep(1.5)
+    assert len(gateway.printed()) == 1
+    uuids = {s.body["job"]["uuid"] for s in stand_in.seen}
+    assert uuids == {gateway.job_attributes(job_id)["job-uuid"]}
+    assert len(stand_in.calls("/complete")) == 1
+
+
+def test_api_hanging_the_job_waits_and_prints_once(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path
+):
+    stand_in.delay = 10  # longer than [gateway] timeout (2 s)
+    job_id = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw")
+    stand_in.wait_calls("/authorize", 1)
+    time.sleep(2.5)
+    assert gateway.printed() == []
+    stand_in.delay = 0
+    assert [p.job_id for p in gateway.wait_printed(1, timeout=20)] == [job_id]
+    time.sleep(1)
+    assert len(gateway.printed()) == 1
+    assert gateway.printer_attributes("Gate")["printer-is-accepting-jobs"]
+
+
+def test_three_copies_on_a_raw_queue_are_three_not_nine(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path
+):
+    job_id = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw", "-n", "3")
+    (printed,) = gateway.wait_printed(1)
+    # A file and copies=3 reach the real backend unchanged: it makes the three copies.
+    assert printed.job_id == job_id and printed.copies == 3 and printed.data == DATA
+    assert stand_in.calls("/authorize")[0].body["job"]["copies"] == 3
+    assert stand_in.wait_calls("/complete", 1)[0].body["pages"] == 6  # PAGE: n 3, twice
+
+
+def test_three_copies_on_a_filtered_queue_match_the_unwrapped_queue(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path
+):
+    model = ("-m", "drv:///sample.drv/generic.ppd")
+    gateway.add_gateway_queue("GateFiltered", *model)
+    gateway._run("lpadmin", "-p", "PlainFiltered", "-E", "-v", f"lpcapture:{gateway.captures}",
+                 *model)  # fmt: skip
+    wrapped = lp_submit(gateway, "GateFiltered", DATA, tmp_path, "-n", "3")
+    gateway.wait_printed(1, timeout=20)
+    plain = lp_submit(gateway, "PlainFiltered", DATA, tmp_path, "-n", "3")
+    by_id = {p.job_id: p for p in gateway.wait_printed(2, timeout=20)}
+    assert by_id[wrapped].copies == by_id[plain].copies
+    showpages = [by_id[j].data.count(b"showpage") for j in (wrapped, plain)]
+    assert showpages[0] == showpages[1]
+    assert abs(len(by_id[wrapped].data) - len(by_id[plain].data)) < 200  # titles, ids differ
+
+
+@pytest.mark.parametrize(("code", "state"), [(0, COMPLETED), (3, HELD), (5, CANCELED)])
+def test_the_real_backends_exit_code_passes_through(gateway: GatewayCups, tmp_path, code, state):
+    add_backend(gateway, "record", RECORD_BACKEND)
+    gateway._run("lpadmin", "-p", "GateRecord", "-E", "-v", f"printmanager:record:/{code}")
+    job_id = lp_submit(gateway, "GateRecord", DATA, tmp_path, "-o", "raw")
+    assert wait_state(gateway, job_id, (state,))["job-state"] == state
+    if code:
+        deadline = time.monotonic() + 5
+        while f"[Job {job_id}] Backend returned status {code}" not in gateway.error_log(200):
+            assert time.monotonic() < deadline, gateway.error_log()
+            time.sleep(0.05)
+
+
+def test_stop_from_the_real_backend_stops_the_queue_as_it_would(gateway: GatewayCups, tmp_path):
+    add_backend(gateway, "record", RECORD_BACKEND)
+    gateway._run("lpadmin", "-p", "GateStop", "-E", "-v", "printmanager:record:/4")
+    lp_submit(gateway, "GateStop", DATA, tmp_path, "-o", "raw")
+    deadline = time.monotonic() + 10
+    while gateway.printer_attributes("GateStop")["printer-state"] != 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    gateway._run("lpadmin", "-x", "GateStop")
+
+
+def test_real_backend_gets_the_inner_uri_as_argv0_and_device_uri(gateway: GatewayCups, tmp_path):
+    add_backend(gateway, "record", RECORD_BACKEND)
+    inner = "record://printer.example:9100/0"
+    gateway._run("lpadmin", "-p", "GateArgs", "-E", "-v", f"printmanager:{inner}")
+    job_id = lp_submit(gateway, "GateArgs", DATA, tmp_path, "-o", "raw", "-n", "2")
+    wait_state(gateway, job_id, (COMPLETED,))
+    lines = (gateway.root / "record" / f"{job_id}.args").read_text().splitlines()
+    assert lines[1] == inner  # DEVICE_URI
+    assert lines[2:6] == [str(job_id), "daemon", "report", "2"]
+    assert lines[-1].startswith(str(gateway.root / "spool"))  # the file, not stdin
+
+
+def test_cancel_while_the_api_is_slow_leaves_no_process(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path
+):
+    stand_in.delay = 1.8  # under the 2 s timeout: the backend is waiting for the answer
+    job_id = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw")
+    stand_in.wait_calls("/authorize", 1)
+    subprocess.run(["cancel", "-h", gateway.socket, str(job_id)], env=gateway.client_env(),
+                   check=True, timeout=30)  # fmt: skip
+    deadline = time.monotonic() + 5
+    while backends_running(gateway):
+        assert time.monotonic() < deadline, backends_running(gateway)
+        time.sleep(0.05)
+    time.sleep(2.5)
+    assert gateway.printed() == [] and stand_in.calls("/complete") == []
+    assert gateway.job_attributes(job_id)["job-state"] == CANCELED
+
+
+def backends_running(cups: GatewayCups) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "backend/printmanager" in cmdline or "lpcapture" in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def test_credentials_and_job_password_go_nowhere(gateway: GatewayCups, stand_in: StandIn, tmp_path):
+    add_backend(gateway, "record", RECORD_BACKEND)
+    gateway._run("lpadmin", "-p", "GateSecret", "-E", "-v",
+                 "printmanager:record://alice:S3cretPw@printer.example:9100/0")  # fmt: skip
+    job_id = lp_submit(gateway, "GateSecret", DATA, tmp_path, "-o", "raw",
+                       "-o", "job-password=98765432")  # fmt: skip
+    wait_state(gateway, job_id, (COMPLETED,))
+    stand_in.wait_calls("/complete", 1)
+    sent = json.dumps([s.body for s in stand_in.seen])
+    assert "S3cretPw" not in sent and "alice" not in sent and "98765432" not in sent
+    assert "job-password" not in sent
+    (ask,) = stand_in.calls("/authorize")
+    assert ask.body["device"] == {"scheme": "record", "host": "printer.example"}
+    logs = "".join(p.read_text(errors="replace") for p in (gateway.root / "log").iterdir())
+    assert "S3cretPw" not in logs and "98765432" not in logs
+    message = gateway.printer_attributes("GateSecret")["printer-state-message"]
+    assert "S3cretPw" not in message and "98765432" not in message
+
+
+HOSTILE = "a\"b'c$(touch${IFS}/tmp/rs-gateway-pwned)`touch /tmp/rs-gateway-pwned`;x"
+
+
+@pytest.mark.parametrize("title", [HOSTILE, HOSTILE + "\nline2 $(touch /tmp/rs-gateway-pwned)"])
+def test_hostile_titles_do_nothing(gateway: GatewayCups, stand_in: StandIn, tmp_path, title):
+    Path("/tmp/rs-gateway-pwned").unlink(missing_ok=True)
+    job_id = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw", title=title)
+    (printed,) = gateway.wait_printed(1)
+    assert printed.job_id == job_id and printed.data == DATA
+    assert stand_in.calls("/authorize")[0].body["job"]["title"] == printed.title
+    if "\n" not in title:  # cupsd names a job whose title has a newline "Untitled"
+        assert printed.title == title
+    assert not Path("/tmp/rs-gateway-pwned").exists()
+
+
+def test_a_200_mb_job_streams_with_flat_memory(gateway: GatewayCups, stand_in: StandIn, tmp_path):
+    add_backend(gateway, "lpdiscard", DISCARD_BACKEND)
+    gateway._run("lpadmin", "-p", "GateBig", "-E", "-v", "printmanager:lpdiscard:/1")
+    big = tmp_path / "big.prn"
+    with big.open("wb") as f:
+        block = DATA * (1024 * 1024 // len(DATA))
+        for _ in range(200 * 1024 * 1024 // len(block) + 1):
+            f.write(block)
+    size = big.stat().st_size
+    done = subprocess.run(
+        ["lp", "-h", gateway.socket, "-U", "daemon", "-d", "GateBig", "-o", "raw", str(big)],
+        capture_output=True, text=True, env=gateway.client_env(), timeout=120, check=True,
+    )  # fmt: skip
+    job_id = int(done.stdout.split("GateBig-", 1)[1].split()[0])
+    peak = 0
+    deadline = time.monotonic() + 60
+    while gateway.job_attributes(job_id)["job-state"] != COMPLETED:
+        assert time.monotonic() < deadline
+        peak = max(peak, gateway_peak_rss(), 0)
+        time.sleep(0.05)
+    assert stand_in.calls("/authorize")[0].body["job"]["bytes"] == size >= 200 * 1024 * 1024
+    assert 0 < peak < 40 * 1024  # kB: the data never passes through the gateway
+
+
+def gateway_peak_rss() -> int:
+    """The largest VmHWM (kB) of a running printmanager process, 0 if none runs."""
+    peak = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if b"backend/printmanager" not in (proc / "cmdline").read_bytes():
+                continue
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            continue
+    return peak
