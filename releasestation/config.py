@@ -23,6 +23,7 @@ from readers import ReaderSettings, SettingsError, from_section, reader_settings
 from readers.settings import shown
 from releasestation.credentials.settings import CredgenSettings
 from releasestation.errors import ConfigError
+from releasestation.gateway.settings import GatewaySettings
 from releasestation.mailprint.settings import MailprintSettings
 from releasestation.monitoring.settings import MonitoringSettings
 
@@ -269,6 +270,7 @@ SECTIONS: dict[str, type] = {
     "backup": BackupSettings,
     "monitoring": MonitoringSettings,
     "web": WebSettings,
+    "gateway": GatewaySettings,
     "mailprint": MailprintSettings,
 }
 
@@ -286,6 +288,7 @@ class Config:
     backup: BackupSettings = field(default_factory=BackupSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
     mailprint: MailprintSettings = field(default_factory=MailprintSettings)
     readers: Mapping[str, ReaderSettings] = field(default_factory=dict)
     path: str | None = None

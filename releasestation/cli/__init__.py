@@ -32,6 +32,7 @@ COMMANDS = [
     "releasestation.cli.lifecycle",
     "releasestation.cli.backup",
     "releasestation.cli.web",
+    "releasestation.cli.gateway",
 ]
 
 __all__ = [
