@@ -5,7 +5,8 @@ token in the X-CSRFToken header (every page has it in <meta name="csrf-token">).
 
 - GET  /api/v1/jobs                  the user's held jobs:
                                      [{"id", "title", "pages", "queue", "submitted", "expires"}]
-- POST /api/v1/jobs/<id>/release     {"released": {...job}}; 404 when not the user's
+- POST /api/v1/jobs/<id>/release     {"released": {...job}}; 404 when not the user's;
+                                     optional {"printer": one of [web] release_printers}
 - POST /api/v1/jobs/<id>/cancel      {"cancelled": {...job}}
 - GET  /api/v1/status                printers and readers (public per [web] status_public)
 - GET  /api/v1/admin/jobs            every held job with its owner (admins)
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g, jsonify, request
 
 from releasestation.web.auth import admin_required, login_required
 from releasestation.web.context import context
@@ -37,7 +38,12 @@ def jobs() -> ResponseReturnValue:
 @bp.post("/jobs/<int:job_id>/release")
 @login_required
 def release(job_id: int) -> ResponseReturnValue:
-    return jsonify(released=context().portal.release(g.user.username, job_id).as_json())
+    body = request.get_json(silent=True)
+    printer = body.get("printer") if isinstance(body, dict) else request.values.get("printer")
+    if printer is not None and not isinstance(printer, str):
+        return jsonify(error="printer: a queue's name"), 400
+    job = context().portal.release(g.user.username, job_id, printer)
+    return jsonify(released=job.as_json())
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
@@ -68,5 +74,5 @@ def status() -> ResponseReturnValue:
 @admin_required
 def all_jobs() -> ResponseReturnValue:
     ctx = context()
-    views = [ctx.portal.view(job) for job in ctx.parts.state.held_jobs()]
+    views = [ctx.portal.view(job, admin=True) for job in ctx.parts.state.held_jobs()]
     return jsonify([{**view.as_json(), "owner": view.owner} for view in views])

@@ -4,7 +4,8 @@
 A login is checked by the directory (`authenticate`: LDAP search then bind, or a local
 user's stored password hash) after the throttle (releasestation.web.throttle) has said the
 name and address may try. Every failure gets one message, so the form tells nobody which
-user names exist. Admins are the users named in `[web] admins`.
+user names exist. Admins are the users named in `[web] admins` and the members of the
+directory group `[web] admin_group` (asked once, at login).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
 
     from releasestation.config import WebSettings
+    from releasestation.directory import Directory, User
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,19 @@ class WebUser:
     admin: bool
 
 
-def is_admin(username: str, settings: WebSettings) -> bool:
-    return fold(username) in {fold(name) for name in settings.admins}
+def is_admin(user: User, settings: WebSettings, directory: Directory) -> bool:
+    """Named in `[web] admins`, or a member of `[web] admin_group` (asked of the
+    directory at login; when it cannot say, not an admin this session)."""
+    if fold(user.username) in {fold(name) for name in settings.admins}:
+        return True
+    if not settings.admin_group:
+        return False
+    try:
+        return directory.in_group(user, settings.admin_group)
+    except DirectoryError as exc:
+        log.warning("web: membership of %s in %s not known: %s", user.username,
+                    settings.admin_group, exc)  # fmt: skip
+        return False
 
 
 @bp.before_app_request
@@ -144,7 +157,7 @@ def do_login() -> ResponseReturnValue:
     session.update(
         user=user.username,
         name=user.display_name or user.username,
-        admin=is_admin(user.username, context().settings),
+        admin=is_admin(user, context().settings, parts.directory),
         seen=time.time(),
     )
     log.info("web: %s logged in from %s", user.username, address)

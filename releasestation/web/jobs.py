@@ -42,14 +42,17 @@ def my_jobs() -> ResponseReturnValue:
         sides=SIDES,
         colors=COLORS if ctx.parts.state.offers_color() else {},
         max_copies=MAX_COPIES,
+        release_printers=ctx.settings.release_printers,
     )
 
 
 @bp.post("/jobs/<int:job_id>/release")
 @login_required
 def release(job_id: int) -> ResponseReturnValue:
-    job = context().portal.release(g.user.username, job_id)
-    flash(f"Released “{job.title}”: it is printing now.", "success")
+    printer = request.form.get("printer")
+    job = context().portal.release(g.user.username, job_id, printer)
+    where = f" on {printer}" if printer else ""
+    flash(f"Released {named(job.title)}: it is printing now{where}.", "success")
     return redirect(url_for("jobs.my_jobs"), 303)
 
 
@@ -57,7 +60,7 @@ def release(job_id: int) -> ResponseReturnValue:
 @login_required
 def cancel(job_id: int) -> ResponseReturnValue:
     job = context().portal.cancel(g.user.username, job_id)
-    flash(f"Cancelled “{job.title}”.", "success")
+    flash(f"Cancelled {named(job.title)}.", "success")
     return redirect(url_for("jobs.my_jobs"), 303)
 
 
@@ -86,8 +89,17 @@ def upload() -> ResponseReturnValue:
     if wants_json():
         return jsonify(sent.as_json()), 201
     pages = f"{sent.pages} page{'s' if sent.pages != 1 else ''}" if sent.pages else "sent"
-    flash(f"“{sent.title}” ({pages}) is held: release it at a printer or here.", "success")
+    flash(f"{named(sent.title, first=True)} ({pages}) is held: release it at a printer or here.",
+          "success")  # fmt: skip
     return redirect(url_for("jobs.my_jobs"), 303)
+
+
+def named(title: str | None, first: bool = False) -> str:
+    """A job as a message names it: its title, or "the job" when titles are hidden
+    (`first`: at the start of a sentence)."""
+    if title is not None:
+        return f"“{title}”"
+    return "The job" if first else "the job"
 
 
 def _copies() -> int:

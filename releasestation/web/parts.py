@@ -13,9 +13,13 @@ if TYPE_CHECKING:
     from releasestation.app import App
     from releasestation.audit import Audit
     from releasestation.config import StationSettings
+    from releasestation.credentials.one_user import UserIssuer
+    from releasestation.credentials.settings import CredgenSettings
     from releasestation.directory import Directory
     from releasestation.printq import PrintServer
     from releasestation.release import Releaser
+    from releasestation.secret import Hasher
+    from releasestation.store import Store
     from releasestation.submit import CheckedDocument, DocumentLimits, Submitter
     from releasestation.web.state import StationState
     from releasestation.web.throttle import LoginThrottle
@@ -26,8 +30,10 @@ class WebParts:
     """The station's parts the portal uses: `directory` (log in, look a user up),
     `releaser` (a user's held jobs in every owner-name form; release, claimed and audited
     as a swipe is), `printq` (cancel), `audit`, `throttle` (failed logins), `state`
-    (printers, readers, every held job), `station` (its settings), and the upload's
-    `check_document` and `submitter` (releasestation.submit)."""
+    (printers, readers, every held job), `station` (its settings), the upload's
+    `check_document` and `submitter` (releasestation.submit); for the admin pages and the
+    mails, `store` (the audit trail, reports, cards), `hasher` (card numbers as the store
+    keeps them), `user_issuer` (a PIN reset, mailed) and `credgen` (the mail settings)."""
 
     directory: Directory
     releaser: Releaser
@@ -38,6 +44,10 @@ class WebParts:
     station: StationSettings
     check_document: Callable[[bytes, str, DocumentLimits], CheckedDocument]
     submitter: Submitter
+    store: Store
+    hasher: Hasher
+    user_issuer: UserIssuer
+    credgen: CredgenSettings
 
 
 def web_parts(app: App) -> WebParts:
@@ -62,4 +72,8 @@ def web_parts(app: App) -> WebParts:
         station=config.station,
         check_document=check_document,
         submitter=app.submitter,
+        store=app.store,
+        hasher=app.hasher,
+        user_issuer=app.user_issuer,
+        credgen=config.credgen,
     )

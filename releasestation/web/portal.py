@@ -49,10 +49,11 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class JobView:
-    """One held job as the portal shows it (times in UTC)."""
+    """One held job as the portal shows it (times in UTC; `title` None when the privacy
+    settings hide titles)."""
 
     id: int
-    title: str
+    title: str | None
     pages: int | None
     queue: str
     submitted: dt.datetime
@@ -72,10 +73,11 @@ class JobView:
 
 @dataclass(frozen=True)
 class Sent:
-    """A document the portal submitted: held as job `id` on `queue`."""
+    """A document the portal submitted: held as job `id` on `queue` (`title` None when
+    titles are hidden)."""
 
     id: int
-    title: str
+    title: str | None
     pages: int | None
     queue: str
 
@@ -94,11 +96,20 @@ class Portal:
         self.parts = parts
         self.settings = settings
 
-    def view(self, job: HeldJob) -> JobView:
+    def view(self, job: HeldJob, admin: bool = False) -> JobView:
+        """`job` as the portal shows it: to its owner, or with `admin` to an admin (who
+        sees no titles when the audit keeps none either, `[audit] keep_titles = no`)."""
         submitted = dt.datetime.fromtimestamp(job.created, dt.UTC)
         hours = self.parts.station.hold_hours
         expires = submitted + dt.timedelta(hours=hours) if hours else None
-        return JobView(job.id, job.title, job.pages, job.queue, submitted, expires, job.owner)
+        title = job.title if self.shows_titles(admin) else None
+        return JobView(job.id, title, job.pages, job.queue, submitted, expires, job.owner)
+
+    def shows_titles(self, admin: bool = False) -> bool:
+        """Whether job titles are shown (`[web] show_titles`; to admins, also only when
+        `[audit] keep_titles`)."""
+        shown = self.settings.show_titles
+        return shown and (self.parts.audit.keep_titles or not admin)
 
     def jobs(self, username: str) -> list[JobView]:
         """`username`'s held jobs on the station's hold queues, oldest first."""
@@ -111,14 +122,16 @@ class Portal:
                 return job
         raise Refused(404, f"You have no held job {job_id}.")
 
-    def release(self, username: str, job_id: int) -> JobView:
+    def release(self, username: str, job_id: int, printer: str | None = None) -> JobView:
         """Release `username`'s held job `job_id` to the station's printer (or its own
-        queue), as a swipe would; Refused with the reason when it cannot be."""
+        queue), or to `printer`, one of `[web] release_printers`, as a swipe would;
+        Refused with the reason when it cannot be."""
         if not self.settings.web_release:
             raise Refused(403, "This station releases jobs only at the printer, not here.")
+        target = self.release_printer(printer)
         job = self.job(username, job_id)
         user = self._user(username)
-        outcome = self.parts.releaser.release_user_jobs(user, WEB, only={job.id})
+        outcome = self.parts.releaser.release_user_jobs(user, WEB, only={job.id}, printer=target)
         if outcome.refused:
             raise Refused(409, f"Not released: {outcome.refused}.")
         if outcome.failed:
@@ -127,6 +140,16 @@ class Portal:
         if not outcome.released:
             raise Refused(409, "Not released: it was printed, cancelled or expired meanwhile.")
         return self.view(job)
+
+    def release_printer(self, printer: str | None) -> str | None:
+        """`printer` as `[web] release_printers` spells it; None (the station's printer)
+        when not given; Refused 400 when it is not one of the list."""
+        if not printer:
+            return None
+        for name in self.settings.release_printers:
+            if name.casefold() == printer.strip().casefold():
+                return name
+        raise Refused(400, f"{printer[:64]} is not a printer this station releases to.")
 
     def cancel(self, username: str, job_id: int) -> JobView:
         """Cancel and purge `username`'s held job `job_id`; audited."""
@@ -162,7 +185,8 @@ class Portal:
         user = self._user(username)
         submitter = self.parts.submitter
         job_id = submitter.submit(user, checked, WEB, options)
-        return Sent(job_id, checked.title, checked.pages, submitter.queue)
+        title = checked.title if self.shows_titles() else None
+        return Sent(job_id, title, checked.pages, submitter.queue)
 
     def _user(self, username: str) -> User:
         """The user as the directory has them now (cost center, still enabled)."""

@@ -34,7 +34,7 @@ def status() -> ResponseReturnValue:
 def admin() -> ResponseReturnValue:
     ctx = context()
     state = ctx.parts.state
-    jobs = [ctx.portal.view(job) for job in state.held_jobs()]
+    jobs = [ctx.portal.view(job, admin=True) for job in state.held_jobs()]
     return render_template(
         "admin.html", jobs=jobs, printers=state.printers(), readers=state.readers()
     )
