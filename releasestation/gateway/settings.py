@@ -25,7 +25,8 @@ class GatewaySettings:
     timeout: float = 5.0  # seconds, per call
     on_api_error: str = "retry"
     on_refused: str = "cancel"
-    # The station's API: who may print, and how much.
+    # The station's API: the token it accepts, who may print, and how much.
+    api_token_file: str = ""  # 0600, the web's account; empty: the station's API is off
     allowed_groups: tuple[str, ...] = ()
     quota_pages: int = 0  # per user per quota_period; 0: no quota
     quota_period: str = "month"

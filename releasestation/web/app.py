@@ -22,7 +22,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from releasestation.errors import DirectoryError, PrintServerError, StoreError
-from releasestation.web import admin, api, auth, jobs, metrics, status
+from releasestation.web import api, auth, gateway_api, jobs, metrics, status
 from releasestation.web.context import KEY, Context, refusal
 from releasestation.web.portal import Portal, Refused
 from releasestation.web.secret_key import key_path, load_or_create_key
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
 
     from releasestation.config import WebSettings
+    from releasestation.gateway.authority import GatewayAuthority
     from releasestation.web.parts import WebParts
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,14 @@ class PortalRequest(Request):
 
 
 def create_app(
-    parts: WebParts, settings: WebSettings, config: Mapping[str, Any] | None = None
+    parts: WebParts,
+    settings: WebSettings,
+    config: Mapping[str, Any] | None = None,
+    gateway: GatewayAuthority | None = None,
 ) -> Flask:
     """The portal for the station's `parts` and its `[web]` `settings`; `config`: Flask
-    settings that override the portal's own (tests)."""
+    settings that override the portal's own (tests); `gateway`: the print gateway's
+    authority, which serves /api/v1/gateway (releasestation.web.gateway_api)."""
     app = Flask(__name__)
     app.request_class = PortalRequest
     app.config.update(
@@ -81,8 +86,9 @@ def create_app(
     app.extensions[KEY] = Context(parts, settings, Portal(parts, settings))
     app.extensions[metrics.KEY] = metrics.WebMetrics()
     CSRFProtect(app)
-    for blueprint in (auth.bp, jobs.bp, status.bp, admin.bp, api.bp, admin.api_bp, metrics.bp):
+    for blueprint in (auth.bp, jobs.bp, status.bp, api.bp, metrics.bp):
         app.register_blueprint(blueprint)
+    gateway_api.install(app, gateway)
     _errors(app, settings)
     app.after_request(_headers)
     app.jinja_env.filters["when"] = when

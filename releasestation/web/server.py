@@ -144,9 +144,10 @@ class _Worker:
     def make(self) -> Flask:
         from releasestation.app import App
         from releasestation.web import create_app, web_parts
+        from releasestation.web.gateway_api import gateway_authority
 
         self.app = App(self.config)
-        return create_app(web_parts(self.app), self.config.web)
+        return create_app(web_parts(self.app), self.config.web, gateway=gateway_authority(self.app))
 
     def exit(self, _server: object, _worker: object) -> None:
         if self.app is not None:
