@@ -11,12 +11,14 @@ import importlib
 from collections.abc import Mapping
 
 from readers.base import Backoff, Emit, Health, Reader, ReaderError, ReaderSettings
+from readers.logtext import CleanFormatter, clean
 from readers.settings import SettingsError, from_section, suggest
 from readers.swipe import Swipe, SwipeKind, mask
 
 __all__ = [
     "REGISTRY",
     "Backoff",
+    "CleanFormatter",
     "Emit",
     "Health",
     "Reader",
@@ -26,6 +28,7 @@ __all__ = [
     "Swipe",
     "SwipeKind",
     "build_reader",
+    "clean",
     "mask",
     "reader_class",
     "reader_settings",

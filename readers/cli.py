@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import readers
 from readers.conversion import Chain
 from readers.learn import learn, parse_pair
+from readers.logtext import CleanFormatter
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,9 @@ COMMANDS = {"list": cmd_list, "watch": cmd_watch, "learn": cmd_learn}
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     own, libraries = VERBOSITY[min(args.verbose, 2)]
-    logging.basicConfig(level=libraries, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()  # lines with control characters escaped
+    handler.setFormatter(CleanFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=libraries, handlers=[handler])
     logging.getLogger("readers").setLevel(own if own < libraries else logging.NOTSET)
     try:
         return COMMANDS[args.command](args, sys.stdout)

@@ -36,6 +36,7 @@ import evdev
 from evdev import ecodes
 
 from readers.base import Reader, ReaderError, ReaderSettings
+from readers.logtext import clean
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ class EvdevReader(Reader):
                 return
             self.grabs += 1
             self.serving(f"grabbed {device.path} ({device.name})")
-            log.info("reader %s: grabbed %s (%s)", self.name, device.path, device.name)
+            log.info("reader %s: grabbed %s (%s)", self.name, device.path, clean(device.name))
             try:
                 self._pump(device)
             except DeviceGone:

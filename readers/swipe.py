@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What a reader hands to the core: one `Swipe` per card read or PIN entered.
 
-A Swipe never shows its value in `repr` or logs; use `mask()` for anything a person reads.
+A Swipe never shows its value in `repr` or logs; use `mask()` for anything a person reads,
+and `clean()` for any other text from outside that goes into a log line.
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from readers.logtext import clean
+
 SwipeKind = Literal["card", "pin"]
 
 
 def mask(value: str, shown: int = 4) -> str:
-    """Return `value` with all but the last `shown` characters hidden (never more than half)."""
+    """Return `value` with all but the last `shown` characters hidden (never more than half),
+    those escaped as `clean` does."""
     if not value:
         return "<empty>"
     keep = min(shown, len(value) // 2)
-    return "*" * (len(value) - keep) + (value[-keep:] if keep else "")
+    return "*" * (len(value) - keep) + (clean(value[-keep:]) if keep else "")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from readers import Reader, ReaderSettings, Swipe, build_reader
+from readers import Reader, ReaderSettings, Swipe, build_reader, clean
 from releasestation import sdnotify
 from releasestation.audit import Event
 from releasestation.errors import ReleaseStationError, StoreError
@@ -228,14 +228,18 @@ class Station:
             return "lookup-failed"
         if who.user is None:
             shown = self.shown(swipe, who.method)
-            log.info("reader %s: denied %s %s: %s", swipe.reader, who.method, shown, who.reason)
+            log.info(
+                "reader %s: denied %s %s: %s", swipe.reader, who.method, shown, clean(who.reason)
+            )
             self._denial, self._locking = ("locked" if who.locked else "unknown"), who.locking
             self._deny(swipe, "unknown", who.reason, who.method)
             return "denied"
         try:
             result = self.releaser.release_user_jobs(who.user, who.method, swipe.reader)
         except ReleaseStationError as exc:
-            log.error("reader %s: release for %s failed: %s", swipe.reader, who.user.username, exc)
+            log.error(
+                "reader %s: release for %s failed: %s", swipe.reader, clean(who.user.username), exc
+            )
             part = "store" if isinstance(exc, StoreError) else "print-server"
             self._denial = part
             self._deny(swipe, part, str(exc), who.method, who.user.username)

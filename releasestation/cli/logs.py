@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+from readers import CleanFormatter
+
 # -v count (-1 for -q) -> (level of the project's own loggers, least level of every other
 # library's: alembic, sqlalchemy, ldap3, aiosmtpd, urllib3, ...). Without -v or -q the
 # project's loggers take the config's [logging] level (the daemon; INFO for the demo;
@@ -20,8 +22,11 @@ OWN_LOGGERS = ("releasestation", "credgen", "readers")
 
 
 def setup_logging(verbose: int, default: int | str = logging.WARNING) -> None:
-    """Log to stderr, at the levels `set_log_levels` gives."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    """Log to stderr, at the levels `set_log_levels` gives; control characters in a line
+    escaped (readers.CleanFormatter), whatever value from outside it carries."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(handlers=[handler], force=True)
     set_log_levels(verbose, default)
 
 

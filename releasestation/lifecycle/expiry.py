@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from readers import clean
 from releasestation.audit import Event
 from releasestation.errors import PrintServerError
 from releasestation.printq import HELD
@@ -113,14 +114,14 @@ class Expirer:
         except PrintServerError as exc:
             if not self._still_held(job):  # cupsd refused a second cancel
                 return None, Expired(job, owner, age, "elsewhere", "cancelled by another")
-            log.error("job %d of %s: cannot expire it: %s", job.id, owner, exc)
+            log.error("job %d of %s: cannot expire it: %s", job.id, clean(owner), exc)
             return event_of(claim, "expire", "failed", str(exc)), Expired(
                 job, owner, age, "failed", str(exc)
             )
         detail = f"held {age:.1f} h (limit {self.hours:g} h)"
         if owner != job.owner:
             detail += f"; cupsd owner {job.owner}"
-        log.info("job %d of %s on %s expired: %s", job.id, owner, job.queue, detail)
+        log.info("job %d of %s on %s expired: %s", job.id, clean(owner), job.queue, clean(detail))
         return event_of(claim, "expire", "ok", detail), Expired(job, owner, age, "expired", detail)
 
     def _still_held(self, job: HeldJob) -> bool:

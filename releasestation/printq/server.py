@@ -37,6 +37,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import cups
 
+from readers import clean
 from releasestation.config import CupsSettings, read_secret_text
 from releasestation.errors import PrintServerError
 from releasestation.owner_names import fold
@@ -330,7 +331,7 @@ class PrintServer:
                         lambda c: c.moveJob(job_id=job.id, job_printer_uri=home),
                     )
             raise
-        log.debug("released job %d of %s to %s", job.id, job.owner, printer or job.queue)
+        log.debug("released job %d of %s to %s", job.id, clean(job.owner), printer or job.queue)
 
     def _unhold(self, job: HeldJob, where: str, name: object) -> None:
         """Un-hold `job`; a document name that would crash cupsd is renamed in the same
@@ -483,7 +484,7 @@ class PrintServer:
             raise PrintServerError(f"cupsd at {self.server} unreachable ({what}): {exc}") from None
         finally:
             client.close()
-        log.debug("job %d of %s held on %s (%s)", job_id, owner, queue, mime)
+        log.debug("job %d of %s held on %s (%s)", job_id, clean(owner), queue, mime)
         return job_id
 
     def cancel(self, job_id: int, purge: bool = True) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select
 
+from readers import clean
 from releasestation.audit import Event
 from releasestation.printq import HELD
 from releasestation.release.claims import Claim, event_of
@@ -123,12 +124,14 @@ class Releaser:
         )  # fmt: skip
         if not jobs:
             self.audit.record(_with(base, outcome="no-jobs"))
-            log.info("%s: %s has no held jobs", _where(method, reader), user.username)
+            log.info("%s: %s has no held jobs", _where(method, reader), clean(user.username))
             return Outcome()
         problem = self.target_problem(jobs, target)
         if problem:
             self.audit.record(_with(base, event="deny", outcome="printer-error", detail=problem))
-            log.warning("not releasing %d job(s) of %s: %s", len(jobs), user.username, problem)
+            log.warning(
+                "not releasing %d job(s) of %s: %s", len(jobs), clean(user.username), problem
+            )
             return Outcome(refused=problem)
         outcome = self._release(jobs, base, target)
         log.info(

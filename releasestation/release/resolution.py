@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
+from readers import clean
 from releasestation.directory.local import LOCAL_SOURCES
 from releasestation.errors import PrintServerError, StoreError
 from releasestation.owner_names import NameForm, fold
@@ -152,15 +153,15 @@ class OwnerResolver:
         try:
             found = self.resolve(job)
         except PrintServerError as exc:
-            log.warning("job %d of %s: owner not resolved now: %s", job.id, job.owner, exc)
+            log.warning("job %d of %s: owner not resolved now: %s", job.id, clean(job.owner), exc)
             return None
         self._store(job, found)
         log.info(
             "job %d of %s on %s: owner %s (%s)",
             job.id,
-            job.owner,
+            clean(job.owner),
             job.queue,
-            found.owner or "not found, left unowned",
+            clean(found.owner or "not found, left unowned"),
             found.source,
         )
         return found.owner
