@@ -113,6 +113,7 @@ class App:
             clock=clock,
             policy=policy,
         )
+            offline_days=self.config.directory.offline_days,
 
     # -- the swipe's path (releasestation.release) ------------------------------------------
     @functools.cached_property

@@ -108,8 +108,11 @@ class DirectorySettings:
     connect_timeout_seconds: float = 3.0
     receive_timeout_seconds: float = 5.0
     page_size: int = 500
+    offline_days: float = 7.0  # serve cards and users resolved this recently while it is down
 
     def __post_init__(self) -> None:
+        if self.offline_days < 0:
+            raise ValueError("offline_days: must be 0 (off) or more")
         if self.type not in ("ldap", "local"):
             raise ValueError(f"type: must be ldap or local, not {self.type!r}")
         if self.profile not in ("rfc2307", "ad"):

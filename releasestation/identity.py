@@ -14,6 +14,12 @@ only, for 60 s per reader: if the next entry on that reader is a valid card-assi
 owner is identified. Wrong PINs and codes count towards the lockout of the reader and of the
 site (releasestation.credentials.lockout); a locked reader refuses PINs and codes, not cards.
 The daemon audits every denial with the reason given here, which never holds the value.
+
+When the directory cannot be reached, a card or user it resolved within `[directory]
+offline_days` is served from the store (releasestation.directory.offline) and audited as
+"offline" (event `identify`, outcome `offline`); anything else is refused with the reason.
+The directory is always asked first: its "no such user" or "disabled" removes the kept
+answer at once.
 """
 
 from __future__ import annotations
@@ -26,13 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from readers import Swipe
+from readers import Swipe, clean
 from releasestation.audit import Event
 from releasestation.credentials import records
 from releasestation.credentials.lockout import LockoutPolicy, Lockouts
 from releasestation.directory import LocalDirectory, User
 from releasestation.directory.local import LOCAL_SOURCES, to_user
-from releasestation.errors import ConflictError
+from releasestation.directory.offline import OfflineAnswer, OfflineRecords
+from releasestation.errors import ConflictError, DirectoryError, ReleaseStationError
 from releasestation.secret import last_chars
 from releasestation.store import models
 from releasestation.store import users as store_users
@@ -99,6 +106,7 @@ class Identity:
         cac_length: int,
         clock: Callable[[], dt.datetime] = utcnow,
         policy: LockoutPolicy | None = None,
+        offline_days: float = 0.0,
     ):
         self.store = store
         self.hasher = hasher
@@ -110,6 +118,9 @@ class Identity:
         self.clock = clock
         self.pending = PendingCards()
         self.lockouts = Lockouts(store, audit, policy, clock)
+        days = 0.0 if isinstance(directory, LocalDirectory) else offline_days
+        self.offline = OfflineRecords(store, hasher, days, clock)
+        self._served = threading.local()  # the OfflineAnswer of the swipe in hand, if any
         # (operation, seconds) after each directory request, e.g. the metrics' histogram
         self.directory_timed: Callable[[str, float], None] | None = None
 
@@ -124,7 +135,30 @@ class Identity:
         return "card"
 
     def identify(self, swipe: Swipe) -> Identified:
-        """Raises DirectoryError/StoreError when a part cannot answer; never guesses."""
+        """Raises DirectoryError/StoreError when a part cannot answer; never guesses. A user
+        served from the store while the directory is down is audited as offline."""
+        self._served.answer = None
+        who = self._identify(swipe)
+        answer: OfflineAnswer | None = self._served.answer
+        self._served.answer = None
+        if who.user is not None and answer is not None:
+            self._audit_offline(swipe, who.method, who.user, answer)
+        return who
+
+    def _audit_offline(self, swipe: Swipe, method: str, user: User, answer: OfflineAnswer) -> None:
+        when = answer.resolved_at.strftime("%Y-%m-%d %H:%M UTC")
+        detail = f"the directory is unreachable: served as it resolved the user at {when}"
+        log.warning(
+            "reader %s: directory unreachable: %s served from the store (resolved %s)",
+            clean(swipe.reader), clean(user.username), when,
+        )  # fmt: skip
+        event = Event("identify", "offline", method, user.username, swipe.reader, detail=detail)
+        try:
+            self.audit.record(event)
+        except ReleaseStationError as exc:
+            log.error("audit: cannot record an offline identification: %s", exc)
+
+    def _identify(self, swipe: Swipe) -> Identified:
         pending = self.pending.take(swipe.reader, swipe.at)
         as_pin = self.method_of(swipe) == "pin"
         as_code = pending is not None and self._code_shaped(swipe, as_pin)
@@ -172,7 +206,7 @@ class Identity:
         log.warning(
             "reader %s: a value typed is both the PIN of %s and a card number of %s:"
             " refused; give %s a new PIN (releasestation pin reset)",
-            swipe.reader, pin.user.username, user.username, pin.user.username,
+            swipe.reader, clean(pin.user.username), clean(user.username), clean(pin.user.username),
         )  # fmt: skip
         return Identified("pin", None, "the value is both a PIN and a card number")
 
@@ -199,10 +233,9 @@ class Identity:
             row = store_users.user_by_card(session, self.hasher, number)
         if row is not None:
             return self.owner(row)
-        directory = self.directory
-        if isinstance(directory, LocalDirectory):
+        if isinstance(self.directory, LocalDirectory):
             return None
-        return self._asked("user_by_card", directory.user_by_card, number)
+        return self._from_directory("user_by_card", number)
 
     def owner(self, row: models.User | store_users.StoredUser) -> User | None:
         """The enabled user a credential row belongs to, checked in the directory."""
@@ -210,7 +243,39 @@ class Identity:
             return None
         if row.source in LOCAL_SOURCES:
             return to_user(row)
-        return self._asked("user_by_name", self.directory.user_by_name, row.username)
+        return self._from_directory("user_by_name", row.username)
+
+    def _from_directory(self, operation: str, arg: str) -> User | None:
+        """The directory's answer, kept for offline use; when it cannot answer, the kept
+        answer within `offline_days`, else DirectoryError saying it is refused."""
+        call = getattr(self.directory, operation)
+        try:
+            user = self._asked(operation, call, arg)
+        except DirectoryError as exc:
+            return self._offline_answer(operation, arg, exc)
+        try:
+            if operation == "user_by_card":
+                self.offline.card_resolved(arg, user) if user else self.offline.card_gone(arg)
+            else:
+                self.offline.user_resolved(user) if user else self.offline.user_gone(arg)
+        except ReleaseStationError as exc:  # the answer stands; only the copy is missing
+            log.warning("directory: cannot keep its answer for offline use: %s", exc)
+        return user
+
+    def _offline_answer(self, operation: str, arg: str, exc: DirectoryError) -> User:
+        offline = self.offline
+        if not offline.enabled:
+            raise exc
+        by_card = operation == "user_by_card"
+        answer = offline.by_card(arg) if by_card else offline.by_name(arg)
+        if answer is None:
+            what = "this card" if by_card else f"user {clean(arg)}"
+            raise DirectoryError(
+                f"{exc}; {what} was not resolved in the last {offline.days:g} day(s)"
+                " ([directory] offline_days): refused until the directory answers"
+            ) from exc
+        self._served.answer = answer
+        return answer.user
 
     def _asked(self, operation: str, call: Callable[[str], User | None], arg: str) -> User | None:
         """One directory request, timed (failures too) for `directory_timed`."""
@@ -253,7 +318,7 @@ class Identity:
         except ConflictError as exc:  # the card was bound to someone meanwhile
             return Identified("cac", None, str(exc))
         where, last = swipe.reader, last_chars(number)
-        log.info("reader %s: card ending %s bound to %s", where, last, user.username)
+        log.info("reader %s: card ending %s bound to %s", where, clean(last), clean(user.username))
         return Identified("cac", user)
 
     def _store_binding(self, swipe: Swipe, number: str, user_id: int, user: User) -> None:

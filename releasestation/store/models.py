@@ -94,6 +94,33 @@ class SiteSetting(Base):
     value: Mapped[str] = mapped_column(String(256))
 
 
+class OfflineUser(Base):
+    """A directory user as the directory last answered for them, to serve their cards and
+    PINs while it cannot be reached (`[directory] offline_days`); `key` is the lower-cased
+    name. Removed when the directory says the user is disabled or gone."""
+
+    __tablename__ = "offline_users"
+
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    username: Mapped[str] = mapped_column(String(256))
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    dn: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cost_center: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    resolved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OfflineCard(Base):
+    """A card the directory last said was `username`'s: `digest` is HMAC(card number), as
+    in `cards`; the number itself is never kept."""
+
+    __tablename__ = "offline_cards"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(256), index=True)  # OfflineUser.key
+    resolved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AuditRow(Base):
     """One released job, denial, expiry or credential event; rows are hash-chained."""
 
