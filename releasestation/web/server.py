@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from releasestation.app import App
     from releasestation.config import Config, WebSettings
+    from releasestation.web.notify import JobMails
 
 log = logging.getLogger(__name__)
 
@@ -140,15 +141,30 @@ class _Worker:
     def __init__(self, config: Config):
         self.config = config
         self.app: App | None = None
+        self.mails: JobMails | None = None
 
     def make(self) -> Flask:
         from releasestation.app import App
         from releasestation.web import create_app, web_parts
-        from releasestation.web.gateway_api import gateway_authority
 
         self.app = App(self.config)
-        return create_app(web_parts(self.app), self.config.web, gateway=gateway_authority(self.app))
+        portal = create_app(web_parts(self.app), self.config.web)
+        self.mails = job_mails(self.app)
+        return portal
 
     def exit(self, _server: object, _worker: object) -> None:
+        if self.mails is not None:
+            self.mails.stop()
         if self.app is not None:
             self.app.close()
+
+
+def job_mails(app: App) -> JobMails | None:
+    """With `[web] notify_by_mail`, the job mails of `app`'s portal, started."""
+    from releasestation.web.notify import JobMails
+
+    if not app.config.web.notify_by_mail:
+        return None
+    mails = JobMails(app.store, app.audit, app.directory, app.config.credgen)
+    mails.start()
+    return mails
