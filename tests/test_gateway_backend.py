@@ -242,6 +242,12 @@ def test_credentials_and_job_password_go_nowhere(gateway: GatewayCups, stand_in:
     assert "S3cretPw" not in logs and "98765432" not in logs
     message = gateway.printer_attributes("GateSecret")["printer-state-message"]
     assert "S3cretPw" not in message and "98765432" not in message
+    assert f"[Job {job_id}] Print gateway: the device URI holds a user name" in logs
+    # What the backend cannot help: cupsd shows a nested URI whole to every user.
+    listed = subprocess.run(["lpstat", "-h", gateway.socket, "-v", "GateSecret"],
+                            capture_output=True, text=True, env=gateway.client_env(),
+                            timeout=30, check=True)  # fmt: skip
+    assert "S3cretPw" in listed.stdout
 
 
 HOSTILE = "a\"b'c$(touch${IFS}/tmp/rs-gateway-pwned)`touch /tmp/rs-gateway-pwned`;x"

@@ -101,6 +101,12 @@ class Gateway:
         except (OSError, ValueError, configparser.Error) as exc:
             say("ERROR", f"Print gateway: cannot read its settings ({exc}); job {job.job_id} waits")
             return RETRY
+        if device.has_credentials:  # cupsd strips them from a plain URI, not a nested one
+            say(
+                "WARNING",
+                "Print gateway: the device URI holds a user name or password, "
+                "which every user can read (lpstat -v); keep them out of it",
+            )
         backend = real_backend(self.env, device.scheme)
         if isinstance(backend, str):
             say("ERROR", f"Print gateway: {backend}")

@@ -41,6 +41,7 @@ class Device:
     inner_uri: str
     scheme: str
     host: str
+    has_credentials: bool = False
 
     @classmethod
     def from_uri(cls, device_uri: str) -> Device:
@@ -53,10 +54,11 @@ class Device:
         if scheme in FORBIDDEN_SCHEMES:
             raise JobError(f"the inner device URI may not use {scheme}:")
         try:
-            host = urllib.parse.urlsplit(inner).hostname or ""
+            parts = urllib.parse.urlsplit(inner)
+            host, secret = parts.hostname or "", bool(parts.username or parts.password)
         except ValueError:
-            host = ""
-        return cls(inner, scheme, host)
+            host, secret = "", False
+        return cls(inner, scheme, host, secret)
 
     def describe(self) -> dict[str, str]:
         return {"scheme": self.scheme, "host": self.host}
