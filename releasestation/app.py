@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from releasestation.lifecycle.housekeeping import Housekeeping
     from releasestation.lifecycle.visitors import Visitors
     from releasestation.lifecycle.watcher import JobWatcher
+    from releasestation.mailprint.service import MailPrint
     from releasestation.monitoring import Watched
     from releasestation.monitoring.metrics import StationMetrics
     from releasestation.monitoring.probe import Probe
@@ -237,6 +238,39 @@ class App:
             self.resolver,
             self.visitors,
             interval=interval or station.watch_every_seconds,
+        )
+
+    # -- mail-to-print (releasestation.mailprint) ------------------------------------------
+    def mailprint(self) -> MailPrint:
+        """`releasestation mailprint`: the mailbox of `[mailprint]`, the sender rules, the
+        Submitter, and the visitors' flow (served whatever `visitors_on_arrival` says, which
+        is about the daemon's job watcher: a visitor's mail is what brings them)."""
+        from releasestation.lifecycle.visitors import Visitors
+        from releasestation.mailprint.ledger import Ledger
+        from releasestation.mailprint.mailbox import Mailbox
+        from releasestation.mailprint.senders import Senders
+        from releasestation.mailprint.service import MailPrint
+
+        config, settings = self.config, self.config.mailprint
+        visitors = Visitors(
+            self.store,
+            self.directory,
+            self.station_owners.matcher,
+            config.credgen.allowed_usernames,
+            on_arrival=True,
+            issue=lambda name, email: self.user_issuer.issue(name, email),
+        )
+        senders = Senders(self.directory, visitors, config.credgen, settings.allowed_senders)
+        return MailPrint(
+            settings,
+            lambda: Mailbox(settings),
+            Ledger(self.store),
+            senders,
+            self.submitter,
+            self.printq,
+            visitors,
+            self.audit,
+            config.credgen,
         )
 
     # -- monitoring ---------------------------------------------------------------------------

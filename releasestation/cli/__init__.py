@@ -33,6 +33,7 @@ COMMANDS = [
     "releasestation.cli.backup",
     "releasestation.cli.web",
     "releasestation.cli.gateway",
+    "releasestation.cli.mailprint",
 ]
 
 __all__ = [

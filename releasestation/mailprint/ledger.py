@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The mails mail-to-print took up (table `mail_messages`, releasestation.mailprint.models):
+what became of each, the jobs it held so far, and how many a sender sent this hour.
+
+Every change is its own committed transaction, made before the step it records is taken
+further: a job id is written as soon as cupsd gave it, so a service killed at any moment
+finds, on its next look at the mail, which of its jobs are already held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+
+from releasestation.mailprint.models import MailMessage
+from releasestation.store import Store
+from releasestation.store.models import utcnow
+
+HOLDING, HELD, REFUSED = "holding", "held", "refused"
+KEEP = dt.timedelta(days=30)  # rows older than this are forgotten
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A mail as the ledger remembers it."""
+
+    key: str
+    sender: str
+    owner: str
+    state: str
+    jobs: tuple[int, ...]
+    received_at: dt.datetime
+
+
+def _taken(row: MailMessage) -> Taken:
+    jobs = tuple(int(j) for j in row.jobs.split(",") if j)
+    return Taken(row.key, row.sender, row.owner, row.state, jobs, row.received_at)
+
+
+class Ledger:
+    """The `mail_messages` rows of `store`, on `clock`."""
+
+    def __init__(self, store: Store, clock: Callable[[], dt.datetime] = utcnow):
+        self.store = store
+        self.clock = clock
+
+    def find(self, key: str) -> Taken | None:
+        with self.store.read() as session:
+            row = session.scalars(select(MailMessage).where(MailMessage.key == key)).first()
+            return _taken(row) if row is not None else None
+
+    def sent_this_hour(self, sender: str) -> int:
+        """How many mails `sender` sent in the last hour (refused ones too)."""
+        since = self.clock() - dt.timedelta(hours=1)
+        query = select(func.count()).where(
+            MailMessage.sender == sender, MailMessage.received_at > since
+        )
+        with self.store.read() as session:
+            return int(session.scalar(query) or 0)
+
+    def begin(self, key: str, sender: str, owner: str) -> Taken:
+        """Remember a mail whose jobs are about to be held."""
+        return self._add(key, sender, owner, HOLDING, "")
+
+    def refused(self, key: str, sender: str, reason: str) -> Taken:
+        """Remember a mail refused for `reason` (the reason as the sender was told)."""
+        return self._add(key, sender, "", REFUSED, reason)
+
+    def _add(self, key: str, sender: str, owner: str, state: str, reason: str) -> Taken:
+        now = self.clock()
+        with self.store.write() as session:
+            row = session.scalars(select(MailMessage).where(MailMessage.key == key)).first()
+            if row is not None:  # a mail taken up before, decided again
+                row.state, row.reason, row.updated_at = state, reason, now
+                return _taken(row)
+            row = MailMessage(
+                key=key, sender=sender[:320], owner=owner[:320], state=state, jobs="",
+                reason=reason, received_at=now, updated_at=now,
+            )  # fmt: skip
+            session.add(row)
+            session.flush()
+            return _taken(row)
+
+    def add_job(self, key: str, job_id: int) -> None:
+        """Record that one more job of the mail is held."""
+        with self.store.write() as session:
+            row = session.scalars(select(MailMessage).where(MailMessage.key == key)).one()
+            row.jobs = ",".join(filter(None, [row.jobs, str(int(job_id))]))
+            row.updated_at = self.clock()
+
+    def held(self, key: str) -> None:
+        """Every job of the mail is held (and its PIN sent where one was due)."""
+        with self.store.write() as session:
+            row = session.scalars(select(MailMessage).where(MailMessage.key == key)).one()
+            row.state, row.updated_at = HELD, self.clock()
+
+    def forget_old(self) -> int:
+        """Forget mails older than KEEP (their mail has long left the inbox)."""
+        with self.store.write() as session:
+            gone = session.execute(
+                delete(MailMessage).where(MailMessage.received_at < self.clock() - KEEP)
+            )
+            return int(getattr(gone, "rowcount", 0) or 0)

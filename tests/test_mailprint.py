@@ -1,0 +1,248 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Print by e-mail, end to end on real servers: a private dovecot holds the print mailbox,
+the SMTP fixture takes the station's PIN mails and replies, the private cupsd holds and
+prints the jobs. A mail arrives by IMAP APPEND, as a delivery agent puts it there."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+
+import pytest
+from pypdf import PdfWriter
+
+from releasestation.mailprint.service import MailPrint
+from tests.fixtures.station import add_user, audit_rows, swipe
+from tests.waiting import wait_for
+
+VISITORS = r"[^@\s]+@example\.com"
+STATION_FROM = "print@station.example.org"
+
+
+def pdf(pages: int = 1, password: str | None = None) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    if password is not None:
+        writer.encrypt(user_password=password, owner_password=None)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def mail(
+    sender: str,
+    *attachments: tuple[str, bytes, str],
+    subject: str = "please print",
+    body: str = "Thanks!",
+    **headers: str,
+) -> EmailMessage:
+    """A mail from `sender` with `attachments` (file name, bytes, MIME type)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "print@example.org"
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{time.monotonic_ns()}.{len(attachments)}@mail.example.com>"
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    for filename, data, mime in attachments:
+        maintype, subtype = mime.split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return message
+
+
+def as_pdf(name: str, pages: int = 1) -> tuple[str, bytes, str]:
+    return (name, pdf(pages), "application/pdf")
+
+
+def pin_in(message) -> str:
+    found = re.search(r"PIN: (\d+)", message.text())
+    assert found, message.text()
+    return found.group(1)
+
+
+@pytest.fixture
+def mail_app(make_app, smtp, dovecot):
+    """make(mailbox=dovecot, mailprint="", credgen="", **sections) -> an App taking mail."""
+
+    def make(mailbox=None, mailprint: str = "", credgen: str = "", **sections: str):
+        box = mailbox or dovecot
+        lines = (
+            f"allowed_usernames = {VISITORS}\n{smtp.ini()}min_seconds_between_runs = 300\n"
+            f"email_from = {STATION_FROM}\n{credgen}"
+        )
+        return make_app(credgen=lines, mailprint=box.ini() + mailprint, **sections)
+
+    return make
+
+
+@pytest.fixture
+def running() -> Iterator:
+    """start(app) -> the app's MailPrint service, running in a thread until the test ends."""
+    started: list[tuple[MailPrint, threading.Thread]] = []
+
+    def start(app) -> MailPrint:
+        service = app.mailprint()
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        started.append((service, thread))
+        return service
+
+    yield start
+    for service, thread in started:
+        service.stop()
+        thread.join(10)
+
+
+def held(app) -> list:
+    return app.printq.held_jobs(["Secure"])
+
+
+# -- the whole flow ---------------------------------------------------------------------------
+def test_a_visitors_two_pdfs_are_two_held_jobs_one_pin_mail_and_the_pin_prints_both(
+    mail_app, running, dovecot, smtp, cups_clean, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    app = mail_app()
+    running(app)
+    began = time.monotonic()
+    dovecot.deliver(mail("Guest@Example.com", as_pdf("boarding pass.pdf"), as_pdf("map.pdf", 2)))
+    assert wait_for(lambda: smtp.to("guest@example.com"), timeout=10.0), "no PIN within 10 s"
+    assert time.monotonic() - began < 10.0
+    jobs = sorted(held(app), key=lambda j: j.id)
+    assert [(j.owner, j.title) for j in jobs] == [
+        ("guest@example.com", "boarding pass.pdf"),
+        ("guest@example.com", "map.pdf"),
+    ]
+    time.sleep(1.0)  # no second PIN mail comes
+    [pin_mail] = smtp.to("guest@example.com")
+    pin = pin_in(pin_mail)
+    assert wait_for(lambda: dovecot.count("processed") == 1, timeout=5.0)
+    assert dovecot.count("INBOX") == 0
+    assert swipe(app, pin, kind="pin") == "released"
+    printed = cups_clean.wait_printed(2)
+    assert sorted(p.job_id for p in printed) == [j.id for j in jobs]
+    submits = audit_rows(app, "submit")
+    assert [(r["method"], r["username"], r["title"]) for r in submits] == [
+        ("mail", "guest@example.com", "boarding pass.pdf"),
+        ("mail", "guest@example.com", "map.pdf"),
+    ]
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("releasestation")]
+    assert pin not in repr(ours) and pin not in repr(audit_rows(app))
+    assert dovecot.password not in repr(ours)
+
+
+def test_a_directory_users_mail_is_their_own_jobs_and_brings_no_pin(
+    mail_app, running, dovecot, smtp, cups_clean
+):
+    app = mail_app()
+    add_user(app, "alice")  # alice@example.org
+    running(app)
+    dovecot.deliver(mail("Alice <alice@example.org>", as_pdf("minutes.pdf")))
+    assert wait_for(lambda: dovecot.count("processed") == 1, timeout=10.0)
+    [job] = held(app)
+    assert (job.owner, job.title) == ("alice", "minutes.pdf")
+    time.sleep(0.5)
+    assert smtp.messages == []
+
+
+def test_refused_attachments_are_named_in_the_reply_and_nothing_is_held(
+    mail_app, running, dovecot, smtp, cups_clean
+):
+    app = mail_app(mailprint="max_mb = 0.05\n")
+    running(app)
+    big = ("poster.pdf", b"%PDF-1.4\n" + b"0" * 60_000, "application/pdf")
+    exe = ("setup.pdf.exe", b"MZ\x90\x00" + b"\x00" * 200, "application/octet-stream")
+    locked = ("salary.pdf", pdf(password="secret"), "application/pdf")
+    dovecot.deliver(mail("visitor@example.com", as_pdf("fine.pdf"), exe, locked, big))
+    assert wait_for(lambda: smtp.to("visitor@example.com"), timeout=10.0)
+    [reply] = smtp.to("visitor@example.com")
+    text = reply.text()
+    assert "setup.pdf.exe: not a PDF, PNG, JPEG or PostScript document" in text
+    assert "salary.pdf: the PDF is encrypted" in text
+    assert "poster.pdf: larger than" in text
+    assert "fine.pdf" not in text and "PIN" not in text
+    assert reply.message["Auto-Submitted"] == "auto-replied"
+    assert reply.message["In-Reply-To"]
+    assert wait_for(lambda: dovecot.count("failed") == 1, timeout=5.0)
+    assert held(app) == []
+    assert [r["outcome"] for r in audit_rows(app, "submit")] == ["refused"]
+
+
+def test_a_sender_not_allowed_is_told_and_an_auto_reply_is_never_answered(
+    mail_app, running, dovecot, smtp, cups_clean
+):
+    app = mail_app()
+    running(app)
+    dovecot.deliver(mail("stranger@elsewhere.org", as_pdf("x.pdf")))
+    dovecot.deliver(mail("away@example.com", as_pdf("y.pdf"), Auto_Submitted="auto-replied"))
+    dovecot.deliver(mail("list@example.com", as_pdf("z.pdf"), List_Id="<news.example.com>"))
+    dovecot.deliver(mail("bulk@example.com", as_pdf("z.pdf"), Precedence="bulk"))
+    assert wait_for(lambda: dovecot.count("failed") == 4, timeout=10.0)
+    time.sleep(0.5)
+    assert [m.rcpt_tos for m in smtp.messages] == [["stranger@elsewhere.org"]]
+    assert "may not print here" in smtp.messages[0].text()
+    assert held(app) == []
+
+
+def test_a_spoofed_sender_is_refused_under_require_authentication_results(
+    mail_app, running, dovecot, smtp, cups_clean
+):
+    app = mail_app(
+        mailprint="require_authentication_results = yes\nauthserv_id = mx.example.org\n"
+    )
+    running(app)
+    forged = "mx.example.org; spf=fail smtp.mailfrom=attacker.net; dkim=none"
+    elsewhere = "mx.attacker.net; spf=pass smtp.mailfrom=visitor@example.com; dkim=pass header.d=example.com"  # noqa: E501
+    unaligned = "mx.example.org; spf=pass smtp.mailfrom=bounce@attacker.net"
+    for results in (forged, elsewhere, unaligned):
+        dovecot.deliver(
+            mail("visitor@example.com", as_pdf("x.pdf"), Authentication_Results=results)
+        )
+    assert wait_for(lambda: dovecot.count("failed") == 3, timeout=10.0)
+    good = "mx.example.org; spf=pass smtp.mailfrom=visitor@example.com; dkim=none"
+    dovecot.deliver(mail("visitor@example.com", as_pdf("ok.pdf"), Authentication_Results=good))
+    assert wait_for(lambda: dovecot.count("processed") == 1, timeout=10.0)
+    assert [j.title for j in held(app)] == ["ok.pdf"]
+    assert [m.rcpt_tos for m in smtp.messages] == [["visitor@example.com"]]  # the PIN only
+    assert "PIN" in smtp.messages[0].text()
+
+
+def test_the_per_sender_hourly_limit(mail_app, running, dovecot, smtp, cups_clean):
+    app = mail_app(mailprint="max_messages_per_hour = 2\n")
+    add_user(app, "bob")
+    running(app)
+    for i in range(4):
+        dovecot.deliver(mail("bob@example.org", as_pdf(f"{i}.pdf")))
+    assert wait_for(lambda: dovecot.count("INBOX") == 0, timeout=10.0)
+    assert dovecot.count("processed") == 2 and dovecot.count("failed") == 2
+    assert len(held(app)) == 2
+    [told] = smtp.to("bob@example.org")  # told once, not for every mail over the limit
+    assert "more than 2 mails" in told.text()
+
+
+def test_polling_when_the_server_offers_no_idle(
+    mail_app, running, dovecot_no_idle, smtp, cups_clean
+):
+    app = mail_app(mailbox=dovecot_no_idle)
+    service = running(app)
+    dovecot_no_idle.deliver(mail("late@example.com", as_pdf("a.pdf")))
+    assert wait_for(lambda: smtp.to("late@example.com"), timeout=10.0)
+    assert service.rounds >= 2  # polled: no IDLE to wake it
+    assert [j.title for j in held(app)] == ["a.pdf"]
+
+
+def test_idle_wakes_the_service_at_once(mail_app, running, dovecot, smtp, cups_clean):
+    app = mail_app(mailprint="poll_seconds = 300\n")
+    service = running(app)
+    assert wait_for(lambda: service.rounds == 1, timeout=5.0)
+    time.sleep(0.5)  # in IDLE now
+    dovecot.deliver(mail("early@example.com", as_pdf("a.pdf")))
+    assert wait_for(lambda: smtp.to("early@example.com"), timeout=5.0)
+    assert service.rounds == 2
