@@ -194,9 +194,7 @@ def test_a_sender_not_allowed_is_told_and_an_auto_reply_is_never_answered(
 def test_a_spoofed_sender_is_refused_under_require_authentication_results(
     mail_app, running, dovecot, smtp, cups_clean
 ):
-    app = mail_app(
-        mailprint="require_authentication_results = yes\nauthserv_id = mx.example.org\n"
-    )
+    app = mail_app(mailprint="require_authentication_results = yes\nauthserv_id = mx.example.org\n")
     running(app)
     forged = "mx.example.org; spf=fail smtp.mailfrom=attacker.net; dkim=none"
     elsewhere = "mx.attacker.net; spf=pass smtp.mailfrom=visitor@example.com; dkim=pass header.d=example.com"  # noqa: E501
