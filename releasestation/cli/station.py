@@ -70,7 +70,7 @@ def checks(app) -> list[tuple[str, list[str]]]:
     station = app.config.station
     results: list[tuple[str, list[str]]] = [(f"config {app.config.path}", [])]
     results.append(("database", _try(lambda: [p for p in [app.store.migration_problem()] if p])))
-    results.append(("secret file", _try(lambda: _secret_problems(app, station.secret_file))))
+    results.append(_secret_check(app, station.secret_file))
     results.append(
         (
             "cupsd, hold queues and policy",
@@ -108,6 +108,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         app.close()
     return FAILED if failed else OK
+
+
+def _secret_check(app, path: str) -> tuple[str, list[str]]:
+    """("secret file …", problems): the file's mode, and that it is the site's secret, the
+    one whose fingerprint (secret.fingerprint, as backups record it) the shared database
+    holds; the label shows the fingerprint's start, to compare stations by eye."""
+    problems = _try(lambda: _secret_problems(app, path))
+    label = f"secret file {path}"
+    if problems or not Path(path).exists():
+        return label, problems
+    try:
+        recorded = recorded_fingerprint(app.store)
+    except ReleaseStationError as exc:
+        return label, [str(exc)]
+    if recorded is None:
+        return (
+            f"{label} (none recorded for the site yet: the first station to run records its own)",
+            [],
+        )
+    return f"{label} (fingerprint {recorded[:12]}…, the site's)", []
 
 
 def _secret_problems(app, path: str) -> list[str]:
