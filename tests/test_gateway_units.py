@@ -188,3 +188,24 @@ def test_install_refuses_a_missing_serverbin(tmp_path, capsys):
     code = main(["gateway", "install", "--serverbin", str(tmp_path / "nope")])
     assert code != 0
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_the_backend_reads_gateway_as_the_config_does():
+    from releasestation.gateway.settings import from_values
+
+    raw = {
+        "endpoint": "https://api.example.org/p",
+        "timeout": "3.5",
+        "follow_me_only_released": "no",
+        "allowed_groups": "a, b",
+        "quota_pages": "7",
+    }
+    settings = from_values(raw)
+    text = STATION + "[gateway]\n" + "".join(f"{k} = {v}\n" for k, v in raw.items())
+    assert settings == config_mod.parse_text(text).gateway
+    with pytest.raises(ValueError, match=r"\[gateway\] endpint: unknown key"):
+        from_values({"endpint": "https://x"})
+    with pytest.raises(ValueError, match=r"\[gateway\] timeout"):
+        from_values({"timeout": "soon"})
+    with pytest.raises(ValueError, match=r"\[gateway\] on_api_error"):
+        from_values({"on_api_error": "shrug"})

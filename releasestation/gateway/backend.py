@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from releasestation.gateway.client import ALLOW, HOLD, REFUSE, Answer, ApiClient, ApiUnavailable
 from releasestation.gateway.job import Device, Job, JobError
-from releasestation.gateway.settings import GatewaySettings
+from releasestation.gateway.settings import GatewaySettings, from_values
 
 DEFAULT_CONFIG = "/etc/releasestation/releasestation.ini"
 CONFIG_ENV = "RELEASESTATION_CONFIG"
@@ -212,8 +212,6 @@ def relay(source: IO[bytes], sink: IO[bytes]) -> int | None:
 
 def load_settings(env: Mapping[str, str]) -> GatewaySettings:
     """[gateway] of the station's INI, alone (the backend needs nothing else)."""
-    from readers.settings import SettingsError, from_section
-
     path = env.get(CONFIG_ENV) or DEFAULT_CONFIG
     parser = configparser.ConfigParser(
         interpolation=None, inline_comment_prefixes=(";", "#"), empty_lines_in_values=False
@@ -221,10 +219,7 @@ def load_settings(env: Mapping[str, str]) -> GatewaySettings:
     with open(path, encoding="utf-8") as f:
         parser.read_file(f, source=path)
     raw = dict(parser.items("gateway")) if parser.has_section("gateway") else {}
-    try:
-        return from_section(GatewaySettings, "gateway", raw)
-    except SettingsError as exc:
-        raise ValueError("; ".join(exc.problems)) from None
+    return from_values(raw)
 
 
 def real_backend(env: Mapping[str, str], scheme: str) -> Path | str:

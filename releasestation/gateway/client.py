@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import ssl
 import stat
 import urllib.parse
 from dataclasses import dataclass
@@ -96,6 +95,8 @@ class ApiClient:
         host, port, timeout = self.url.hostname or "", self.url.port, self.settings.timeout
         if self.url.scheme == "http":
             return http.client.HTTPConnection(host, port, timeout=timeout)
+        import ssl  # only for https: it is a good part of the backend's start-up
+
         context = ssl.create_default_context(cafile=self.settings.ca_file or None)
         return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
 

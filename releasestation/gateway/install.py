@@ -29,8 +29,16 @@ TEMPLATE = """#!{python} -I
 # The releasestation print gateway (docs/gateway.md), written by `releasestation gateway
 # install`. Device URI: printmanager:<the real device URI>.
 import sys
+import types
+
 sys.path.insert(0, {path!r})
+# cupsd starts a backend for every job: load the gateway without the releasestation
+# package's __init__ (which imports the reader drivers), the one start-up cost worth saving.
+package = types.ModuleType("releasestation")
+package.__path__ = [{package!r}]
+sys.modules.setdefault("releasestation", package)
 from releasestation.gateway.backend import main
+
 sys.exit(main())
 """
 
@@ -48,7 +56,8 @@ def package_root() -> str:
 
 
 def script_text(python: str, root: str | None = None) -> str:
-    return TEMPLATE.format(python=python, path=root or package_root())
+    root = root or package_root()
+    return TEMPLATE.format(python=python, path=root, package=str(Path(root) / "releasestation"))
 
 
 def install(

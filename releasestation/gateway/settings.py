@@ -5,8 +5,10 @@ backend reads this section under cupsd, as `lp`, without the station's other pac
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 API_ERROR_ACTIONS = ("retry", "hold", "print", "cancel")
@@ -89,3 +91,39 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def from_values(values: Mapping[str, str]) -> GatewaySettings:
+    """[gateway] from its raw INI values, as releasestation.config reads it (same keys,
+    types and checks) without the station's other modules: the backend starts per job,
+    and every import is paid each time. ValueError names the key."""
+    fields = {f.name: f for f in dataclasses.fields(GatewaySettings)}
+    kwargs: dict[str, object] = {}
+    for key, text in values.items():
+        if key not in fields:
+            raise ValueError(f"[gateway] {key}: unknown key")
+        default = fields[key].default
+        text = text.strip()
+        try:
+            if isinstance(default, bool):
+                kwargs[key] = _boolean(text)
+            elif isinstance(default, tuple):
+                kwargs[key] = tuple(item.strip() for item in text.split(",") if item.strip())
+            elif isinstance(default, int | float):
+                kwargs[key] = type(default)(text)
+            else:
+                kwargs[key] = text
+        except ValueError as exc:
+            raise ValueError(f"[gateway] {key}: {exc}") from None
+    try:
+        return GatewaySettings(**kwargs)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValueError(f"[gateway] {exc}") from None
+
+
+def _boolean(text: str) -> bool:
+    words = {"yes": True, "true": True, "on": True, "1": True,
+             "no": False, "false": False, "off": False, "0": False}  # fmt: skip
+    if text.lower() not in words:
+        raise ValueError(f"yes or no, not {text!r}")
+    return words[text.lower()]
