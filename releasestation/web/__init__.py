@@ -7,8 +7,13 @@ as `releasestation web` (releasestation.web.server). One blueprint per concern:
 
 - `auth`: GET/POST /login, POST /logout; the session, its idle timeout, the login throttle;
 - `jobs`: the My jobs page (/jobs), POST /upload, and its release and cancel forms;
-- `status`: /status (public or login-only) and the admin pages (/admin);
+- `status`: /status (public or login-only) and the admins' every held job (/admin);
+- `admin`: the other admin pages (readers, the audit trail, reports, a user's cards and
+  PIN) and their JSON under /api/v1/admin;
 - `api`: the JSON API under /api/v1, the contract scripts and the tests use.
+
+`notify` mails users about their web jobs' endings (`[web] notify_by_mail`), in a thread
+of the served portal (releasestation.web.server).
 
 No view talks to CUPS or LDAP: they call the parts handed in (releasestation.web.portal
 puts them together for a user). docs/web.md has the whole story.
