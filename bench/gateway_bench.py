@@ -9,7 +9,7 @@ threaded server, on a SQLite store with one local user, so every job also writes
 allowed and printed audit rows) or a stand-in that answers 200 at once (`--api stand-in`,
 the gateway's own cost without the API's work). Reported: p50 / p99 / max of the wall time
 of each, the added time (wrapped minus alone, per pair), and the gateway process's peak
-resident memory (ru_maxrss of the backend process, from wait4).
+resident memory (VmHWM, read while the real backend runs).
 
     python -m bench.gateway_bench [--jobs 300] [--api station|stand-in] [--python PATH]
 
@@ -40,6 +40,7 @@ NULL_BACKEND = """#!/bin/sh
 if [ $# -eq 0 ]; then echo 'direct null "Unknown" "bench null backend"'; exit 0; fi
 if [ $# -ge 6 ]; then cat -- "$6" >/dev/null; else cat >/dev/null; fi
 echo "PAGE: 1 1" >&2
+case "$DEVICE_URI" in *slow) sleep 0.2 ;; esac
 exit 0
 """
 
@@ -93,7 +94,7 @@ def station_api(root: Path, token_file: Path) -> str:
 
 
 def run(backend: Path, device_uri: str, job: int, document: Path, env: dict[str, str]):
-    """(seconds, exit code, peak RSS in kB) of one backend run, as cupsd starts it."""
+    """(seconds, exit code) of one backend run, as cupsd starts it."""
     argv = [device_uri, str(job), "benchuser", "bench", "1",
             f"job-uuid=urn:uuid:{job:08d}-bench", str(document)]  # fmt: skip
     began = time.perf_counter()
@@ -103,11 +104,29 @@ def run(backend: Path, device_uri: str, job: int, document: Path, env: dict[str,
         env=env | {"DEVICE_URI": device_uri},
         stdin=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        close_fds=False,  # lets subprocess use posix_spawn: no copy of this process's memory
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - began, proc.returncode, usage.ru_maxrss
+    code = proc.wait()
+    return time.perf_counter() - began, code
+
+
+def peak_rss(backend: Path, device_uri: str, document: Path, env: dict[str, str]) -> int:
+    """The gateway's VmHWM (kB), read while the real backend runs (`null:/slow` takes
+    0.2 s), after the authorize call; wait4's ru_maxrss would count this process's memory,
+    which the child shares until it execs."""
+    argv = [device_uri, "1", "benchuser", "bench", "1", "job-uuid=urn:uuid:rss", str(document)]
+    proc = subprocess.Popen(argv, executable=str(backend), env=env | {"DEVICE_URI": device_uri},
+                            stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    peak = 0
+    while proc.poll() is None:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            break
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+        time.sleep(0.005)
+    return peak
 
 
 def figures(values: list[float]) -> str:
@@ -141,10 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         env = {"PATH": "/usr/bin:/bin", "CUPS_SERVERBIN": str(root / "bin"), "LANG": "C.UTF-8",
                "RELEASESTATION_CONFIG": str(ini), "PRINTER": "Bench"}  # fmt: skip
         gateway = root / "bin" / "backend" / "printmanager"
-        alone, wrapped, added, peaks = [], [], [], []
+        alone, wrapped, added = [], [], []
         for job in range(-5, args.jobs):  # five rounds to warm up
-            t_alone, code_a, _ = run(null, "null:/", job + 10, document, env)
-            t_wrapped, code_w, peak = run(gateway, "printmanager:null:/", job + 10, document, env)
+            t_alone, code_a = run(null, "null:/", job + 10, document, env)
+            t_wrapped, code_w = run(gateway, "printmanager:null:/", job + 10, document, env)
             if code_a or code_w:
                 print(f"job {job}: exit codes {code_a} (alone), {code_w} (wrapped)")
                 return 1
@@ -152,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 alone.append(t_alone)
                 wrapped.append(t_wrapped)
                 added.append(t_wrapped - t_alone)
-                peaks.append(peak)
+        peaks = [peak_rss(gateway, "printmanager:null:/slow", document, env) for _ in range(10)]
         print(f"{args.jobs} jobs, API: {args.api} on loopback, interpreter {args.python}")
         print(f"real backend alone     {figures(alone)}")
         print(f"through printmanager   {figures(wrapped)}")
