@@ -216,6 +216,8 @@ def test_a_pin_reset_is_mailed_with_the_credential_settings(portal, smtp):
     assert len(smtp.to("alice@example.org")) == 2, "a reset draws a new PIN every time"
     [first, second] = [m for m in smtp.to("alice@example.org")]
     assert first.text() != second.text()
+    rows = [(r["outcome"], r["method"], r["detail"]) for r in audit_rows(station.app, "credential")]
+    assert rows == [("issued", "credgen", "pin"), ("pin-reset", "web", "by carol")] * 2
 
 
 # -- admins by directory group -----------------------------------------------------------

@@ -7,7 +7,8 @@ audited beyond those last digits. Adding and removing a card are audited (`crede
 `card-added` / `card-removed`, way "web", the admin in the detail). A PIN reset is issued
 and mailed by the one-user issuer credgen uses (releasestation.credentials.one_user), with
 the `[credgen]` policy told to draw a new PIN now: the mail goes out before the new PIN is
-committed, so a failed mail leaves the old PIN in place.
+committed, so a failed mail leaves the old PIN in place. The issuer audits what it issued
+(as credgen's); a second row says which admin asked (`pin-reset`, way "web").
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class Accounts:
         result = issuer.issue(user.username)
         if result.status != "issued":
             raise Refused(502, f"No new PIN for {user.username}: {result.reason or result.status}.")
+        self.parts.audit.record(self._event(user, "pin-reset", by))  # who asked for it
         log.info("web: %s reset the PIN of %s (mailed to %s)", by, user.username, result.email)
         return result.email
 
