@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LAST_READ_WINDOW = dt.timedelta(days=7)
+COLOR_KEPT = 60.0  # seconds: a printer's colour modes change when an admin changes it
 CONNECTED = "releasestation_reader_connected"
 STATES = {3: "idle", 4: "printing", 5: "stopped"}
 _ATTRIBUTES = (*PRINTER_ATTRIBUTES, "queued-job-count")
@@ -97,6 +98,7 @@ class StationState:
         self.station = station
         self.reader_settings = readers
         self.live = live
+        self._color: tuple[float, bool] = (-COLOR_KEPT, False)
 
     def printers(self) -> list[PrinterState]:
         named = [(q, "hold queue") for q in self.station.hold_queues]
@@ -120,12 +122,18 @@ class StationState:
 
     def offers_color(self) -> bool:
         """Whether the printer jobs go to (`[station] printer`, else the first hold queue)
-        prints both in colour and in black and white (print-color-mode-supported)."""
+        prints both in colour and in black and white (print-color-mode-supported); asked
+        of cupsd at most every COLOR_KEPT seconds (My jobs asks on every load)."""
+        at, offered = self._color
+        if time.monotonic() - at < COLOR_KEPT:
+            return offered
         queue = self.station.printer or self.station.hold_queues[0]
         attrs = self.printq.queue_attributes(queue, ["print-color-mode-supported"]) or {}
         modes = attrs.get("print-color-mode-supported") or []
         modes = modes if isinstance(modes, list) else [modes]
-        return {"color", "monochrome"} <= set(modes)
+        offered = {"color", "monochrome"} <= set(modes)
+        self._color = (time.monotonic(), offered)
+        return offered
 
     def readers(self) -> list[ReaderState]:
         last = self._last_reads(list(self.reader_settings))
