@@ -230,9 +230,10 @@ def test_polling_when_the_server_offers_no_idle(
 ):
     app = mail_app(mailbox=dovecot_no_idle)
     service = running(app)
+    assert wait_for(lambda: service.rounds == 1, timeout=5.0)
     dovecot_no_idle.deliver(mail("late@example.com", as_pdf("a.pdf")))
     assert wait_for(lambda: smtp.to("late@example.com"), timeout=10.0)
-    assert service.rounds >= 2  # polled: no IDLE to wake it
+    assert service.rounds >= 2  # polled (every 0.5 s): no IDLE to wake it
     assert [j.title for j in held(app)] == ["a.pdf"]
 
 
@@ -244,3 +245,41 @@ def test_idle_wakes_the_service_at_once(mail_app, running, dovecot, smtp, cups_c
     dovecot.deliver(mail("early@example.com", as_pdf("a.pdf")))
     assert wait_for(lambda: smtp.to("early@example.com"), timeout=5.0)
     assert service.rounds == 2
+
+
+def test_the_body_is_printed_when_asked(mail_app, dovecot, smtp, cups_clean):
+    app = mail_app(mailprint="print_body = yes\n")
+    add_user(app, "dora")
+    dovecot.deliver(mail("dora@example.org", subject="Directions", body="Turn left.\n"))
+    assert app.mailprint().run(once=True) == 0
+    [job] = held(app)
+    assert (job.owner, job.title) == ("dora", "Directions")
+
+
+def test_a_mail_without_attachments_is_refused_when_the_body_is_not_printed(
+    mail_app, dovecot, smtp, cups_clean
+):
+    app = mail_app()
+    dovecot.deliver(mail("erin@example.com"))
+    assert app.mailprint().run(once=True) == 0
+    [reply] = smtp.to("erin@example.com")
+    assert "no attachment to print" in reply.text()
+    assert dovecot.count("failed") == 1 and held(app) == []
+
+
+def test_the_imap_servers_certificate_is_checked(mail_app, dovecot, cups_clean, caplog):
+    app = mail_app(mailprint=f"ca_file = {dovecot.wrong_ca_file}\n")
+    dovecot.deliver(mail("fay@example.com", as_pdf("a.pdf")))
+    assert app.mailprint().run(once=True) == 3
+    assert "certificate not trusted" in caplog.text
+    assert dovecot.count("INBOX") == 1 and held(app) == []
+
+
+def test_the_mailboxs_password_is_never_logged(mail_app, dovecot, cups_clean, caplog, tmp_path):
+    wrong = tmp_path / "wrong.pw"
+    wrong.write_text("not-the-password-42\n")
+    wrong.chmod(0o600)
+    app = mail_app(mailprint=f"password_file = {wrong}\n")
+    caplog.set_level(logging.DEBUG)
+    assert app.mailprint().run(once=True) == 3
+    assert "not-the-password-42" not in caplog.text

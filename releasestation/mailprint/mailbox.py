@@ -84,6 +84,8 @@ class Mailbox:
             self.imap = imap
             imap.login(s.user, password)
             self.capabilities = self._capabilities()
+            for folder in (s.processed_folder, s.failed_folder):
+                imap.create(_quoted(folder))  # NO when it exists: a failed move says more
             self._ok(imap.select(_quoted(s.folder)), f"select {s.folder}")
         except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
             self.close()

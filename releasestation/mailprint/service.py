@@ -134,7 +134,8 @@ class MailPrint:
                         outcomes = self.round(box)
                         if once:
                             return 1 if any(o.state == "retry" for o in outcomes) else 0
-                        box.wait(self.stop_event)
+                        if not self._arrived_meanwhile(box, outcomes):
+                            box.wait(self.stop_event)
             except (MailboxError, ReleaseStationError) as exc:
                 if once:
                     log.error("mailprint: %s", exc)
@@ -145,6 +146,13 @@ class MailPrint:
                 self.stop_event.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
         return 0
+
+    def _arrived_meanwhile(self, box: Mailbox, outcomes: list[Outcome]) -> bool:
+        """Whether mail came while the round took its mails: the server told of it in the
+        answers to the round's commands (which imaplib keeps to itself), so an IDLE begun
+        now would not hear of it again."""
+        taken = {outcome.uid for outcome in outcomes}
+        return bool(set(box.uids()) - taken)
 
     def stop(self) -> None:
         self.stop_event.set()
