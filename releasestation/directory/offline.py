@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -106,6 +106,9 @@ class OfflineRecords:
             return
         digest = self.hasher.card(number)
         self._forget("card:" + digest)
+        with self.store.read() as session:  # most unknown cards were never kept: no write
+            if session.get(OfflineCard, digest) is None:
+                return
         with self.store.write() as session:
             session.execute(delete(OfflineCard).where(OfflineCard.digest == digest))
 
@@ -117,6 +120,11 @@ class OfflineRecords:
         self._forget("user:" + key)
         with self._lock:  # the cards memoised as theirs must be written again
             self._written = {k: v for k, v in self._written.items() if v[0] != key}
+        with self.store.read() as session:
+            if session.get(OfflineUser, key) is None and not session.scalar(
+                select(OfflineCard.digest).where(OfflineCard.username == key).limit(1)
+            ):
+                return
         with self.store.write() as session:
             session.execute(delete(OfflineCard).where(OfflineCard.username == key))
             session.execute(delete(OfflineUser).where(OfflineUser.key == key))

@@ -100,8 +100,10 @@ def test_the_copy_holds_the_card_s_hmac_never_its_number(make_app, directory, tm
 
 
 def test_a_pin_of_a_directory_user_is_served_offline(make_app, directory, tmp_path, clock):
-    """Proves PINs (looked up in the store, their owner in the directory) are served from
-    the copy too, and that the window counts from the last answer: 7 days, not 8."""
+    """Proves PINs from a keypad (looked up in the store, their owner in the directory) are
+    served from the copy too, that the same digits from a card reader are not (they may be
+    a card number only the directory knows), and that the window counts from the last
+    answer: 7 days, not 8."""
     app = station(make_app, directory, tmp_path)
     with app.store.write() as session:
         alice = store_users.add_user(session, "alice", "ldap")
@@ -111,6 +113,8 @@ def test_a_pin_of_a_directory_user_is_served_offline(make_app, directory, tmp_pa
     directory.stop()
     clock.advance(6.9 * DAY)
     assert who(ident, PIN, "pin") == "alice"
+    with pytest.raises(DirectoryError, match="this card was not resolved"):
+        ident.identify(card(PIN))  # typed at a card reader: perhaps someone's card
     clock.advance(0.2 * DAY)  # 7.1 days since the directory last answered
     with pytest.raises(DirectoryError, match="user alice was not resolved in the last 7 day"):
         ident.identify(card(PIN, kind="pin"))
