@@ -9,6 +9,7 @@ where the days matter.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 import threading
 import time
@@ -56,7 +57,7 @@ def who(ident: Identity, value: str, kind: str = "card") -> str | None:
 
 
 def test_slapd_stopped_a_card_used_yesterday_releases_an_unknown_card_is_refused(
-    make_app, directory, tmp_path, cups_clean
+    make_app, directory, tmp_path, cups_clean, caplog
 ):
     """Proves the issue's "done when": a card resolved a day ago releases its owner's
     jobs with slapd stopped, audited offline; an unknown card is refused with a line that
@@ -74,6 +75,10 @@ def test_slapd_stopped_a_card_used_yesterday_releases_an_unknown_card_is_refused
     ]
     assert "unreachable" in offline[0]["detail"]
     assert swipe(app, STRANGER) == "lookup-failed"
+    refused = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("******5555" in m and "refused until the directory answers" in m for m in refused)
+    assert all(STRANGER not in m for m in refused)
+    print("\n" + "\n".join(refused))
     denial = audit_rows(app, "deny")[-1]
     assert denial["outcome"] == "lookup-failed"
     assert "not resolved in the last 7 day(s)" in denial["detail"]
