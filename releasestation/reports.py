@@ -10,7 +10,9 @@ A released job is a "release" row with outcome ok and a job id; `pages` are the 
 that came out, from the "printed" rows housekeeping appends once cupsd has finished a job
 (releasestation.lifecycle.pages): bill these. The two differ when a job was canceled or
 jammed, printed more copies than counted, or has not finished yet. Expired jobs count under
-their owner and their hold queue; denials under the user when one was identified.
+their owner and their hold queue; denials under the user when one was identified. By "via",
+jobs count under the way they came to the station: "web" or "mail" (the method of the
+job's "submit" row), "(none)" for jobs printed from a driver.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sqlalchemy import and_, case, func, select
 from releasestation.audit import AUDIT, PRINTED
 from releasestation.store import Store
 
-BY = ("user", "cost-center", "printer", "station")
+BY = ("user", "cost-center", "printer", "station", "via")
 PERIODS = ("day", "week", "month")
 FORMATS = ("table", "csv", "json")
 NONE = "(none)"
@@ -48,12 +50,23 @@ class ReportRow:
 
 def _key(by: str) -> sa.ColumnElement:
     c = AUDIT.c
+    if by == "via":
+        return _via(c.job_id)
     return {
         "user": c.username,
         "cost-center": c.cost_center,
         "printer": func.coalesce(c.printer, c.queue),  # an expired job has only its queue
         "station": c.station,
     }[by]
+
+
+def _via(job_id: sa.ColumnElement) -> sa.ColumnElement:
+    """How a job came: the method of its "submit" row ("web", "mail"), NULL (shown as
+    "(none)") for a job printed from a driver. One look-up by job id (indexed) per row."""
+    submitted = AUDIT.alias("submitted")
+    s = submitted.c
+    found = select(s.method).where(s.event == "submit", s.outcome == "ok", s.job_id == job_id)
+    return found.order_by(s.id.desc()).limit(1).scalar_subquery()
 
 
 def _period(period: str, sqlite: bool) -> sa.ColumnElement:

@@ -283,3 +283,18 @@ def test_the_mailboxs_password_is_never_logged(mail_app, dovecot, cups_clean, ca
     caplog.set_level(logging.DEBUG)
     assert app.mailprint().run(once=True) == 3
     assert "not-the-password-42" not in caplog.text
+
+
+def test_reports_show_the_jobs_that_came_by_mail(mail_app, dovecot, smtp, cups_clean):
+    from releasestation.reports import report
+
+    app = mail_app()
+    add_user(app, "gus", card="0012345678")
+    dovecot.deliver(mail("gus@example.org", as_pdf("a.pdf"), as_pdf("b.pdf", 3)))
+    assert app.mailprint().run(once=True) == 0
+    cups_clean.submit("gus", "from a driver")
+    assert swipe(app, "0012345678") == "released"
+    cups_clean.wait_printed(3)
+    rows = {r.key: (r.jobs, r.pages) for r in report(app.store, by="via")}
+    assert rows["mail"] == (2, 4)
+    assert rows["(none)"][0] == 1
