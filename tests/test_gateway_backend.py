@@ -304,3 +304,38 @@ def gateway_peak_rss() -> int:
         except OSError:
             continue
     return peak
+
+
+TRAP_BACKEND = """#!/bin/sh
+if [ $# -eq 0 ]; then echo 'direct trap "Unknown" "test"'; exit 0; fi
+trap 'echo "$DEVICE_URI" > "${DEVICE_URI#trap:}"; exit 143' TERM
+echo started > "${DEVICE_URI#trap:}.started"
+sleep 30 &
+wait
+"""
+
+
+def test_sigterm_is_forwarded_to_the_real_backend_and_its_code_returned(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path
+):
+    """printmanager run by hand as cupsd runs it; SIGTERM to it alone reaches the real one."""
+    add_backend(gateway, "trap", TRAP_BACKEND)
+    marker = tmp_path / "term"
+    env = {"PATH": "/usr/bin:/bin", "CUPS_SERVERBIN": str(gateway.root / "bin"),
+           "RELEASESTATION_CONFIG": str(gateway.ini), "DEVICE_URI": f"printmanager:trap:{marker}",
+           "PRINTER": "Gate"}  # fmt: skip
+    document = tmp_path / "doc.prn"
+    document.write_bytes(DATA)
+    backend = gateway.root / "bin" / "backend" / "printmanager"
+    proc = subprocess.Popen(
+        [str(backend), "7", "daemon", "t", "1", "job-uuid=urn:uuid:7", str(document)],
+        env=env, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 15
+    while not Path(f"{marker}.started").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.terminate()
+    assert proc.wait(10) == 143
+    assert marker.read_text().strip() == f"trap:{marker}"  # DEVICE_URI: the inner URI
+    assert stand_in.wait_calls("/complete", 1)[0].body["exit_code"] == 143

@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +44,7 @@ DISCOVERY = 'network printmanager "Unknown" "releasestation print gateway"'
 
 # cups/backend.h
 OK, FAILED, AUTH_REQUIRED, HOLD_JOB, STOP, CANCEL, RETRY, RETRY_CURRENT = range(8)
+RELAY_GRACE = 2.0  # seconds to finish relaying the real backend's messages after it ended
 ON_API_ERROR = {"retry": RETRY, "hold": HOLD_JOB, "cancel": CANCEL}
 ON_REFUSED = {"cancel": CANCEL, "hold": HOLD_JOB}
 
@@ -152,7 +154,7 @@ class Gateway:
         """Run the real backend; (its exit code, the pages it reported or None)."""
         env = dict(self.env, DEVICE_URI=device.inner_uri)
         fds = tuple(fd for fd in (3, 4) if _is_open(fd))
-        self.child = subprocess.Popen(
+        self.child = child = subprocess.Popen(
             [device.inner_uri, *argv[1:]],
             executable=str(backend),
             env=env,
@@ -164,8 +166,17 @@ class Gateway:
         )
         if self.terminated:  # SIGTERM between the answer and the start
             self.child.send_signal(signal.SIGTERM)
-        pages = relay(self.child.stderr, sys.stderr.buffer) if self.child.stderr else None
+        relayed: list[int | None] = [None]
+        relaying = threading.Thread(
+            target=lambda: relayed.__setitem__(0, relay(child.stderr, sys.stderr.buffer)),
+            daemon=True,
+        )
+        relaying.start()
+        # Wait for the real backend itself, not for the end of its stderr: a process it left
+        # behind may hold that open long after it ended.
         code = self.child.wait()
+        relaying.join(RELAY_GRACE)
+        pages = relayed[0]
         if code < 0:
             say("ERROR", f"Print gateway: the {device.scheme} backend ended by signal {-code}")
             return FAILED, pages
@@ -194,11 +205,11 @@ class Gateway:
                          f"{job.job_id}'s completion")  # fmt: skip
 
 
-def relay(source: IO[bytes], sink: IO[bytes]) -> int | None:
+def relay(source: IO[bytes] | None, sink: IO[bytes]) -> int | None:
     """Copy the real backend's stderr to ours line by line; the pages its `PAGE:` lines
     add up to (`PAGE: N COPIES`, or `PAGE: total N`), None if it gave none."""
     pages: int | None = None
-    for line in source:
+    for line in source or ():
         sink.write(line)
         sink.flush()
         if line.startswith(b"PAGE:"):
