@@ -8,7 +8,8 @@ loopback: the station's own (`--api station`: the real Flask blueprint served by
 threaded server, on a SQLite store with one local user, so every job also writes its
 allowed and printed audit rows) or a stand-in that answers 200 at once (`--api stand-in`,
 the gateway's own cost without the API's work). Reported: p50 / p99 / max of the wall time
-of each, the added time (wrapped minus alone, per pair), and the gateway process's peak
+of each, the added time (wrapped minus alone, per pair), the two API calls alone made
+from the bench's own process (so without the interpreter's start), and the gateway's peak
 resident memory (VmHWM, read while the real backend runs).
 
     python -m bench.gateway_bench [--jobs 300] [--api station|stand-in] [--python PATH]
@@ -129,6 +130,23 @@ def peak_rss(backend: Path, device_uri: str, document: Path, env: dict[str, str]
     return peak
 
 
+def api_round_trips(endpoint: str, token: Path, jobs: int) -> list[float]:
+    """Seconds for authorize + complete from this process (the API's part of the cost,
+    without the interpreter's start)."""
+    from releasestation.gateway.client import ApiClient
+    from releasestation.gateway.settings import GatewaySettings
+
+    client = ApiClient(GatewaySettings(endpoint=endpoint, token_file=str(token)))
+    times = []
+    for n in range(jobs):
+        job = {"id": 100000 + n, "uuid": f"urn:uuid:{n}", "user": "benchuser", "title": "b"}
+        began = time.perf_counter()
+        client.authorize({"job": job, "queue": {"name": "Bench"}, "device": {}})
+        client.complete({"job": job, "queue": {"name": "Bench"}, "printed": True, "pages": 1})
+        times.append(time.perf_counter() - began)
+    return times
+
+
 def figures(values: list[float]) -> str:
     ordered = sorted(values)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -171,11 +189,13 @@ def main(argv: list[str] | None = None) -> int:
                 alone.append(t_alone)
                 wrapped.append(t_wrapped)
                 added.append(t_wrapped - t_alone)
+        calls = api_round_trips(endpoint, token, args.jobs)
         peaks = [peak_rss(gateway, "printmanager:null:/slow", document, env) for _ in range(10)]
         print(f"{args.jobs} jobs, API: {args.api} on loopback, interpreter {args.python}")
         print(f"real backend alone     {figures(alone)}")
         print(f"through printmanager   {figures(wrapped)}")
         print(f"added per job          {figures(added)}")
+        print(f"of which the API calls {figures(calls)}  (authorize + complete, in-process)")
         print(f"gateway peak RSS       {statistics.median(peaks) / 1024:.1f} MiB p50, "
               f"{max(peaks) / 1024:.1f} MiB max")  # fmt: skip
     return 0

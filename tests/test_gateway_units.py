@@ -209,3 +209,15 @@ def test_the_backend_reads_gateway_as_the_config_does():
         from_values({"timeout": "soon"})
     with pytest.raises(ValueError, match=r"\[gateway\] on_api_error"):
         from_values({"on_api_error": "shrug"})
+
+
+def test_install_notes_retry_settings_that_would_abort_jobs_during_an_outage(tmp_path):
+    from releasestation.gateway.install import retry_notes
+
+    conf = tmp_path / "cupsd.conf"
+    conf.write_text("LogLevel warn\n")
+    (note,) = retry_notes(str(conf))  # CUPS's defaults: 30 s x 5
+    assert "after 150 s" in note
+    conf.write_text("JobRetryInterval 60\nJobRetryLimit 1440\n")
+    assert retry_notes(str(conf)) == []
+    assert retry_notes(str(tmp_path / "missing.conf")) == []

@@ -42,6 +42,8 @@ def cmd_install(args: argparse.Namespace) -> int:
     print(f"installed {done.path} (mode {done.mode:04o})")
     for problem in done.problems:
         print(f"problem: {problem}", file=sys.stderr)
+    for note in done.notes:
+        print(f"note: {note}", file=sys.stderr)
     if not done.problems:
         print("use it with: lpadmin -p QUEUE -v printmanager:<the real device URI>")
     return FAILED if done.problems else OK

@@ -16,7 +16,7 @@ import os
 import pwd
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import releasestation
@@ -43,11 +43,19 @@ sys.exit(main())
 """
 
 
+CUPSD_CONF = "/etc/cups/cupsd.conf"
+# CUPS 2.4's defaults: a job the gateway asks cupsd to retry is aborted after 5 tries 30 s
+# apart. An API outage should not lose jobs that soon.
+RETRY_DEFAULTS = {"jobretryinterval": 30, "jobretrylimit": 5}
+RETRY_WANTED_SECONDS = 3600
+
+
 @dataclass(frozen=True)
 class Installed:
     path: Path
     mode: int
     problems: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def package_root() -> str:
@@ -65,6 +73,7 @@ def install(
     python: str | None = None,
     mode: int = 0o755,
     run_as: str = RUN_AS,
+    cupsd_conf: str = CUPSD_CONF,
 ) -> Installed:
     """Write backend/printmanager (atomically); report what would stop cupsd running it."""
     if mode not in (0o755, 0o700):
@@ -83,7 +92,29 @@ def install(
     problems = file_problems(path)
     if mode == 0o755:
         problems += check_reachable(interpreter, run_as)
-    return Installed(path, mode, problems)
+    return Installed(path, mode, problems, retry_notes(cupsd_conf))
+
+
+def retry_notes(cupsd_conf: str) -> list[str]:
+    """A note when cupsd.conf makes cupsd abort a job the gateway asks it to retry within
+    an hour (JobRetryInterval x JobRetryLimit), as CUPS's defaults (30 s x 5) do."""
+    values = dict(RETRY_DEFAULTS)
+    try:
+        lines = Path(cupsd_conf).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        words = line.split()
+        if len(words) == 2 and words[0].lower() in values and words[1].isdigit():
+            values[words[0].lower()] = int(words[1])
+    interval, limit = values["jobretryinterval"], values["jobretrylimit"]
+    if interval * limit >= RETRY_WANTED_SECONDS:
+        return []
+    return [
+        f"{cupsd_conf}: JobRetryInterval {interval} x JobRetryLimit {limit}: cupsd aborts a "
+        f"job the gateway retries (on_api_error = retry) after {interval * limit} s of API "
+        "outage; e.g. JobRetryInterval 60 and JobRetryLimit 1440 wait a day"
+    ]
 
 
 def file_problems(path: Path) -> list[str]:
