@@ -11,12 +11,13 @@ import os
 
 import pytest
 
+from bench.servers.slapd_data import BASE_DN
 from releasestation import reports
 from releasestation.directory import User
 from releasestation.gateway.authority import GatewayAuthority, period_start
 from releasestation.web import create_app, web_parts
 from releasestation.web.gateway_api import gateway_authority
-from tests.fixtures.station import add_user, audit_rows
+from tests.fixtures.station import add_user, audit_rows, ldap_section
 
 TOKEN = "station-api-token-abcdef"
 
@@ -112,6 +113,32 @@ def test_allowed_groups_refuse_users_outside_them(station):
     answer = ask(client, "alice")  # local users belong to no group
     assert answer.status_code == 403
     assert answer.get_json()["detail"] == "not in an allowed group"
+
+
+@pytest.fixture(scope="module")
+def gateway_printers(slapd):
+    """gw-gina in the group gateway-printers, gw-hank not (the session's slapd)."""
+    gina = slapd.add_user("gw-gina", password="Gina-Secret-1", mail="gw-gina@example.org")
+    hank = slapd.add_user("gw-hank", password="Hank-Secret-1", mail="gw-hank@example.org")
+    group = f"cn=gateway-printers,{BASE_DN}"
+    slapd.add_entry(group, {"objectClass": ["groupOfNames"], "cn": "gateway-printers",
+                            "member": [gina]})  # fmt: skip
+    yield group
+    for dn in (group, gina, hank):
+        slapd.delete(dn)
+
+
+@pytest.mark.parametrize("by", ["cn", "dn", "two"])
+def test_allowed_groups_in_ldap(station, slapd, gateway_printers, tmp_path, by):
+    group = {"cn": "gateway-printers", "dn": gateway_printers,
+             "two": f"cn=nobody-here,{BASE_DN}; {gateway_printers}"}[by]  # fmt: skip
+    app = station(f"allowed_groups = {group}\n", directory=ldap_section(slapd, tmp_path))
+    client = client_for(app)
+    assert ask(client, "gw-gina", 70).status_code == 200
+    refused = ask(client, "gw-hank", 71)
+    assert refused.status_code == 403
+    assert refused.get_json()["detail"] == "not in an allowed group"
+    assert ask(client, "gw-nobody", 72).get_json()["detail"] == "not a known user"
 
 
 def test_user_quota_refuses_once_reached_and_the_next_period_allows(station):

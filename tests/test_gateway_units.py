@@ -197,12 +197,13 @@ def test_the_backend_reads_gateway_as_the_config_does():
         "endpoint": "https://api.example.org/p",
         "timeout": "3.5",
         "follow_me_only_released": "no",
-        "allowed_groups": "a, b",
+        "allowed_groups": "cn=a,dc=example,dc=org; b",
         "quota_pages": "7",
     }
     settings = from_values(raw)
     text = STATION + "[gateway]\n" + "".join(f"{k} = {v}\n" for k, v in raw.items())
     assert settings == config_mod.parse_text(text).gateway
+    assert settings.groups == ("cn=a,dc=example,dc=org", "b")
     with pytest.raises(ValueError, match=r"\[gateway\] endpint: unknown key"):
         from_values({"endpint": "https://x"})
     with pytest.raises(ValueError, match=r"\[gateway\] timeout"):

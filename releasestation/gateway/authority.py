@@ -131,7 +131,7 @@ class GatewayAuthority:
     def _decide(self, user: User | None, job: Mapping[str, Any], queue: str | None) -> Decision:
         if user is None:
             return Decision(403, NOT_ALLOWED, "not a known user")
-        groups = self.settings.allowed_groups
+        groups = self.settings.groups
         if groups and not any(self.directory.in_group(user, group) for group in groups):
             return Decision(403, NOT_ALLOWED, "not in an allowed group")
         if self._follow_me_bypass(job, queue):

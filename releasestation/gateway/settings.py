@@ -29,7 +29,7 @@ class GatewaySettings:
     on_refused: str = "cancel"
     # The station's API: the token it accepts, who may print, and how much.
     api_token_file: str = ""  # 0600, the web's account; empty: the station's API is off
-    allowed_groups: tuple[str, ...] = ()
+    allowed_groups: str = ""  # groups separated by ";" (a DN holds commas)
     quota_pages: int = 0  # per user per quota_period; 0: no quota
     quota_period: str = "month"
     cost_center_quota_pages: int = 0  # per cost center per period; 0: none
@@ -53,6 +53,11 @@ class GatewaySettings:
         if self.released_within_hours <= 0:
             raise ValueError("released_within_hours: must be more than 0")
         self.cost_center_limits  # noqa: B018 - checks cost_center_quotas
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """allowed_groups, each a group's DN or its cn."""
+        return tuple(g.strip() for g in self.allowed_groups.split(";") if g.strip())
 
     @property
     def cost_center_limits(self) -> dict[str, int]:
