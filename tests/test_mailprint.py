@@ -298,3 +298,13 @@ def test_reports_show_the_jobs_that_came_by_mail(mail_app, dovecot, smtp, cups_c
     rows = {r.key: (r.jobs, r.pages) for r in report(app.store, by="via")}
     assert rows["mail"] == (2, 4)
     assert rows["(none)"][0] == 1
+
+
+def test_a_mail_too_large_to_read_is_refused_from_its_header(mail_app, dovecot, smtp, cups_clean):
+    app = mail_app(mailprint="max_mb = 0.1\nmax_attachments = 1\n")  # mails up to ~1.1 MB
+    blob = ("huge.pdf", b"%PDF-1.4\n" + bytes(range(256)) * 6000, "application/pdf")
+    dovecot.deliver(mail("hal@example.com", blob))
+    assert app.mailprint().run(once=True) == 0
+    [reply] = smtp.to("hal@example.com")
+    assert "the mail is larger than 1 MB" in reply.text()
+    assert dovecot.count("failed") == 1 and held(app) == []

@@ -119,9 +119,21 @@ class Mailbox:
         data = self._command("uid search", lambda imap: imap.uid("SEARCH", "UNDELETED"))
         return sorted(int(u) for u in b" ".join(x for x in data if x).split())
 
-    def fetch(self, uid: int) -> bytes | None:
-        """The whole message `uid`, unread flags left alone; None when it is gone."""
-        data = self._command("uid fetch", lambda imap: imap.uid("FETCH", str(uid), "(BODY.PEEK[])"))
+    def size(self, uid: int) -> int | None:
+        """The size of message `uid` in bytes, as the server counts it; None if unknown."""
+        data = self._command("uid fetch", lambda imap: imap.uid("FETCH", str(uid), "(RFC822.SIZE)"))
+        for item in data:
+            line = item[0] if isinstance(item, tuple) else item
+            found = re.search(rb"RFC822\.SIZE (\d+)", line or b"")
+            if found:
+                return int(found[1])
+        return None
+
+    def fetch(self, uid: int, header_only: bool = False) -> bytes | None:
+        """Message `uid` (only its header with `header_only`), unread flags left alone;
+        None when it is gone."""
+        part = "(BODY.PEEK[HEADER])" if header_only else "(BODY.PEEK[])"
+        data = self._command("uid fetch", lambda imap: imap.uid("FETCH", str(uid), part))
         for item in data:
             if isinstance(item, tuple) and len(item) >= 2 and isinstance(item[1], bytes):
                 return item[1]

@@ -173,7 +173,9 @@ class MailPrint:
 
     # -- one mail -------------------------------------------------------------------------------
     def take(self, box: Mailbox, uid: int) -> Outcome | None:
-        raw = box.fetch(uid)
+        size = box.size(uid)
+        too_big = size is not None and size > self.settings.max_message_bytes
+        raw = box.fetch(uid, header_only=too_big)
         if raw is None:
             return None
         message = mail.parse(raw)
@@ -185,7 +187,7 @@ class MailPrint:
             log.info("mailprint: message %d was %s before: moved to %s", uid, taken.state, folder)
             box.move(uid, folder)
             return Outcome(uid, "moved", list(taken.jobs))
-        decision = self.decide(message, sender, resumed=taken is not None)
+        decision = self.decide(message, sender, resumed=taken is not None, too_big=too_big)
         user = decision.sender.user if decision.sender is not None else None
         if user is None or decision.sender is None:
             return self._refuse(box, uid, key, message, sender, decision)
@@ -202,8 +204,15 @@ class MailPrint:
                  len(jobs), user.username)  # fmt: skip
         return Outcome(uid, "held", jobs)
 
-    def decide(self, message: EmailMessage, sender: str | None, resumed: bool = False) -> Decision:
-        """Who sent `message` and what of it to print, or why nothing."""
+    def decide(
+        self,
+        message: EmailMessage,
+        sender: str | None,
+        resumed: bool = False,
+        too_big: bool = False,
+    ) -> Decision:
+        """Who sent `message` and what of it to print, or why nothing (`too_big`: only
+        its header was read)."""
         if sender is None:
             return Decision(reasons=("the mail has no single From address",))
         machine = mail.machine_sent(message, sender)
@@ -224,6 +233,9 @@ class MailPrint:
         who = self.senders.who(sender)
         if who.user is None:
             return Decision(reasons=(who.refused,), answer=True)
+        if too_big:
+            most = self.settings.max_message_bytes / (1024 * 1024)
+            return Decision(reasons=(f"the mail is larger than {most:.0f} MB",), answer=True)
         documents, refused = self._documents(message)
         if refused:
             return Decision(reasons=tuple(refused), answer=True)

@@ -68,3 +68,9 @@ class MailprintSettings:
     @property
     def max_bytes(self) -> int:
         return int(self.max_mb * 1024 * 1024)
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest mail read whole: every attachment at its largest, in base64 (4/3),
+        and a megabyte of text and headers. A larger one is refused from its header."""
+        return self.max_attachments * self.max_bytes * 4 // 3 + 1024 * 1024
