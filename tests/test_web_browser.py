@@ -2,13 +2,15 @@
 """The portal's main flow in a real browser (Debian's chromium through Selenium, the
 `browser` fixture) against `releasestation web` under gunicorn, the real cupsd and store:
 log in, send a PDF and see it held with its page count, release it and find it printed,
-cancel another, log out; and the page fits a phone's screen."""
+cancel another, log out; the page fits a phone's screen; release to a printer picked from
+the admin's list, and an admin binding and removing a card."""
 
 from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as until
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.fixtures.web import PASSWORDS, pdf
@@ -95,3 +97,38 @@ def test_a_wrong_password_says_so_and_the_page_fits_a_phone(browser, site):
     log_in(browser, site, "alice")
     fits = "return document.documentElement.scrollWidth <= window.innerWidth"
     assert browser.execute_script(fits), "no sideways scrolling on a phone"
+
+
+def test_release_to_a_listed_printer_and_an_admin_binds_a_card(
+    browser, portal_config, served_portal, cups_clean, tmp_path
+):
+    path, port = portal_config("admins = carol\nrelease_printers = Secure2\n")
+    site = served_portal(path, port)
+    job = cups_clean.submit("alice", "Poster")
+    log_in(browser, site, "alice")
+    card = browser.find_element(By.ID, f"job-{job}")
+    Select(card.find_element(By.CSS_SELECTOR, "select.printer")).select_by_value("Secure2")
+    card.find_element(By.CSS_SELECTOR, ".release").click()
+    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "Released"))
+    assert message(browser) == "Released “Poster”: it is printing now on Secure2."
+    (printed,) = cups_clean.wait_printed(1)
+    assert (printed.job_id, printed.queue) == (job, "Secure2")
+    browser.find_element(By.ID, "logout").click()
+    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "logged out"))
+
+    log_in(browser, site, "carol")
+    browser.get(f"{site}/admin/users")
+    browser.find_element(By.ID, "u-name").send_keys("alice")
+    browser.find_element(By.CSS_SELECTOR, "#find-user button").click()
+    wait(browser).until(until.presence_of_element_located((By.ID, "add-card")))
+    browser.find_element(By.ID, "number").send_keys("0099887766")
+    browser.find_element(By.CSS_SELECTOR, "#add-card button").click()
+    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "ending 7766"))
+    assert "0099887766" not in browser.page_source
+    browser.find_element(By.CSS_SELECTOR, "#cards .remove").click()
+    wait(browser).until(until.presence_of_element_located((By.ID, "no-cards")))
+    browser.get(f"{site}/admin/audit?event=credential")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#trail tbody tr")
+    assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows] == [
+        "card-removed", "card-added",
+    ]  # fmt: skip
