@@ -308,3 +308,10 @@ def test_a_mail_too_large_to_read_is_refused_from_its_header(mail_app, dovecot, 
     [reply] = smtp.to("hal@example.com")
     assert "the mail is larger than 1 MB" in reply.text()
     assert dovecot.count("failed") == 1 and held(app) == []
+
+
+def test_starttls_on_the_plain_imap_port(mail_app, dovecot, smtp, cups_clean):
+    app = mail_app(mailprint=f"starttls = yes\nport = {dovecot.starttls_port}\n")
+    dovecot.deliver(mail("ida@example.com", as_pdf("a.pdf")))
+    assert app.mailprint().run(once=True) == 0
+    assert [j.title for j in held(app)] == ["a.pdf"]
