@@ -190,12 +190,18 @@ def main(argv: list[str] | None = None) -> int:
                 wrapped.append(t_wrapped)
                 added.append(t_wrapped - t_alone)
         calls = api_round_trips(endpoint, token, args.jobs)
+        bare = []
+        for _ in range(min(args.jobs, 100)):
+            began = time.perf_counter()
+            subprocess.run([args.python, "-I", "-c", "pass"], check=True)
+            bare.append(time.perf_counter() - began)
         peaks = [peak_rss(gateway, "printmanager:null:/slow", document, env) for _ in range(10)]
         print(f"{args.jobs} jobs, API: {args.api} on loopback, interpreter {args.python}")
         print(f"real backend alone     {figures(alone)}")
         print(f"through printmanager   {figures(wrapped)}")
         print(f"added per job          {figures(added)}")
         print(f"of which the API calls {figures(calls)}  (authorize + complete, in-process)")
+        print(f"python3 -I -c pass     {figures(bare)}  (the interpreter's start alone)")
         print(f"gateway peak RSS       {statistics.median(peaks) / 1024:.1f} MiB p50, "
               f"{max(peaks) / 1024:.1f} MiB max")  # fmt: skip
     return 0
