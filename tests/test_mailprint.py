@@ -315,3 +315,16 @@ def test_starttls_on_the_plain_imap_port(mail_app, dovecot, smtp, cups_clean):
     dovecot.deliver(mail("ida@example.com", as_pdf("a.pdf")))
     assert app.mailprint().run(once=True) == 0
     assert [j.title for j in held(app)] == ["a.pdf"]
+
+
+def test_a_mail_is_left_in_the_inbox_while_cupsd_is_away(
+    mail_app, dovecot, smtp, cups_clean, tmp_path
+):
+    away = mail_app(cups=f"server = {tmp_path}/no-cupsd.sock\ntimeout_seconds = 1\n")
+    add_user(away, "jo")
+    dovecot.deliver(mail("jo@example.org", as_pdf("a.pdf")))
+    assert away.mailprint().run(once=True) == 1
+    assert dovecot.count("INBOX") == 1 and dovecot.count("processed") == 0
+    back = mail_app()
+    assert back.mailprint().run(once=True) == 0
+    assert [j.title for j in held(back)] == ["a.pdf"] and dovecot.count("processed") == 1

@@ -134,7 +134,9 @@ class MailPrint:
                         outcomes = self.round(box)
                         if once:
                             return 1 if any(o.state == "retry" for o in outcomes) else 0
-                        if not self._arrived_meanwhile(box, outcomes):
+                        if any(o.state == "retry" for o in outcomes):
+                            self.stop_event.wait(self.settings.poll_seconds)  # cupsd, the store
+                        elif not self._arrived_meanwhile(box, outcomes):
                             box.wait(self.stop_event)
             except (MailboxError, ReleaseStationError) as exc:
                 if once:
