@@ -328,3 +328,21 @@ def test_a_mail_is_left_in_the_inbox_while_cupsd_is_away(
     back = mail_app()
     assert back.mailprint().run(once=True) == 0
     assert [j.title for j in held(back)] == ["a.pdf"] and dovecot.count("processed") == 1
+
+
+def test_the_command_checks_the_mailbox_and_takes_mail_once(
+    mail_app, dovecot, smtp, cups_clean, tmp_path, capsys
+):
+    from releasestation.cli import main
+
+    app = mail_app()
+    path = tmp_path / "mailprint.ini"
+    path.write_text(app.config.show().replace("********", ""))  # no secret is inline here
+    dovecot.deliver(mail("kim@example.com", as_pdf("a.pdf")))
+    assert main(["-c", str(path), "mailprint", "--check"]) == 0
+    assert "1 mail(s) in INBOX; IDLE" in capsys.readouterr().out
+    assert main(["-c", str(path), "mailprint", "--once"]) == 0
+    assert [j.title for j in held(app)] == ["a.pdf"] and smtp.to("kim@example.com")
+    bad = tmp_path / "bad.ini"
+    bad.write_text(path.read_text().replace(f"port = {dovecot.port}", "port = 1"))
+    assert main(["-c", str(bad), "mailprint", "--check"]) == 3
