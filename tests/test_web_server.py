@@ -5,6 +5,7 @@ script would drive it (the JSON API's contract), on the real cupsd and store."""
 from __future__ import annotations
 
 import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,6 +15,8 @@ import pytest
 
 from bench.servers.slapd_data import make_certificates
 from releasestation.cli import main
+from releasestation.lifecycle import pages
+from releasestation.store.models import utcnow
 from tests.fixtures.web import Script, pdf
 
 
@@ -97,3 +100,22 @@ def test_the_unit_is_hardened_as_the_daemons_is():
             assert web.get(key) == daemon[key], key
     assert web["PrivateDevices"] == "yes" and "DeviceAllow" not in web
     assert web["User"] == "releasestation" and web["ExecStart"].endswith(" web")
+
+
+def test_the_served_portal_mails_when_a_web_job_printed(
+    portal_config, served_portal, cups_clean, make_app, smtp
+):
+    path, port = portal_config("notify_by_mail = yes\n")
+    path.write_text(path.read_text() + f"[credgen]\n{smtp.ini()}")
+    script = Script(served_portal(path, port))
+    script.log_in("alice")
+    job = script.upload(pdf(1), "Notice.pdf").json()["id"]
+    assert script.post_api(f"/api/v1/jobs/{job}/release").status == 200
+    cups_clean.wait_printed(1)
+    app = make_app(path)
+    deadline = time.monotonic() + 40
+    while not smtp.to("alice@example.org") and time.monotonic() < deadline:
+        pages.record(app.printq, app.store, app.audit, utcnow())  # the daemon's housekeeping
+        time.sleep(0.5)
+    [mail] = smtp.to("alice@example.org")
+    assert f"job {job}" in mail.text() and "has printed" in mail.text()
