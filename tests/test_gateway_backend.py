@@ -20,6 +20,7 @@ from tests.fixtures.gateway import (
     StandIn,
     add_backend,
     lp_submit,
+    write_settings,
 )
 
 DATA = b"%!PS-Adobe-3.0\n%%Pages: 2\n%%Title: gateway\nshowpage\nshowpage\n"
@@ -339,3 +340,40 @@ def test_sigterm_is_forwarded_to_the_real_backend_and_its_code_returned(
     assert proc.wait(10) == 143
     assert marker.read_text().strip() == f"trap:{marker}"  # DEVICE_URI: the inner URI
     assert stand_in.wait_calls("/complete", 1)[0].body["exit_code"] == 143
+
+
+@pytest.mark.parametrize(
+    ("settings", "status", "state"),
+    [
+        ({"on_refused": "hold"}, 403, HELD),
+        ({}, 409, HELD),
+        ({}, 423, HELD),
+        ({"on_api_error": "hold"}, 500, HELD),
+        ({"on_api_error": "cancel"}, 500, CANCELED),
+        ({"on_api_error": "print"}, 500, COMPLETED),
+    ],
+)
+def test_what_each_answer_does_to_the_job_and_never_to_the_queue(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path, settings, status, state
+):
+    write_settings(gateway.ini.parent, stand_in.endpoint, **settings)
+    stand_in.answer = status
+    job_id = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw")
+    assert wait_state(gateway, job_id, (state,))["job-state"] == state
+    assert len(gateway.printed()) == (1 if state == COMPLETED else 0)
+    printer = gateway.printer_attributes("Gate")
+    assert printer["printer-state"] == IDLE and printer["printer-is-accepting-jobs"]
+    time.sleep(0.5)
+    assert len(stand_in.calls("/authorize")) == 1  # held or ended: not asked again
+
+
+def test_unreadable_settings_make_the_job_wait(gateway: GatewayCups, stand_in: StandIn, tmp_path):
+    gateway.ini.write_text("[gateway]\nendpont = http://127.0.0.1:1/\n")  # a typo
+    job_id = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw")
+    deadline = time.monotonic() + 10
+    while "endpont: unknown key" not in gateway.error_log(100):
+        assert time.monotonic() < deadline, gateway.error_log()
+        time.sleep(0.1)
+    assert gateway.printed() == [] and stand_in.seen == []
+    write_settings(gateway.ini.parent, stand_in.endpoint)
+    assert [p.job_id for p in gateway.wait_printed(1, timeout=15)] == [job_id]
