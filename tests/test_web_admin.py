@@ -248,3 +248,28 @@ def test_members_of_the_admin_group_are_admins(portal, slapd, print_admins, tmp_
     assert log_in(frank, "web-frank", ERIN_PASSWORD).status_code == 303
     assert erin.get("/admin/audit").status_code == (403 if group == "*" else 200)
     assert frank.get("/admin/audit").status_code == 403
+
+
+def test_a_pin_reset_whose_mail_is_refused_keeps_the_old_pin(portal, refusing_smtp):
+    from releasestation.credentials import records
+    from releasestation.credentials.models import Credential
+    from releasestation.store import users as store_users
+    from releasestation.store.models import utcnow
+
+    station = portal(credgen=refusing_smtp.ini())
+    app = station.app
+    with app.store.write() as session:
+        row = store_users.find_user(session, "alice")
+        records.set_pin(session, app.hasher, row, "482915", utcnow(), 0)
+
+    def digest() -> str:
+        with app.store.read() as session:
+            row = store_users.find_user(session, "alice")
+            return session.get(Credential, row.id).pin_digest
+
+    before = digest()
+    carol = station.login("carol")
+    answer = post_api(carol, "/api/v1/admin/users/alice/pin")
+    assert answer.status_code == 502 and "No new PIN" in answer.get_json()["error"]
+    assert digest() == before
+    assert [r["outcome"] for r in audit_rows(app, "credential")] == []
