@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import time
 
 import pytest
 
@@ -64,3 +65,34 @@ def test_a_redirect_is_not_followed(stand_in, token):
     assert answer.status == 307 and answer.verdict == "unknown"
     assert [s.path for s in stand_in.seen] == ["/api/authorize"]
     stand_in.answer = 200
+
+
+def test_printmanager_in_cupsd_asks_over_https(gateway, certs, tmp_path):
+    """The backend, run by cupsd as lp, checks the API's certificate with ca_file."""
+    from tests.fixtures.gateway import lp_submit, write_settings
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.cert_file, certs.key_file)
+    api = StandIn(tls=context)
+    api.start()
+    try:
+        ca = gateway.ini.parent / "ca.pem"
+        ca.write_bytes(certs.ca_file.read_bytes())
+        os.chmod(ca, 0o644)
+        write_settings(gateway.ini.parent, api.endpoint, ca_file=str(ca))
+        job_id = lp_submit(gateway, "Gate", b"%!PS\nshowpage\n", tmp_path, "-o", "raw")
+        assert [p.job_id for p in gateway.wait_printed(1)] == [job_id]
+        assert api.wait_calls("/complete", 1)[0].body["printed"] is True
+        stranger = gateway.ini.parent / "stranger.pem"
+        stranger.write_bytes(certs.wrong_ca_file.read_bytes())
+        os.chmod(stranger, 0o644)
+        write_settings(gateway.ini.parent, api.endpoint, ca_file=str(stranger))
+        refused = lp_submit(gateway, "Gate", b"%!PS\nshowpage\n", tmp_path, "-o", "raw")
+        deadline = time.monotonic() + 10
+        while "CERTIFICATE_VERIFY_FAILED" not in gateway.error_log(100):
+            assert time.monotonic() < deadline, gateway.error_log()
+            time.sleep(0.1)
+        assert len(gateway.printed()) == 1 and len(api.calls("/authorize")) == 1
+        assert gateway.job_attributes(refused)["job-state"] in (3, 4, 5)  # waits to retry
+    finally:
+        api.stop()
