@@ -200,3 +200,16 @@ def test_period_start():
     assert period_start(at, "day") == dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
     assert period_start(at, "week") == dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
     assert period_start(at, "month") == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+
+def test_pages_the_printer_did_not_report_are_those_counted_at_release(station):
+    from releasestation.audit import Event
+
+    app = station(station="printer = Lobby\n")
+    app.audit.record(Event("release", job_id=77, printer="Lobby", username="alice", pages=4))
+    client = client_for(app)
+    done(client, "alice", 77, pages=None, queue="Lobby")
+    done(client, "alice", 78, pages=None, queue="Lobby")
+    rows = [(r["job_id"], r["pages"], r["detail"].split(";")[1].strip())
+            for r in audit_rows(app, "gateway")]  # fmt: skip
+    assert rows == [(77, 4, "pages as counted when released"), (78, None, "pages unknown")]

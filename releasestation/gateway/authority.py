@@ -106,6 +106,10 @@ class GatewayAuthority:
         owner = str(job.get("user") or "")
         user = self._user(owner)
         printed = bool(request.get("printed"))
+        pages, why = _int(request.get("pages")), f"exit code {_int(request.get('exit_code'))}"
+        if printed and pages is None:  # the real backend told no pages (most network ones)
+            pages = self._released_pages(_int(job.get("id")), queue)
+            why += "; pages as counted when released" if pages is not None else "; pages unknown"
         self.audit.record(
             Event(
                 EVENT,
@@ -115,11 +119,32 @@ class GatewayAuthority:
                 queue=queue,
                 printer=queue,
                 job_id=_int(job.get("id")),
-                pages=_int(request.get("pages")) if printed else 0,
-                detail=_detail(job, f"exit code {_int(request.get('exit_code'))}"),
+                pages=pages if printed else 0,
+                detail=_detail(job, why),
                 cost_center=user.cost_center if user else None,
             )
         )
+
+    def _released_pages(self, job_id: int | None, queue: str | None) -> int | None:
+        """The pages of the job's latest release to `queue` (counted when it was sent)."""
+        if job_id is None or not queue:
+            return None
+        c = AUDIT.c
+        since = self.clock() - dt.timedelta(hours=self.settings.released_within_hours)
+        query = (
+            select(c.pages)
+            .where(
+                c.event == "release",
+                c.outcome == "ok",
+                c.job_id == job_id,
+                c.at >= since,
+                func.lower(c.printer) == queue.casefold(),
+            )
+            .order_by(c.id.desc())
+            .limit(1)
+        )
+        with self.store.read() as session:
+            return session.execute(query).scalar_one_or_none()
 
     def _user(self, owner: str) -> User | None:
         name = self.base_name(owner) if owner else None
