@@ -106,6 +106,7 @@ class Station:
         self._last_seen: dict[tuple[str, str], float] = {}
         self._worker: threading.Thread | None = None
         self.busy_since: float | None = None  # monotonic time the current swipe was taken
+        self.stuck_after = STUCK_SECONDS  # one swipe in hand this long: the worker is stuck
         self.stopped = threading.Event()
         self.handled = 0
         self.last_release: Outcome | None = None  # the worker's latest release (bench, tests)
@@ -190,9 +191,11 @@ class Station:
         except Exception:
             log.exception("metrics: cannot count a swipe")
 
-    def stuck(self, limit: float = STUCK_SECONDS) -> bool:
-        """True when one swipe has been in hand for longer than `limit` seconds."""
+    def stuck(self, limit: float | None = None) -> bool:
+        """True when one swipe has been in hand for longer than `limit` seconds
+        (`stuck_after` unless given)."""
         since = self.busy_since
+        limit = self.stuck_after if limit is None else limit
         return since is not None and time.monotonic() - since > limit
 
     def shown(self, swipe: Swipe, method: str | None = None) -> str:

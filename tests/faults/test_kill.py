@@ -41,6 +41,10 @@ def test_kill_9_at_random_points_of_a_release_prints_every_job_once(
         )
         jobs += new
         total = len(jobs)
+
+        def all_out(total: int = total) -> bool:
+            return len(cups_clean.printed()) >= total
+
         daemon.swipe(CARD)
         time.sleep(rng.uniform(0.0, 0.4))  # a random point of the release
         daemon.kill()
@@ -48,9 +52,7 @@ def test_kill_9_at_random_points_of_a_release_prints_every_job_once(
         daemon.start()  # settles this station's claims before its reader starts
         assert claims_left(app) == [], "claims settled at start"
         daemon.swipe(CARD)
-        assert wait_for(lambda total=total: len(cups_clean.printed()) >= total, 20), (
-            f"round {n}: {len(cups_clean.printed())} of {total} printed"
-        )
+        assert wait_for(all_out, 20), f"round {n}: {len(cups_clean.printed())} of {total} printed"
     daemon.stop()
     time.sleep(0.5)  # a job printed twice would come out meanwhile
     every_job_printed_once_and_audited_ok_once(app, cups_clean, jobs)
