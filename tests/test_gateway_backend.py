@@ -5,7 +5,9 @@ stand-in API on loopback (tests/fixtures/gateway.py)."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from tests.fixtures.gateway import (
 
 DATA = b"%!PS-Adobe-3.0\n%%Pages: 2\n%%Title: gateway\nshowpage\nshowpage\n"
 CANCELED, ABORTED, COMPLETED, HELD = 7, 8, 9, 4
+CUPS_SOCKET = "/usr/lib/cups/backend/socket"
 IDLE = 3
 
 
@@ -377,3 +380,50 @@ def test_unreadable_settings_make_the_job_wait(gateway: GatewayCups, stand_in: S
     assert gateway.printed() == [] and stand_in.seen == []
     write_settings(gateway.ini.parent, stand_in.endpoint)
     assert [p.job_id for p in gateway.wait_printed(1, timeout=15)] == [job_id]
+
+
+class Receiver:
+    """A printer's raw port (AppSocket/JetDirect) on loopback: keeps each connection's bytes."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.received: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                chunks = []
+                while chunk := conn.recv(65536):
+                    chunks.append(chunk)
+                self.received.append(b"".join(chunks))
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.mark.skipif(not Path(CUPS_SOCKET).exists(), reason="CUPS's socket backend is missing")
+def test_cups_own_socket_backend_behind_the_gateway_sends_three_copies(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path
+):
+    """The real thing: CUPS's socket backend (a binary, which takes its URI from argv[0] or
+    DEVICE_URI), given the file and copies=3, sends the job three times; not once, not nine."""
+    link = gateway.root / "bin" / "backend" / "socket"
+    if not link.exists():
+        link.symlink_to(CUPS_SOCKET)
+    printer = Receiver()
+    try:
+        uri = f"printmanager:socket://127.0.0.1:{printer.port}"
+        gateway._run("lpadmin", "-p", "GateSocket", "-E", "-v", uri)
+        job_id = lp_submit(gateway, "GateSocket", DATA, tmp_path, "-o", "raw", "-n", "3")
+        assert wait_state(gateway, job_id, (COMPLETED,), timeout=30)["job-state"] == COMPLETED
+        assert b"".join(printer.received) == DATA * 3
+        assert stand_in.calls("/authorize")[0].body["device"] == {
+            "scheme": "socket", "host": "127.0.0.1"}  # fmt: skip
+    finally:
+        printer.close()
