@@ -115,6 +115,7 @@ def test_a_visitors_two_pdfs_are_two_held_jobs_one_pin_mail_and_the_pin_prints_b
     dovecot.deliver(mail("Guest@Example.com", as_pdf("boarding pass.pdf"), as_pdf("map.pdf", 2)))
     assert wait_for(lambda: smtp.to("guest@example.com"), timeout=10.0), "no PIN within 10 s"
     assert time.monotonic() - began < 10.0
+    assert wait_for(lambda: dovecot.count("processed") == 1, timeout=5.0)
     jobs = sorted(held(app), key=lambda j: j.id)
     assert [(j.owner, j.title) for j in jobs] == [
         ("guest@example.com", "boarding pass.pdf"),
@@ -123,7 +124,6 @@ def test_a_visitors_two_pdfs_are_two_held_jobs_one_pin_mail_and_the_pin_prints_b
     time.sleep(1.0)  # no second PIN mail comes
     [pin_mail] = smtp.to("guest@example.com")
     pin = pin_in(pin_mail)
-    assert wait_for(lambda: dovecot.count("processed") == 1, timeout=5.0)
     assert dovecot.count("INBOX") == 0
     assert swipe(app, pin, kind="pin") == "released"
     printed = cups_clean.wait_printed(2)
@@ -232,9 +232,9 @@ def test_polling_when_the_server_offers_no_idle(
     service = running(app)
     assert wait_for(lambda: service.rounds == 1, timeout=5.0)
     dovecot_no_idle.deliver(mail("late@example.com", as_pdf("a.pdf")))
-    assert wait_for(lambda: smtp.to("late@example.com"), timeout=10.0)
+    assert wait_for(lambda: dovecot_no_idle.count("processed") == 1, timeout=10.0)
     assert service.rounds >= 2  # polled (every 0.5 s): no IDLE to wake it
-    assert [j.title for j in held(app)] == ["a.pdf"]
+    assert [j.title for j in held(app)] == ["a.pdf"] and smtp.to("late@example.com")
 
 
 def test_idle_wakes_the_service_at_once(mail_app, running, dovecot, smtp, cups_clean):

@@ -7,8 +7,9 @@ For each message in `folder`, oldest first:
 2. Already in the ledger (releasestation.mailprint.ledger)? "held" or "refused": it is
    only moved, to `processed_folder` or `failed_folder` (the service stopped after
    deciding and before moving). "holding": the service stopped while holding its jobs;
-   it goes on from step 5 with the jobs already held.
-3. Refused, with nothing held, when: it has no single From address; a machine sent it;
+   it goes on from step 4 with the jobs already held.
+3. Refused, with nothing held, when: it is larger than any mail it accepts (only its
+   header is read); it has no single From address; a machine sent it;
    `require_authentication_results` and the station's mail server does not vouch for the
    sender; the sender sent `max_messages_per_hour` already; the sender may not print
    (releasestation.mailprint.senders); it has no attachment (and no body to print), more
@@ -17,13 +18,14 @@ For each message in `folder`, oldest first:
    remembered, answered (releasestation.mailprint.reply) when the sender is a person who
    can be told, audited (event "submit", outcome "refused", method "mail") and the mail
    moved to `failed_folder`.
-4. Remembered as "holding", with the owner of its jobs.
-5. Each document not yet held is submitted as a held job of the sender's user, titled with
+4. A visitor is served by the visitors' flow (releasestation.lifecycle.visitors), once per
+   mail, before any job of theirs exists: the PIN goes out now, and its credentials are
+   committed before the daemon's job watcher can see a job to serve them for, so the
+   watcher finds them current and sends no second PIN (were it first, both would mail).
+5. Remembered as "holding", with the owner of its jobs.
+6. Each document not yet held is submitted as a held job of the sender's user, titled with
    its file name (releasestation.submit.Submitter, audited "submit" by "mail"), and its job
    id remembered at once.
-6. A visitor is served by the visitors' flow (releasestation.lifecycle.visitors), once per
-   mail: their PIN goes out now, not when the daemon's job watcher next looks (and, the
-   credentials then being current, the watcher sends no second one).
 7. Remembered as "held"; then, and only then, moved to `processed_folder`.
 
 A job whose id was not yet remembered when the service stopped (cupsd took it, the
@@ -193,13 +195,13 @@ class MailPrint:
         user = decision.sender.user if decision.sender is not None else None
         if user is None or decision.sender is None:
             return self._refuse(box, uid, key, message, sender, decision)
+        if decision.sender.visitor:
+            self._serve_visitor(user)
         try:
             jobs = self._hold(key, taken, sender or "", user, decision.documents)
         except ReleaseStationError as exc:
             log.error("mailprint: message %d from %s left for later: %s", uid, sender, exc)
             return Outcome(uid, "retry", reasons=[str(exc)])
-        if decision.sender.visitor:
-            self._serve_visitor(user)
         self.ledger.held(key)
         box.move(uid, self.settings.processed_folder)
         log.info("mailprint: message %d from %s: %d job(s) held for %s", uid, sender,
