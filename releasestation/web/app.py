@@ -22,7 +22,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from releasestation.errors import DirectoryError, PrintServerError, StoreError
-from releasestation.web import api, auth, gateway_api, jobs, metrics, status
+from releasestation.web import admin, api, auth, gateway_api, jobs, metrics, status
 from releasestation.web.context import KEY, Context, refusal
 from releasestation.web.portal import Portal, Refused
 from releasestation.web.secret_key import key_path, load_or_create_key
@@ -86,7 +86,7 @@ def create_app(
     app.extensions[KEY] = Context(parts, settings, Portal(parts, settings))
     app.extensions[metrics.KEY] = metrics.WebMetrics()
     CSRFProtect(app)
-    for blueprint in (auth.bp, jobs.bp, status.bp, api.bp, metrics.bp):
+    for blueprint in (auth.bp, jobs.bp, status.bp, admin.bp, api.bp, admin.api_bp, metrics.bp):
         app.register_blueprint(blueprint)
     gateway_api.install(app, gateway)
     _errors(app, settings)
