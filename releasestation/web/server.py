@@ -146,9 +146,12 @@ class _Worker:
     def make(self) -> Flask:
         from releasestation.app import App
         from releasestation.web import create_app, web_parts
+        from releasestation.web.gateway_api import gateway_authority
 
         self.app = App(self.config)
-        portal = create_app(web_parts(self.app), self.config.web)
+        portal = create_app(
+            web_parts(self.app), self.config.web, gateway=gateway_authority(self.app)
+        )
         self.mails = job_mails(self.app)
         return portal
 
