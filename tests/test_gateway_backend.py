@@ -5,6 +5,7 @@ stand-in API on loopback (tests/fixtures/gateway.py)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -427,3 +428,23 @@ def test_cups_own_socket_backend_behind_the_gateway_sends_three_copies(
             "scheme": "socket", "host": "127.0.0.1"}  # fmt: skip
     finally:
         printer.close()
+
+
+def test_gateway_check_finds_the_installed_backend_and_its_api(
+    gateway: GatewayCups, stand_in: StandIn, capsys
+):
+    from releasestation.cli import main
+
+    args = ["gateway", "check", "--serverbin", str(gateway.root / "bin"), "-c", str(gateway.ini)]
+    assert main(args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "cupsd runs it as lp" in out and "answers (400" not in out  # the stand-in: 200
+    assert f"ok: {stand_in.endpoint} answers (200 to an empty request)" in out
+    if os.geteuid() == 0:
+        assert f"lp can read token_file {gateway.ini.parent / 'gateway-token'}" in out
+    stand_in.answer = 401
+    assert main(args) == 1
+    assert "the token was refused (401)" in capsys.readouterr().err
+    stand_in.stop()
+    assert main(args) == 1
+    assert "no answer" in capsys.readouterr().err

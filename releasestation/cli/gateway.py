@@ -29,6 +29,13 @@ def register(sub) -> None:
         help="0755: cupsd runs it as lp (default); 0700: as root, to wrap root-only backends",
     )
     install.set_defaults(handler=cmd_install)
+    check = commands.add_parser(
+        "check", help="check the installed gateway as cupsd will run it, and its API"
+    )
+    check.add_argument(
+        "--serverbin", default="/usr/lib/cups", help="CUPS's ServerBin (default: /usr/lib/cups)"
+    )
+    check.set_defaults(handler=cmd_check)
 
 
 def cmd_install(args: argparse.Namespace) -> int:
@@ -47,3 +54,26 @@ def cmd_install(args: argparse.Namespace) -> int:
     if not done.problems:
         print("use it with: lpadmin -p QUEUE -v printmanager:<the real device URI>")
     return FAILED if done.problems else OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import configparser
+
+    from releasestation import config as config_mod
+    from releasestation.gateway.backend import load_settings
+    from releasestation.gateway.check import check
+
+    path = config_mod.locate(args.config)
+    try:
+        settings = load_settings({"RELEASESTATION_CONFIG": path})
+    except (OSError, ValueError, configparser.Error) as exc:
+        print(f"releasestation: gateway check: {path}: {exc}", file=sys.stderr)
+        return USAGE
+    found = check(settings, path, args.serverbin)
+    for line in found.ok:
+        print(f"ok: {line}")
+    for line in found.notes:
+        print(f"note: {line}")
+    for line in found.problems:
+        print(f"problem: {line}", file=sys.stderr)
+    return FAILED if found.problems else OK
