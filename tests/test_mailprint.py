@@ -346,3 +346,25 @@ def test_the_command_checks_the_mailbox_and_takes_mail_once(
     bad = tmp_path / "bad.ini"
     bad.write_text(path.read_text().replace(f"port = {dovecot.port}", "port = 1"))
     assert main(["-c", str(bad), "mailprint", "--check"]) == 3
+
+
+def test_the_ledger_counts_a_senders_hour_and_forgets_old_mails(make_app):
+    import datetime as dt
+
+    from releasestation.mailprint.ledger import HOLDING, Ledger
+
+    app = make_app()
+    now = [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]
+    ledger = Ledger(app.store, clock=lambda: now[0])
+    ledger.begin("k1", "a@example.com", "a@example.com")
+    ledger.add_job("k1", 7)
+    ledger.add_job("k1", 9)
+    ledger.refused("k2", "a@example.com", "no")
+    taken = ledger.find("k1")
+    assert taken is not None and (taken.state, taken.jobs) == (HOLDING, (7, 9))
+    assert ledger.sent_this_hour("a@example.com") == 2
+    now[0] += dt.timedelta(hours=2)
+    assert ledger.sent_this_hour("a@example.com") == 0
+    assert ledger.forget_old() == 0
+    now[0] += dt.timedelta(days=31)
+    assert ledger.forget_old() == 2 and ledger.find("k1") is None

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -68,6 +69,7 @@ log = logging.getLogger(__name__)
 TEXT = "text/plain"
 ADOPT_SLACK = 5.0  # seconds: a job this much older than its mail's row may still be its own
 MAX_BACKOFF = 60.0
+FORGET_EVERY = 3600.0  # seconds between clearing out the ledger's old rows
 
 
 @dataclass
@@ -120,6 +122,7 @@ class MailPrint:
         )
         self.stop_event = threading.Event()
         self.rounds = 0
+        self._forgotten_at = -FORGET_EVERY  # old mails are forgotten at the first round
 
     # -- the service ----------------------------------------------------------------------------
     def run(self, once: bool = False) -> int:
@@ -171,8 +174,10 @@ class MailPrint:
             outcome = self.take(box, uid)
             if outcome is not None:
                 outcomes.append(outcome)
-        with contextlib.suppress(ReleaseStationError):
-            self.ledger.forget_old()
+        if time.monotonic() - self._forgotten_at > FORGET_EVERY:
+            with contextlib.suppress(ReleaseStationError):
+                self.ledger.forget_old()
+                self._forgotten_at = time.monotonic()
         return outcomes
 
     # -- one mail -------------------------------------------------------------------------------
