@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from releasestation.gateway.backend import DISCOVERY
+from releasestation.gateway.install import install
 from tests.fixtures.gateway import (
     DISCARD_BACKEND,
     RECORD_BACKEND,
+    SYSTEM_PYTHON,
     TOKEN,
     GatewayCups,
     StandIn,
@@ -448,3 +450,28 @@ def test_gateway_check_finds_the_installed_backend_and_its_api(
     stand_in.stop()
     assert main(args) == 1
     assert "no answer" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="cupsd runs 0700 backends as root only when root")
+def test_wrapping_a_root_only_backend_needs_mode_0700(gateway: GatewayCups, tmp_path):
+    """The private cupsd's own `capture` is root-only (0700), as Debian's usb and lpd are
+    (0744): the gateway as lp says it cannot run it; installed 0700 it runs as root."""
+    gateway._run("lpadmin", "-p", "GateRoot", "-E", "-v",
+                 f"printmanager:capture:{gateway.captures}")  # fmt: skip
+    first = lp_submit(gateway, "GateRoot", DATA, tmp_path, "-o", "raw")
+    deadline = time.monotonic() + 10
+    while "cannot be run by this account" not in gateway.error_log(100):
+        assert time.monotonic() < deadline, gateway.error_log()
+        time.sleep(0.1)
+    assert gateway.printed() == []
+    gateway._run("lpadmin", "-x", "GateRoot")
+    try:
+        install(str(gateway.root / "bin"), python=SYSTEM_PYTHON, mode=0o700)
+        gateway._run("lpadmin", "-p", "GateRoot", "-E", "-v",
+                     f"printmanager:capture:{gateway.captures}")  # fmt: skip
+        job_id = lp_submit(gateway, "GateRoot", DATA, tmp_path, "-o", "raw")
+        assert [(p.job_id, p.data) for p in gateway.wait_printed(1)] == [(job_id, DATA)]
+    finally:
+        install(str(gateway.root / "bin"), python=SYSTEM_PYTHON, mode=0o755)
+        gateway._run("lpadmin", "-x", "GateRoot")
+    assert first != job_id
