@@ -368,3 +368,26 @@ def test_the_ledger_counts_a_senders_hour_and_forgets_old_mails(make_app):
     assert ledger.forget_old() == 0
     now[0] += dt.timedelta(days=31)
     assert ledger.forget_old() == 2 and ledger.find("k1") is None
+
+
+def test_a_mail_that_trips_a_bug_is_put_aside_and_the_next_is_taken(
+    mail_app, dovecot, smtp, cups_clean, monkeypatch, caplog
+):
+    from releasestation.mailprint import message as mail_module
+
+    real = mail_module.attachments_of
+
+    def tripping(message):
+        if "poison" in str(message["Subject"]):
+            raise RuntimeError("a bug")
+        return real(message)
+
+    monkeypatch.setattr(mail_module, "attachments_of", tripping)
+    app = mail_app()
+    add_user(app, "lu")
+    dovecot.deliver(mail("lu@example.org", as_pdf("p.pdf"), subject="poison"))
+    dovecot.deliver(mail("lu@example.org", as_pdf("fine.pdf")))
+    assert app.mailprint().run(once=True) == 0
+    assert [j.title for j in held(app)] == ["fine.pdf"]
+    assert dovecot.count("failed") == 1 and dovecot.count("processed") == 1
+    assert "RuntimeError: a bug" in caplog.text and smtp.messages == []

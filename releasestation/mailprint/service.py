@@ -74,7 +74,8 @@ FORGET_EVERY = 3600.0  # seconds between clearing out the ledger's old rows
 
 @dataclass
 class Outcome:
-    """What became of one mail: "held", "refused", "moved" (decided before) or "retry"."""
+    """What became of one mail: "held", "refused", "moved" (decided before), "retry" (left
+    for later) or "failed" (it tripped a bug: moved to the failed folder)."""
 
     uid: int
     state: str
@@ -171,7 +172,15 @@ class MailPrint:
         for uid in box.uids():
             if self.stop_event.is_set():
                 break
-            outcome = self.take(box, uid)
+            try:
+                outcome = self.take(box, uid)
+            except ReleaseStationError:
+                raise
+            except Exception:  # a mail that trips a bug must not stop every mail after it
+                log.exception("mailprint: message %d failed: moved to %s, not answered", uid,
+                              self.settings.failed_folder)  # fmt: skip
+                box.move(uid, self.settings.failed_folder)
+                outcome = Outcome(uid, "failed")
             if outcome is not None:
                 outcomes.append(outcome)
         if time.monotonic() - self._forgotten_at > FORGET_EVERY:
