@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The demo's portal, tried as a newcomer would: `releasestation demo --keep`, log in as
 alice with the password it printed, send a PDF, see it held, release it, and the demo says
-it printed; SIGTERM then stops everything as Ctrl-C does."""
+it printed; SIGTERM then stops everything as Ctrl-C does. Without `--keep` the portal
+stops when the demo's story ends."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -80,3 +82,16 @@ def test_a_newcomer_sends_a_pdf_through_the_demos_portal(demo):
     lines.wait_for(rf"^demo: PRINTED  job {job} 'Newcomer.pdf' of alice$", timeout=15)
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
+
+
+def test_the_demo_without_keep_stops_its_portal_when_the_story_ends():
+    env = {k: v for k, v in os.environ.items() if k != "RELEASESTATION_CONFIG"}
+    done = subprocess.run(
+        [sys.executable, "-m", "releasestation", "demo"], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = re.search(r"web portal at http://127\.0\.0\.1:(\d+)/", done.stdout)
+    assert found, done.stdout
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(found.group(1))), timeout=2).close()
