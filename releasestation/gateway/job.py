@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OWN_SCHEME = "printmanager"
-# A backend's name: what cupsd itself allows under backend/ (lower-case letters, digits,
-# and - + . after the first letter). `file` is refused as cupsd refuses it without
-# FileDevice; our own scheme would recurse.
+# The inner scheme names a file under backend/: a URI scheme, lower-case, so never a path
+# (no "/", no ".." alone). `file` is refused as cupsd refuses it without FileDevice; our
+# own scheme would recurse.
 SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
 FORBIDDEN_SCHEMES = (OWN_SCHEME, "file")
 SECRET_OPTIONS = frozenset({"job-password", "job-password-encryption", "auth-info"})
