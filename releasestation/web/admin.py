@@ -44,8 +44,13 @@ if TYPE_CHECKING:
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 api_bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
 
-VIAS = ("card", "pin", "cac", "web", "mail", "admin", "credgen")
-EVENTS = ("submit", "release", "deny", "cancel", "expire", "printed", "credential", "lockout")
+VIAS = ("card", "pin", "cac", "web", "mail", "admin", "credgen", "gateway")
+# Every event the station audits: identify (served from the offline copy), notify (the
+# portal's job mails), gateway (the print gateway's decisions).
+EVENTS = (
+    "submit", "release", "deny", "cancel", "expire", "printed", "credential", "lockout",
+    "identify", "notify", "gateway",
+)  # fmt: skip
 
 
 # ---- readers
