@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import time
 from pathlib import Path
 
-from releasestation import secret
+from releasestation import sdnotify, secret
 from releasestation.cli import FAILED, OK, set_log_levels
 from releasestation.cli.common import load_app
-from releasestation.errors import ReleaseStationError
+from releasestation.errors import ReleaseStationError, StoreError
 from releasestation.store.site import recorded_fingerprint
 
 log = logging.getLogger(__name__)
@@ -36,17 +37,38 @@ def register(sub) -> None:
     p.set_defaults(handler=lambda a: print(load_app(a).config.show()) or OK)
 
 
+# Waiting for the database at start-up: the first retry after this long, doubling up to
+# DATABASE_RETRY_MAX. Exiting instead would let systemd's start limit (5 starts in 10 s)
+# give up on the station for good during an outage longer than a few seconds.
+DATABASE_RETRY_FIRST = 1.0
+DATABASE_RETRY_MAX = 30.0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from releasestation.daemon import run
 
     app = load_app(args, daemon=True)
-    problem = app.store.migration_problem()
-    if problem:
-        raise ReleaseStationError(problem)
     try:
+        problem = wait_for_database(app.store)
+        if problem:
+            raise ReleaseStationError(problem)
         return run(app)
     finally:
         app.close()
+
+
+def wait_for_database(store, sleep=time.sleep) -> str | None:
+    """The store's migration problem, once the database answers: while it cannot be
+    reached, say so (and in systemd's STATUS) and try again, waiting longer each time."""
+    delay = DATABASE_RETRY_FIRST
+    while True:
+        try:
+            return store.migration_problem()
+        except StoreError as exc:
+            log.error("%s; the station starts once it answers (next try in %.0f s)", exc, delay)
+            sdnotify.notify(f"STATUS=waiting for the database: {exc}")
+        sleep(delay)
+        delay = min(delay * 2, DATABASE_RETRY_MAX)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

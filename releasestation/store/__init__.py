@@ -100,9 +100,14 @@ class Store:
         upgrade(self.engine)
 
     def migration_problem(self) -> str | None:
+        """Why the database is not at the code's revisions, or None; StoreError naming
+        the database when it cannot be reached."""
         from releasestation.store.migrate import problem
 
-        return problem(self.engine)
+        try:
+            return problem(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {_safe(self.url)}: {_short(exc)}") from None
 
     def close(self) -> None:
         self.engine.dispose()
