@@ -213,3 +213,20 @@ def test_pages_the_printer_did_not_report_are_those_counted_at_release(station):
     rows = [(r["job_id"], r["pages"], r["detail"].split(";")[1].strip())
             for r in audit_rows(app, "gateway")]  # fmt: skip
     assert rows == [(77, 4, "pages as counted when released"), (78, None, "pages unknown")]
+
+
+def test_decisions_are_counted_on_the_portals_metrics(station):
+    app = station("quota_pages = 3\n")
+    client = client_for(app)
+    ask(client, "alice", 90)
+    done(client, "alice", 90, pages=3)
+    ask(client, "alice", 91)  # over quota
+    ask(client, "mallory", 92)
+    done(client, "alice", 93, printed=False)
+    client.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+    text = client.get("/metrics").get_data(as_text=True)
+    for decision, count in (("allowed", 1), ("account-limit-reached", 1),
+                            ("account-authorization-failed", 1), ("printed", 1),
+                            ("failed", 1)):  # fmt: skip
+        assert f'releasestation_gateway_decisions_total{{decision="{decision}"}} {count}.0' in text
+    assert "releasestation_gateway_pages_total 3.0" in text

@@ -101,7 +101,8 @@ class GatewayAuthority:
                 decision.detail)  # fmt: skip
         return decision
 
-    def complete(self, request: Mapping[str, Any]) -> None:
+    def complete(self, request: Mapping[str, Any]) -> tuple[bool, int | None]:
+        """Record how the job ended; (printed, the pages recorded)."""
         job, queue = _job(request), _queue(request)
         owner = str(job.get("user") or "")
         user = self._user(owner)
@@ -124,6 +125,7 @@ class GatewayAuthority:
                 cost_center=user.cost_center if user else None,
             )
         )
+        return printed, pages if printed else 0
 
     def _released_pages(self, job_id: int | None, queue: str | None) -> int | None:
         """The pages of the job's latest release to `queue` (counted when it was sent)."""

@@ -6,6 +6,10 @@ the `printmanager` backend, `[gateway] endpoint = https://station:8631/api/v1/ga
                                    "refuse", "reason": keyword, "detail": why}
 - POST /api/v1/gateway/complete    200 {"recorded": true}
 
+Counted on the portal's /metrics: `releasestation_gateway_decisions_total{decision}`
+(allowed, account-authorization-failed, account-limit-reached, printed, failed) and
+`releasestation_gateway_pages_total` (pages recorded as printed).
+
 Authenticated by `Authorization: Bearer TOKEN`, compared in constant time with the first
 line of `[gateway] api_token_file` (0600); no session and so no CSRF token. The station's
 API is off (404) unless that file is set and `install` was handed a GatewayAuthority.
@@ -19,9 +23,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, current_app, jsonify, request
+from prometheus_client import CollectorRegistry, Counter
 
 from releasestation.gateway.authority import BadRequest, GatewayAuthority
 from releasestation.gateway.client import ApiUnavailable, read_token
+from releasestation.web import metrics
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -29,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEY = "releasestation.gateway"
+METRICS_KEY = "releasestation.gateway.metrics"
+DECISIONS = ("allowed", "account-authorization-failed", "account-limit-reached", "printed",
+             "failed")  # fmt: skip
 MAX_REQUEST = 64 * 1024
 bp = Blueprint("gateway_api", __name__, url_prefix="/api/v1/gateway")
 
@@ -36,10 +45,42 @@ bp = Blueprint("gateway_api", __name__, url_prefix="/api/v1/gateway")
 def install(app: Flask, authority: GatewayAuthority | None) -> None:
     """Serve the gateway API on `app` with `authority` (None: the API answers 404)."""
     app.extensions[KEY] = authority
+    web = app.extensions.get(metrics.KEY)
+    if web is not None:
+        app.extensions[METRICS_KEY] = GatewayMetrics(web.registry)
     app.register_blueprint(bp)
     csrf = app.extensions.get("csrf")
     if csrf is not None:
         csrf.exempt(bp)  # a bearer token, not a session cookie, authenticates these
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry):
+        self.decisions = Counter(
+            "releasestation_gateway_decisions",
+            "Print gateway requests answered by the station, by decision",
+            ("decision",),
+            registry=registry,
+        )
+        self.pages = Counter(
+            "releasestation_gateway_pages",
+            "Pages the print gateway reported printed",
+            registry=registry,
+        )
+        for decision in DECISIONS:
+            self.decisions.labels(decision)
+
+    def count(self, decision: str, pages: int | None = None) -> None:
+        if decision in DECISIONS:
+            self.decisions.labels(decision).inc()
+        if pages:
+            self.pages.inc(pages)
+
+
+def _count(decision: str, pages: int | None = None) -> None:
+    found: GatewayMetrics | None = current_app.extensions.get(METRICS_KEY)
+    if found is not None:
+        found.count(decision, pages)
 
 
 def _authority() -> GatewayAuthority | None:
@@ -77,6 +118,7 @@ def authorize() -> ResponseReturnValue:
         decision = authority.authorize(request.get_json())
     except BadRequest as exc:
         return jsonify(error=str(exc)), 400
+    _count("allowed" if decision.status == 200 else decision.reason)
     return jsonify(decision.answer()), decision.status
 
 
@@ -86,9 +128,10 @@ def complete() -> ResponseReturnValue:
     if authority is None:
         return jsonify(error="not enabled"), 404
     try:
-        authority.complete(request.get_json())
+        printed, pages = authority.complete(request.get_json())
     except BadRequest as exc:
         return jsonify(error=str(exc)), 400
+    _count("printed" if printed else "failed", pages if printed else None)
     return jsonify(recorded=True)
 
 
