@@ -60,18 +60,22 @@ def test_a_persons_mail_and_a_bounce_sender():
     assert mail.machine_sent(made(), "MAILER-DAEMON@example.com".lower())
 
 
-def test_attachments_are_the_parts_meant_as_files_not_inline_images_or_signatures():
+def test_attachments_are_the_parts_meant_as_files_not_pictures_of_the_body_or_signatures():
     message = made()
+    message.add_alternative('<p>hi</p><img src="cid:logo">', subtype="html")
+    html = message.get_body(preferencelist=("html",))
+    html.add_related(b"\x89PNG", maintype="image", subtype="png", cid="<logo>",
+                     filename="logo.png")  # fmt: skip
     message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="a.pdf")
-    message.add_attachment(b"\x89PNG", maintype="image", subtype="png", filename="logo.png",
-                           disposition="inline")  # fmt: skip
+    message.add_attachment(b"%PDF-1.5", maintype="application", subtype="pdf",
+                           filename="shown.pdf", disposition="inline")  # fmt: skip
     message.add_attachment(b"sig", maintype="application", subtype="pkcs7-signature",
                            filename="smime.p7s")  # fmt: skip
     message.add_attachment(b"PK", maintype="application", subtype="zip")  # no name
-    assert [(a.filename, a.data) for a in mail.attachments_of(message)] == [
-        ("a.pdf", b"%PDF-1.4"),
-        ("attachment", b"PK"),
-    ]
+    expected = [("a.pdf", b"%PDF-1.4"), ("shown.pdf", b"%PDF-1.5"), ("attachment", b"PK")]
+    assert [(a.filename, a.data) for a in mail.attachments_of(message)] == expected
+    received = mail.parse(message.as_bytes())  # as the mailbox hands it over
+    assert [(a.filename, a.data) for a in mail.attachments_of(received)] == expected
 
 
 @pytest.mark.parametrize(

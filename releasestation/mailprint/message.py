@@ -4,10 +4,11 @@ the station's own mail server said of its origin.
 
 - The sender is the one address in From (a mail with none, or several, has no sender).
 - Attachments are the leaf parts with `Content-Disposition: attachment`, and parts that
-  carry a file name without saying `inline`. Inline images (a logo in a signature) and the
-  body's text and HTML are not attachments; nor are the signatures of S/MIME and OpenPGP
-  mail. Their bytes are decoded from the transfer encoding and handed to the document
-  checks; nothing here opens them.
+  carry a file name, `inline` ones too (Apple Mail sends a PDF so, to show it in the
+  text). Pictures an HTML body shows (parts with a Content-ID in a multipart/related: a
+  logo in a signature) and the body's text and HTML are not attachments; nor are the
+  signatures of S/MIME and OpenPGP mail. Their bytes are decoded from the transfer
+  encoding and handed to the document checks; nothing here opens them.
 - A machine's mail (RFC 3834's Auto-Submitted other than "no", Precedence bulk, list or
   junk, List-Id or List-Unsubscribe, an empty Return-Path, a sender called MAILER-DAEMON or
   postmaster) is never answered and never printed: answering one is how mail loops start,
@@ -26,8 +27,9 @@ import email.policy
 import email.utils
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 
 MACHINE_SENDERS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-reply"})
 SIGNATURES = frozenset(
@@ -95,16 +97,30 @@ def machine_sent(message: EmailMessage, sender: str | None) -> str | None:
 def attachments_of(message: EmailMessage) -> list[Attachment]:
     """The attachments to print, in the order they appear."""
     found = []
-    for part in message.walk():
-        if part.is_multipart() or part.get_content_type() in SIGNATURES:
+    for part, related in _leaves(message, related=False):
+        if part.get_content_type() in SIGNATURES:
             continue
         disposition = part.get_content_disposition()
         filename = part.get_filename()
-        if disposition == "attachment" or (filename and disposition != "inline"):
+        if related and part.get("Content-ID") is not None:
+            continue  # a picture the HTML body shows
+        if disposition == "attachment" or filename:
             data = part.get_payload(decode=True)
             if isinstance(data, bytes):
                 found.append(Attachment(filename or "attachment", data))
     return found
+
+
+def _leaves(part: MIMEPart, related: bool) -> Iterator[tuple[MIMEPart, bool]]:
+    """The leaf parts under `part`, each with whether it sits in a multipart/related (the
+    pictures an HTML body shows, named by Content-ID: a logo in a signature)."""
+    if not part.is_multipart():
+        yield part, related
+        return
+    inner = related or part.get_content_type() == "multipart/related"
+    for sub in part.get_payload():
+        if isinstance(sub, MIMEPart):
+            yield from _leaves(sub, inner)
 
 
 def body_text(message: EmailMessage) -> str:
