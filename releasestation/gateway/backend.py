@@ -83,12 +83,13 @@ class Gateway:
         self.env = env
         self.child: subprocess.Popen[bytes] | None = None
         self.terminated = False
+        self.starting = False  # from just before the real backend starts
 
     def on_sigterm(self, _signo: int, _frame: object) -> None:
         self.terminated = True
         if self.child is not None:
             self.child.send_signal(signal.SIGTERM)
-        else:
+        elif not self.starting:  # still asking: end here, nothing was started
             raise Terminated()
 
     def run(self, argv: list[str]) -> int:
@@ -154,6 +155,7 @@ class Gateway:
         """Run the real backend; (its exit code, the pages it reported or None)."""
         env = dict(self.env, DEVICE_URI=device.inner_uri)
         fds = tuple(fd for fd in (3, 4) if _is_open(fd))
+        self.starting = True  # a SIGTERM now must not leave a real backend untracked
         self.child = child = subprocess.Popen(
             [device.inner_uri, *argv[1:]],
             executable=str(backend),
@@ -164,8 +166,8 @@ class Gateway:
             pass_fds=fds,
             close_fds=True,
         )
-        if self.terminated:  # SIGTERM between the answer and the start
-            self.child.send_signal(signal.SIGTERM)
+        if self.terminated:  # SIGTERM while it was being started
+            child.send_signal(signal.SIGTERM)
         relayed: list[int | None] = [None]
         relaying = threading.Thread(
             target=lambda: relayed.__setitem__(0, relay(child.stderr, sys.stderr.buffer)),
