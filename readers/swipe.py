@@ -31,7 +31,9 @@ class Swipe:
 
     `kind` is "pin" when the reader knows the value was typed as a PIN (a keypad); "card"
     otherwise. The core may still treat a short all-digit "card" as a PIN (`pin_max_digits`).
-    `raw` is what the reader sent before conversion, kept for diagnostics only.
+    `raw` is what the reader sent before conversion, kept for diagnostics only. `at` is the
+    wall-clock time of the read (for the audit trail); `seen` the monotonic one, for
+    intervals between reads that a stepped wall clock must not stretch or reverse.
     """
 
     reader: str
@@ -39,6 +41,7 @@ class Swipe:
     kind: SwipeKind = "card"
     at: float = field(default_factory=time.time)
     raw: str | None = None
+    seen: float = field(default_factory=time.monotonic, compare=False)
 
     def masked(self) -> str:
         """The value as a log line may show it: nothing of a PIN, the last digits of a card."""

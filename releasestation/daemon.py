@@ -205,15 +205,17 @@ class Station:
         return swipe.masked() if method == "card" else "****"
 
     def debounced(self, swipe: Swipe) -> bool:
-        """True when the same value came from the same reader within debounce_seconds."""
+        """True when the same value came from the same reader within debounce_seconds, on
+        the monotonic clock (Swipe.seen): a wall clock stepped back or forward between two
+        reads neither lets a repeat through nor holds a new swipe back."""
         window = self.settings.debounce_seconds
         key = (swipe.reader, swipe.value)
         last = self._last_seen.get(key)
-        self._last_seen[key] = swipe.at
+        self._last_seen[key] = swipe.seen
         if len(self._last_seen) > 1024:
-            horizon = swipe.at - window
+            horizon = swipe.seen - window
             self._last_seen = {k: t for k, t in self._last_seen.items() if t >= horizon}
-        return last is not None and 0 <= swipe.at - last < window
+        return last is not None and 0 <= swipe.seen - last < window
 
     def handle(self, swipe: Swipe) -> str:
         """Identify the person and release their jobs; returns a one-word outcome."""

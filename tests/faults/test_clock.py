@@ -3,7 +3,7 @@
 its last shutdown time and NTP steps it forward; a clock that ran ahead is stepped back).
 
 PIN expiry, lockouts and the offline window use the station's clock (handed in here,
-tests/fixtures/clock.py); the debounce uses the readers' timestamps (Swipe.at). Each case
+tests/fixtures/clock.py); the debounce uses the monotonic time of each read (Swipe.seen). Each case
 says which way is safe and proves it holds, with a real store and a real cupsd.
 """
 
@@ -88,23 +88,25 @@ def test_the_offline_window_does_not_trust_a_time_from_the_future(make_app, cloc
 
 
 def test_the_debounce_across_a_step_never_prints_twice(make_app, cups_clean):
-    """Proves the debounce holds when the readers' clock steps forward within the window
-    (the repeat is ignored) and that a step back, which the debounce cannot judge (the
-    repeat looks older than the first read), lets the swipe through yet prints nothing
-    twice: the jobs were released already."""
+    """Proves the debounce judges the time between reads on the monotonic clock: a repeat
+    within the window is ignored whether the wall clock stepped forward or back between the
+    reads, and a read after the window is served even when the wall clock says it came an
+    hour earlier. Nothing prints twice."""
     app = make_app(station="debounce_seconds = 3\n")
     add_user(app, "ann", card="0011110001")
     jobs = [cups_clean.submit("ann", f"ann {n}") for n in range(2)]
     station = build_station(app, readers=[], services=[])
-    now = time.time()
+    now, seen = time.time(), time.monotonic()
 
-    def swipe(at: float) -> str:
-        return station.handle(Swipe(reader="desk", value="0011110001", at=at))
+    def swipe(at: float, after: float) -> str:
+        read = Swipe(reader="desk", value="0011110001", at=at, seen=seen + after)
+        return station.handle(read)
 
-    assert swipe(now) == "released"
-    assert swipe(now + 1) == "debounced"
-    assert swipe(now - HOUR) == "no-jobs"  # stepped back: not debounced, nothing left
-    assert swipe(now + 2 * HOUR) == "no-jobs"  # stepped forward past the window
+    assert swipe(now, 0) == "released"
+    assert swipe(now + 1, 1) == "debounced"
+    assert swipe(now - HOUR, 1.5) == "debounced"  # stepped back: still the same moment
+    assert swipe(now + 2 * HOUR, 2) == "debounced"  # stepped forward: still within 3 s
+    assert swipe(now - HOUR, 5.5) == "no-jobs"  # past the window: served, nothing left
     printed = cups_clean.wait_printed(2)
     time.sleep(0.5)
     assert sorted(p.job_id for p in cups_clean.printed()) == sorted(jobs)
