@@ -113,8 +113,8 @@ class App:
             cac_length=self.config.credgen.puk_length,
             clock=clock,
             policy=policy,
-        )
             offline_days=self.config.directory.offline_days,
+        )
 
     # -- the swipe's path (releasestation.release) ------------------------------------------
     @functools.cached_property
@@ -264,7 +264,7 @@ class App:
         return MailPrint(
             settings,
             lambda: Mailbox(settings),
-            Ledger(self.store),
+            Ledger(self.store, holder=config.station.name),
             senders,
             self.submitter,
             self.printq,

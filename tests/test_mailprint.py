@@ -391,3 +391,40 @@ def test_a_mail_that_trips_a_bug_is_put_aside_and_the_next_is_taken(
     assert [j.title for j in held(app)] == ["fine.pdf"]
     assert dovecot.count("failed") == 1 and dovecot.count("processed") == 1
     assert "RuntimeError: a bug" in caplog.text and smtp.messages == []
+
+
+def test_two_stations_on_one_mailbox_take_each_mail_once(
+    mail_app, running, dovecot, smtp, cups_clean
+):
+    north, south = mail_app(station="name = north\n"), mail_app(station="name = south\n")
+    add_user(north, "max")
+    for i in range(6):
+        dovecot.deliver(mail("max@example.org", as_pdf(f"{i}.pdf")))
+    running(north), running(south)
+    assert wait_for(lambda: dovecot.count("processed") == 6, timeout=20.0)
+    assert sorted(j.title for j in held(north)) == [f"{i}.pdf" for i in range(6)]
+    assert dovecot.count("INBOX") == 0 and dovecot.count("failed") == 0
+
+
+def test_a_mail_another_station_is_taking_is_left_to_it_unless_it_died(
+    mail_app, dovecot, smtp, cups_clean
+):
+    import datetime as dt
+
+    from releasestation.mailprint import message as mail_module
+    from releasestation.mailprint.ledger import Ledger
+
+    app = mail_app(station="name = south\n")
+    add_user(app, "nia")
+    now = dt.datetime.now(dt.UTC)
+    for title, began in (("busy.pdf", now), ("orphan.pdf", now - dt.timedelta(minutes=10))):
+        message = mail("nia@example.org", as_pdf(title))
+        key = mail_module.key_of(message, "nia@example.org", b"")
+        Ledger(app.store, holder="north", clock=lambda at=began: at).begin(
+            key, "nia@example.org", "nia"
+        )
+        dovecot.deliver(message)
+    assert app.mailprint().run(once=True) == 0
+    assert [j.title for j in held(app)] == ["orphan.pdf"], "north died holding it: taken over"
+    assert dovecot.count("INBOX") == 1, "north is still at the other one"
+    assert dovecot.count("processed") == 1

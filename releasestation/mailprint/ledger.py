@@ -14,13 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
+from releasestation.errors import StoreError
 from releasestation.mailprint.models import MailMessage
 from releasestation.store import Store
 from releasestation.store.models import utcnow
 
 HOLDING, HELD, REFUSED = "holding", "held", "refused"
 KEEP = dt.timedelta(days=30)  # rows older than this are forgotten
+STALE = dt.timedelta(minutes=5)  # a "holding" row unchanged this long: its holder died
 
 
 @dataclass(frozen=True)
@@ -33,19 +36,32 @@ class Taken:
     state: str
     jobs: tuple[int, ...]
     received_at: dt.datetime
+    holder: str = ""
+    updated_at: dt.datetime | None = None
 
 
 def _taken(row: MailMessage) -> Taken:
     jobs = tuple(int(j) for j in row.jobs.split(",") if j)
-    return Taken(row.key, row.sender, row.owner, row.state, jobs, row.received_at)
+    return Taken(
+        row.key, row.sender, row.owner, row.state, jobs, row.received_at, row.holder,
+        row.updated_at,
+    )  # fmt: skip
 
 
 class Ledger:
-    """The `mail_messages` rows of `store`, on `clock`."""
+    """The `mail_messages` rows of `store`, written as `holder` (the station), on `clock`."""
 
-    def __init__(self, store: Store, clock: Callable[[], dt.datetime] = utcnow):
+    def __init__(self, store: Store, holder: str = "", clock: Callable[[], dt.datetime] = utcnow):
         self.store = store
+        self.holder = holder[:128]
         self.clock = clock
+
+    def someone_elses(self, taken: Taken) -> bool:
+        """Whether another station is holding `taken`'s jobs right now (its row changed
+        less than STALE ago)."""
+        if taken.state != HOLDING or taken.holder == self.holder or taken.updated_at is None:
+            return False
+        return self.clock() - taken.updated_at < STALE
 
     def find(self, key: str) -> Taken | None:
         with self.store.read() as session:
@@ -61,24 +77,32 @@ class Ledger:
         with self.store.read() as session:
             return int(session.scalar(query) or 0)
 
-    def begin(self, key: str, sender: str, owner: str) -> Taken:
-        """Remember a mail whose jobs are about to be held."""
-        return self._add(key, sender, owner, HOLDING, "")
+    def begin(self, key: str, sender: str, owner: str) -> Taken | None:
+        """Remember a mail whose jobs are about to be held; None when another station
+        remembered it first (it takes the mail)."""
+        try:
+            return self._add(key, sender, owner, HOLDING, "", claim=True)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return None
+            raise
 
     def refused(self, key: str, sender: str, reason: str) -> Taken:
         """Remember a mail refused for `reason` (the reason as the sender was told)."""
         return self._add(key, sender, "", REFUSED, reason)
 
-    def _add(self, key: str, sender: str, owner: str, state: str, reason: str) -> Taken:
+    def _add(
+        self, key: str, sender: str, owner: str, state: str, reason: str, claim: bool = False
+    ) -> Taken:
         now = self.clock()
         with self.store.write() as session:
             row = session.scalars(select(MailMessage).where(MailMessage.key == key)).first()
-            if row is not None:  # a mail taken up before, decided again
+            if row is not None and not claim:  # a mail taken up before, decided again
                 row.state, row.reason, row.updated_at = state, reason, now
                 return _taken(row)
             row = MailMessage(
-                key=key, sender=sender[:320], owner=owner[:320], state=state, jobs="",
-                reason=reason, received_at=now, updated_at=now,
+                key=key, sender=sender[:320], owner=owner[:320], holder=self.holder,
+                state=state, jobs="", reason=reason, received_at=now, updated_at=now,
             )  # fmt: skip
             session.add(row)
             session.flush()

@@ -7,6 +7,10 @@ id as cupsd accepts it, and says "held" once all are held and the visitor's PIN 
 a service that dies in between finds the row when it sees the mail again, and moves it
 without holding anything twice (docs/mailprint.md, "Nothing twice, nothing lost").
 
+The insert is also the claim: where several stations take mail from one mailbox, the one
+whose row went in first holds the jobs; `holder` names it, and another station leaves a
+"holding" row alone until it has not changed for a few minutes (its holder died).
+
 The key is a SHA-256 of the sender's address and the Message-ID (of the whole message
 when it has none), so one sender cannot block another's mail by reusing its Message-ID.
 The rows of the last hour are also the per-sender limit's count. No row holds a document.
@@ -31,6 +35,7 @@ class MailMessage(Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)
     sender: Mapped[str] = mapped_column(String(320))  # the From address, lower case
     owner: Mapped[str] = mapped_column(String(320), default="")  # whose jobs they are
+    holder: Mapped[str] = mapped_column(String(128), default="")  # the station taking it
     state: Mapped[str] = mapped_column(String(16))  # holding | held | refused
     jobs: Mapped[str] = mapped_column(Text, default="")  # job ids, comma-separated
     reason: Mapped[str] = mapped_column(Text, default="")  # why refused

@@ -75,7 +75,8 @@ FORGET_EVERY = 3600.0  # seconds between clearing out the ledger's old rows
 @dataclass
 class Outcome:
     """What became of one mail: "held", "refused", "moved" (decided before), "retry" (left
-    for later) or "failed" (it tripped a bug: moved to the failed folder)."""
+    for later), "busy" (another station is taking it) or "failed" (it tripped a bug: moved
+    to the failed folder)."""
 
     uid: int
     state: str
@@ -205,6 +206,9 @@ class MailPrint:
             log.info("mailprint: message %d was %s before: moved to %s", uid, taken.state, folder)
             box.move(uid, folder)
             return Outcome(uid, "moved", list(taken.jobs))
+        if taken is not None and self.ledger.someone_elses(taken):
+            log.info("mailprint: message %d is being taken by %s", uid, taken.holder)
+            return Outcome(uid, "busy")
         decision = self.decide(message, sender, resumed=taken is not None, too_big=too_big)
         user = decision.sender.user if decision.sender is not None else None
         if user is None or decision.sender is None:
@@ -216,6 +220,9 @@ class MailPrint:
         except ReleaseStationError as exc:
             log.error("mailprint: message %d from %s left for later: %s", uid, sender, exc)
             return Outcome(uid, "retry", reasons=[str(exc)])
+        if jobs is None:
+            log.info("mailprint: message %d is being taken by another station", uid)
+            return Outcome(uid, "busy")
         self.ledger.held(key)
         box.move(uid, self.settings.processed_folder)
         log.info("mailprint: message %d from %s: %d job(s) held for %s", uid, sender,
@@ -292,10 +299,13 @@ class MailPrint:
         sender: str,
         user: User,
         documents: Sequence[CheckedDocument],
-    ) -> list[int]:
-        """Hold every document of the mail not held yet; the job ids, in order."""
+    ) -> list[int] | None:
+        """Hold every document of the mail not held yet; the job ids, in order (None when
+        another station claimed the mail first)."""
         if taken is None:
             taken = self.ledger.begin(key, sender, self.submitter.owner_of(user))
+            if taken is None:
+                return None
         jobs = list(taken.jobs)
         pending = list(documents[len(jobs) :])
         if taken.state == HOLDING and pending:

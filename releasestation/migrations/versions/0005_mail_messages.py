@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(64), nullable=False),
         sa.Column("sender", sa.String(320), nullable=False),
         sa.Column("owner", sa.String(320), nullable=False),
+        sa.Column("holder", sa.String(128), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("jobs", sa.Text, nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
