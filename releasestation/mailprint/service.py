@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 from releasestation.audit import Event
 from releasestation.errors import DocumentRefused, ReleaseStationError
 from releasestation.mailprint import message as mail
-from releasestation.mailprint.ledger import HELD, HOLDING, REFUSED, Ledger, Taken
+from releasestation.mailprint.ledger import HELD, REFUSED, Ledger, Taken
 from releasestation.mailprint.mailbox import Mailbox, MailboxError
 from releasestation.mailprint.reply import send_refusal
 from releasestation.mailprint.senders import Sender, Senders
@@ -302,13 +302,14 @@ class MailPrint:
     ) -> list[int] | None:
         """Hold every document of the mail not held yet; the job ids, in order (None when
         another station claimed the mail first)."""
+        resumed = taken is not None
         if taken is None:
             taken = self.ledger.begin(key, sender, self.submitter.owner_of(user))
             if taken is None:
                 return None
         jobs = list(taken.jobs)
         pending = list(documents[len(jobs) :])
-        if taken.state == HOLDING and pending:
+        if resumed and pending:  # a fresh mail has no job cupsd took unremembered
             for job_id in self._adopt(taken, user.username, pending, jobs):
                 self.ledger.add_job(key, job_id)
                 jobs.append(job_id)
