@@ -33,6 +33,13 @@ from tests.waiting import wait_for
 CARD = "55667788"
 
 
+@pytest.fixture
+def db_url(tmp_path) -> str:
+    """SQLite only: cupsd's faults meet the store the same way on either backend (the
+    kill cases, tests/faults/test_kill.py, run on both)."""
+    return f"sqlite:///{tmp_path}/station.db"
+
+
 class PromptCups(PrivateCups):
     """A private cupsd that writes its job files at once (`DirtyCleanInterval 0`). With
     cupsd's default of 30 s, a SIGKILL loses every job submitted, and every state change
