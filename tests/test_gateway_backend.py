@@ -69,7 +69,7 @@ def test_allowed_job_prints_the_same_bytes_and_the_payload_is_right(
     assert job["id"] == job_id and job["user"] == "daemon" and job["title"] == "report"
     assert job["uuid"].startswith("urn:uuid:")
     assert job["uuid"] == gateway.job_attributes(job_id)["job-uuid"]
-    assert job["copies"] == 1 and job["bytes"] == len(DATA)
+    assert job["copies"] == 1 and job["bytes"] == len(DATA) and job["pages"] == 2
     assert job["billing"] == {"job-billing": "CC7"}
     assert job["originating_host"] == "localhost"
     assert ask.body["queue"]["name"] == "Gate"

@@ -83,8 +83,8 @@ def test_direct_jobs_to_the_follow_me_printer_are_refused_released_ones_print(
     rows = [(r["event"], r["outcome"], r["job_id"], r["pages"])
             for r in audit_rows(app) if r["method"] == "gateway"]  # fmt: skip
     assert rows == [
-        ("deny", "account-authorization-failed", direct, None),
-        ("gateway", "allowed", held, None),
+        ("deny", "account-authorization-failed", direct, 2),  # the job's own pages, known
+        ("gateway", "allowed", held, 2),
         ("gateway", "printed", held, 2),
     ]
     assert {r.key: r.denials for r in reports.report(app.store, by="user")}["daemon"] == 1

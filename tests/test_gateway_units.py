@@ -222,3 +222,27 @@ def test_install_notes_retry_settings_that_would_abort_jobs_during_an_outage(tmp
     conf.write_text("JobRetryInterval 60\nJobRetryLimit 1440\n")
     assert retry_notes(str(conf)) == []
     assert retry_notes(str(tmp_path / "missing.conf")) == []
+
+
+def test_pages_where_the_file_says_so(tmp_path, monkeypatch):
+    from releasestation.gateway import job as job_mod
+
+    def pages(data: bytes) -> int | None:
+        path = tmp_path / "doc"
+        path.write_bytes(data)
+        return job_mod.count_pages(str(path))
+
+    assert pages(b"%!PS-Adobe-3.0\n%%Pages: 7\n%%EndComments\n") == 7
+    assert pages(b"%!PS-Adobe-3.0\n%%Pages: (atend)\n") is None
+    pdf = b"%PDF-1.4\n" + b"".join(
+        b"%d 0 obj << /Type /Page /Parent 2 0 R >> endobj\n" % n for n in range(3, 3 + 500)
+    ) + b"2 0 obj << /Type /Pages /Count 500 >> endobj\n" + b"x" * 3000  # fmt: skip
+    assert pages(pdf) == 500
+    monkeypatch.setattr(job_mod, "PDF_TAIL", 64)
+    # Pieces of 1 MiB: put page objects across the boundaries of the reads.
+    filler = b"%PDF-1.4\n" + b" " * (1024 * 1024 - 20)
+    assert pages(filler + b"/Type /Page\n" * 3 + b" " * (1024 * 1024 - 5) + b"/Type /Pages\n") == 3
+    across_head = b"%PDF-1.4\n" + b" " * (65536 - 5 - 9) + b"/Type /Page\n"  # the first read
+    assert pages(across_head + b" " * (1024 * 1024 - 3) + b"/Type /Pages /Type /Page") == 2
+    assert pages(b"PCL\x1bE") is None
+    assert pages(b"%PDF-1.5 compressed object streams only") is None
