@@ -48,10 +48,10 @@ def client_for(app, authority=None):
     return flask.test_client()
 
 
-def ask(client, user="alice", job_id=41, queue="Direct", pages=None, token=TOKEN):
+def ask(client, user="alice", job_id=41, queue="Direct", pages=None, token=TOKEN, copies=1):
     body = {
         "job": {"id": job_id, "uuid": f"urn:uuid:{job_id}", "user": user, "title": "t",
-                "copies": 1, "pages": pages},
+                "copies": copies, "pages": pages},
         "queue": {"name": queue},
         "device": {"scheme": "socket", "host": "printer"},
     }  # fmt: skip
@@ -156,6 +156,7 @@ def test_user_quota_refuses_once_reached_and_the_next_period_allows(station):
     done(client, job_id=43, pages=2)
     assert ask(client, job_id=44).status_code == 402  # 5 printed: reached
     assert ask(client, "bob", 45).status_code == 200  # another user
+    assert ask(client, "bob", 48, pages=2, copies=3).status_code == 402  # 6 pages > 5
     assert done(client, job_id=46, printed=False, pages=9).status_code == 200  # failed: 0
     assert authority.used_pages("alice") == 5
     now[0] = dt.datetime(2026, 12, 4, 0, 0, 1, tzinfo=dt.UTC)

@@ -163,7 +163,8 @@ class GatewayAuthority:
             return Decision(403, NOT_ALLOWED, "not in an allowed group")
         if self._follow_me_bypass(job, queue):
             return Decision(403, NOT_ALLOWED, "not released at a station")
-        return self._quota(user, _int(job.get("pages")) or 0)
+        pages = (_int(job.get("pages")) or 0) * max(1, _int(job.get("copies")) or 1)
+        return self._quota(user, pages)
 
     def _follow_me_bypass(self, job: Mapping[str, Any], queue: str | None) -> bool:
         if not (self.settings.follow_me_only_released and self.follow_me and queue):
