@@ -61,6 +61,29 @@ def test_a_local_user_logs_in_and_out(station):
     assert client.get("/api/v1/jobs").status_code == 401
 
 
+def test_the_login_cookie_carries_the_token_a_script_writes_with(station, cups_clean):
+    """docs/web.md's curl example: the jar is written at login only (-c), then read (-b):
+    the token a page shows after login, and the one the JSON login answers, both work
+    with the login's own cookie."""
+    client = station.client()
+    answer = log_in(client, "alice", PASSWORDS["alice"])
+    login_cookie = client.get_cookie("releasestation_session").value
+    shown = csrf_of(client.get("/jobs").data)  # this answer's cookie is not kept
+    client.set_cookie("releasestation_session", login_cookie)
+    job = cups_clean.submit("alice", "Report")
+    cancelled = client.post(f"/api/v1/jobs/{job}/cancel", headers={"X-CSRFToken": shown})
+    assert cancelled.status_code == 200, cancelled.get_data(as_text=True)
+    assert answer.status_code == 303
+    scripted = station.client()
+    token = csrf_of(scripted.get("/login").data)
+    form = {"username": "alice", "password": PASSWORDS["alice"], "csrf_token": token}
+    login = scripted.post("/login", data=form, headers={"Accept": "application/json"})
+    assert login.status_code == 200 and login.get_json()["csrf_token"]
+    missing = scripted.post("/api/v1/jobs/999999/cancel",
+                            headers={"X-CSRFToken": login.get_json()["csrf_token"]})  # fmt: skip
+    assert missing.status_code == 404, missing.get_data(as_text=True)
+
+
 def test_every_failed_login_says_the_same(station):
     client = station.client()
     wrong = log_in(client, "alice", "not-her-password")

@@ -29,6 +29,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import generate_csrf
 
 from releasestation.errors import DirectoryError
 from releasestation.owner_names import fold
@@ -160,9 +161,17 @@ def do_login() -> ResponseReturnValue:
         admin=is_admin(user, context().settings, parts.directory),
         seen=time.time(),
     )
+    # The new session's CSRF token goes into the login answer's cookie, so that a script
+    # which keeps only that cookie (curl -c at login, -b after) can write with the token
+    # any page shows: otherwise the first page after login would set it in a cookie of
+    # its own, and a write without that cookie be refused as "session token missing".
+    g.pop("csrf_token", None)
+    token = generate_csrf()
     log.info("web: %s logged in from %s", user.username, address)
     if wants_json():
-        return jsonify(user=user.username, name=session["name"], admin=session["admin"])
+        return jsonify(
+            user=user.username, name=session["name"], admin=session["admin"], csrf_token=token
+        )
     return redirect(_next_page(), 303)
 
 
