@@ -91,7 +91,9 @@ def test_the_demo_without_keep_stops_its_portal_when_the_story_ends():
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    found = re.search(r"web portal at http://127\.0\.0\.1:(\d+)/", done.stdout)
+    found = re.search(r"web portal at http://127\.0\.0\.1:(\d+)/ while the demo runs \(--keep",
+                      done.stdout)  # fmt: skip
     assert found, done.stdout
+    assert "the station and the portal have stopped. `bin/station --keep`" in done.stdout
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(found.group(1))), timeout=2).close()

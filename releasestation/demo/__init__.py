@@ -161,7 +161,10 @@ def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
         except RuntimeError as exc:
             say(f"demo: FAILED: {exc}")
             return 1
-        say(f"demo: web portal at {portal.url}")
+        if keep:
+            say(f"demo: web portal at {portal.url}")
+        else:  # the story ends in seconds, and the portal with it
+            say(f"demo: web portal at {portal.url} while the demo runs (--keep keeps it)")
         for name, password in passwords.items():
             say(f"demo:   log in as {name} with password {password}")
         say("demo: alice swipes her card at the terminal")
@@ -179,7 +182,10 @@ def _demo(root: Path, cups: PrivateCups, keep: bool) -> int:
             say(f"demo: open {portal.url}, log in as alice, send a PDF, release it")
             _say_printed(cups, seen={job.job_id for job in cups.printed()})
         else:
-            say("demo: `releasestation demo --keep` keeps the station and the portal serving")
+            say(
+                "demo: done; the station and the portal have stopped. "
+                "`bin/station --keep` (`releasestation demo --keep`) keeps them serving"
+            )
     except KeyboardInterrupt:
         pass
     finally:
