@@ -93,6 +93,30 @@ def test_check_reports_unreachable_cupsd_and_unmigrated_db(write_config, capsys,
     assert "FAIL  cupsd, hold queues and policy" in out
 
 
+def test_db_upgrade_says_what_it_did(write_config, db_url, capsys, tmp_path):
+    """An admin upgrading the package runs `db upgrade` on last release's store: the
+    answer names the revisions it was at and is at now, not just "up to date"."""
+    from sqlalchemy import create_engine, inspect
+
+    from releasestation.store.migrate import upgrade
+
+    path = write_config()
+    engine = create_engine(db_url)
+    upgrade(engine, "0002_credentials")
+    upgrade(engine, "0005_mail_messages")  # the release before the offline directory
+    code, out, _ = run(capsys, path, "db", "upgrade")
+    assert code == 0
+    assert "database upgraded from 0002_credentials, 0005_mail_messages to " in out
+    assert "0006_offline_directory" in out
+    assert {"offline_users", "offline_cards"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+    code, out, _ = run(capsys, path, "db", "upgrade")
+    assert code == 0 and out.startswith("database is up to date (at 0002_credentials")
+    fresh = tmp_path / "fresh.ini"
+    fresh.write_text(path.read_text().replace(db_url, f"sqlite:///{tmp_path}/fresh.db"))
+    assert run(capsys, fresh, "db", "upgrade")[1].startswith("database created (at ")
+
+
 def test_config_errors_exit_2_naming_the_key(tmp_path, capsys):
     bad = tmp_path / "bad.ini"
     bad.write_text("[station]\nhold_queues = Secure\ndebounce = 3\n")

@@ -283,8 +283,18 @@ def cmd_card_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from releasestation.store.migrate import current
+
     app = load_app(args)
+    before = current(app.store.engine)
     app.store.upgrade()
     app.record_secret()
-    print("database is up to date")
+    after = current(app.store.engine)
+    now = ", ".join(sorted(after))
+    if before == after:
+        print(f"database is up to date (at {now})")
+    elif not before:
+        print(f"database created (at {now})")
+    else:
+        print(f"database upgraded from {', '.join(sorted(before))} to {now}")
     return OK
