@@ -94,6 +94,15 @@ def test_every_failed_login_says_the_same(station):
     assert message(wrong).split("<")[0] == message(nobody).split("<")[0]
 
 
+def test_a_password_typed_as_the_name_is_not_logged(station, caplog):
+    caplog.set_level("INFO", logger="releasestation")
+    assert log_in(station.client(), "Tr0ub4dor&3-secret", "x").status_code == 401
+    assert log_in(station.client(), "alice", "not-her-password").status_code == 401
+    assert "Tr0ub4dor" not in caplog.text
+    assert "failed login of a user name the directory does not know" in caplog.text
+    assert "failed login of 'alice' from" in caplog.text, "a known name is worth logging"
+
+
 def test_a_login_flood_is_throttled_per_user_and_per_address(station):
     app = station.app
     for attempt in range(5):  # login_user_failures = 5

@@ -140,7 +140,9 @@ def do_login() -> ResponseReturnValue:
     parts = context().parts
     if parts.throttle.wait_seconds(username, address):
         metrics.login("throttled")
-        log.warning("web: login of %r from %s refused: locked out", username[:64], address)
+        # No name: an address locked out may be trying anything, passwords included.
+        log.warning("web: a login from %s refused: the name or the address is locked out",
+                    address)  # fmt: skip
         return _failed(429, LOGIN_FAILED, username)
     try:
         user = parts.directory.authenticate(username, password)
@@ -150,7 +152,7 @@ def do_login() -> ResponseReturnValue:
     if user is None:
         metrics.login("failed")
         parts.throttle.failure(username, address)
-        log.info("web: failed login of %r from %s", username[:64], address)
+        log.info("web: failed login of %s from %s", _loggable(username), address)
         return _failed(401, LOGIN_FAILED, username)
     metrics.login("ok")
     session.clear()  # a fresh session (and CSRF token) for the new user
@@ -173,6 +175,17 @@ def do_login() -> ResponseReturnValue:
             user=user.username, name=session["name"], admin=session["admin"], csrf_token=token
         )
     return redirect(_next_page(), 303)
+
+
+def _loggable(username: str) -> str:
+    """A failed login's name as the log shows it: a user the directory knows by name, else
+    not at all (people type their password into the name field, and the log must not
+    keep it)."""
+    try:
+        known = context().parts.directory.user_by_name(username) is not None
+    except DirectoryError:
+        known = False
+    return repr(username[:64]) if known else "a user name the directory does not know"
 
 
 def _failed(status: int, message: str, username: str) -> ResponseReturnValue:
