@@ -273,3 +273,24 @@ def test_a_pin_reset_whose_mail_is_refused_keeps_the_old_pin(portal, refusing_sm
     assert answer.status_code == 502 and "No new PIN" in answer.get_json()["error"]
     assert digest() == before
     assert [r["outcome"] for r in audit_rows(app, "credential")] == []
+
+
+def test_with_cupsd_away_the_status_and_admin_pages_say_so_and_show_the_readers(portal, tmp_path):
+    away = portal(
+        cups=f"server = {tmp_path}/no-such.sock\ntimeout_seconds = 2\n",
+        **{"reader:door": "type = papercut\nhost = 127.0.0.1\nport = 9\n"},
+    )
+    status = away.client().get("/api/v1/status")
+    assert status.status_code == 200, status.get_data(as_text=True)
+    printers = status.get_json()["printers"]
+    assert [(p["name"], p["state"]) for p in printers] == [
+        ("Secure", "unreachable"),
+        ("Secure2", "unreachable"),
+    ]
+    assert printers[0]["problem"] == "the print server cannot be reached"
+    page = away.client().get("/status").get_data(as_text=True)
+    assert "the print server cannot be reached" in page and "door" in page
+    admin = away.login("carol").get("/admin")
+    text = admin.get_data(as_text=True)
+    assert admin.status_code == 200, text
+    assert "the held jobs cannot be listed" in text and "door" in text

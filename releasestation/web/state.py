@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from releasestation.audit import AUDIT
+from releasestation.errors import PrintServerError
 from releasestation.printq.server import PRINTER_ATTRIBUTES
 from releasestation.store.models import utcnow
 
@@ -39,6 +40,7 @@ LAST_READ_WINDOW = dt.timedelta(days=7)
 COLOR_KEPT = 60.0  # seconds: a printer's colour modes change when an admin changes it
 CONNECTED = "releasestation_reader_connected"
 STATES = {3: "idle", 4: "printing", 5: "stopped"}
+UNREACHABLE = "the print server cannot be reached"
 _ATTRIBUTES = (*PRINTER_ATTRIBUTES, "queued-job-count")
 
 
@@ -101,10 +103,21 @@ class StationState:
         self._color: tuple[float, bool] = (-COLOR_KEPT, False)
 
     def printers(self) -> list[PrinterState]:
+        """Each printer's state; when cupsd cannot be asked, each one says so (state
+        `unreachable`), so the status still shows the readers and why nothing prints."""
         named = [(q, "hold queue") for q in self.station.hold_queues]
         if self.station.printer:
             named.append((self.station.printer, "printer"))
-        return [self._printer(name, role) for name, role in named]
+        states: list[PrinterState] = []
+        for name, role in named:
+            try:
+                states.append(self._printer(name, role))
+            except PrintServerError as exc:
+                log.error("web: %s", exc)
+                break  # one timeout is enough: the others are on the same cupsd
+        for name, role in named[len(states) :]:
+            states.append(PrinterState(name, role, "unreachable", "", UNREACHABLE, None))
+        return states
 
     def _printer(self, name: str, role: str) -> PrinterState:
         attrs = self.printq.queue_attributes(name, _ATTRIBUTES)

@@ -4,15 +4,19 @@ and the admin pages (/admin: every held job with its owner, the printers and rea
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, g, render_template
 
+from releasestation.errors import PrintServerError
 from releasestation.web.auth import admin_required, login_required
 from releasestation.web.context import context
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("status", __name__)
 
@@ -34,7 +38,11 @@ def status() -> ResponseReturnValue:
 def admin() -> ResponseReturnValue:
     ctx = context()
     state = ctx.parts.state
-    jobs = [ctx.portal.view(job, admin=True) for job in state.held_jobs()]
+    try:
+        jobs = [ctx.portal.view(job, admin=True) for job in state.held_jobs()]
+    except PrintServerError as exc:  # the page still shows the readers, and why
+        log.error("web: %s", exc)
+        jobs = None
     return render_template(
         "admin.html", jobs=jobs, printers=state.printers(), readers=state.readers()
     )
