@@ -276,15 +276,17 @@ def held_by_owner(cups: PrivateCups) -> dict[str, list[int]]:
     return owned
 
 
-def guesses(stations: list[Station]) -> tuple[int, int, int]:
+def guesses(stations: list[Station]) -> tuple[int, int, int, bool]:
     """(guesses checked before the site lockout first refused one, refused by the site
-    lockout, refused by a reader's own lockout), from the stations' logs in time order."""
+    lockout, refused by a reader's own lockout, whether a station locked the site), from
+    the stations' logs in time order."""
     seen = []
     for station in stations:
         for line in station.lines():
             if "denied pin" in line:
                 seen.append((stamp(line), line))
     checked = site = reader = 0
+    locked = any("site-locked" in line for s in stations for line in s.lines())
     for _, line in sorted(seen, key=lambda s: s[0] or dt.datetime.min):
         if "across the site" in line:
             site += 1
@@ -292,7 +294,7 @@ def guesses(stations: list[Station]) -> tuple[int, int, int]:
             reader += 1
         elif not site:
             checked += 1
-    return checked, site, reader
+    return checked, site, reader, locked
 
 
 def run(args: argparse.Namespace) -> int:
@@ -353,7 +355,8 @@ def site(args, root: Path, url: str, cups: PrivateCups, slapd, owners: int) -> i
         if args.logs:
             Path(args.logs).mkdir(parents=True, exist_ok=True)
             for station in stations:
-                shutil.copy(station.log, args.logs)
+                if station.log.exists():
+                    shutil.copy(station.log, args.logs)
 
 
 def start_one(station: Station) -> None:
@@ -408,10 +411,11 @@ def measure(args, stations, swipes, cups, owned, url) -> int:
         f"jobs: {len(wanted)} of the people who swiped, {len(printed)} printed; "
         f"printed twice: {len(twice)}, lost: {len(lost)}, of someone else: {len(stray)}"
     )
-    checked, site_refused, reader_refused = guesses(stations)
+    checked, site_refused, reader_refused, locked = guesses(stations)
     print(
         f"guesser: {checked} wrong PINs checked before the site lockout refused one; then "
-        f"{site_refused} refused across the site ({reader_refused} by a reader's own lockout)"
+        f"{site_refused} refused across the site ({reader_refused} by a reader's own lockout);"
+        f" the site {'was' if locked else 'was never'} locked"
     )
     peak = max(conns.samples, default=0)
     print(f"PostgreSQL connections of the stations: at most {peak}, {idle} idle at the end")
