@@ -294,3 +294,18 @@ def test_with_cupsd_away_the_status_and_admin_pages_say_so_and_show_the_readers(
     text = admin.get_data(as_text=True)
     assert admin.status_code == 200, text
     assert "the held jobs cannot be listed" in text and "door" in text
+
+
+def test_a_pin_reset_for_a_user_without_an_address_says_why(portal, smtp):
+    from releasestation.store import users as store_users
+
+    station = portal(credgen=smtp.ini())
+    with station.app.store.write() as session:
+        store_users.add_user(session, "dave", "local")  # no e-mail address
+    carol = station.login("carol")
+    answer = post_api(carol, "/api/v1/admin/users/dave/pin")
+    assert answer.status_code == 409, answer.get_data(as_text=True)
+    error = answer.get_json()["error"]
+    assert "knows no e-mail address" in error and "--email" not in error, "no CLI hint here"
+    assert smtp.to("dave@example.org") == []
+    assert audit_rows(station.app, "credential") == []

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from releasestation.audit import Event
+from releasestation.credentials import plan
 from releasestation.credentials.one_user import UserIssuer
 from releasestation.directory.local import LOCAL_SOURCES, to_user
 from releasestation.errors import ConflictError
@@ -122,14 +123,23 @@ class Accounts:
             raise Refused(409, "This station issues no PINs ([credgen] generate_pin = no).")
         if not settings.email_notifications:
             raise Refused(409, "PINs are not mailed here ([credgen] email_notifications = no).")
+        if not plan.recipient(settings, user):
+            raise Refused(
+                409,
+                f"No new PIN for {user.username}: the station knows no e-mail address to mail "
+                "it to (the directory's, a local user's own, or one [credgen] "
+                "email_recipient_from_username makes from the name).",
+            )
         now_new = dataclasses.replace(
             settings, pin_rewrite="Always", min_seconds_between_runs=0, generate_password=False
         )
         p = self.parts
         issuer = UserIssuer(now_new, p.store, p.hasher, p.audit, p.directory)
         result = issuer.issue(user.username)
-        if result.status != "issued":
-            raise Refused(502, f"No new PIN for {user.username}: {result.reason or result.status}.")
+        if result.status != "issued":  # skipped: the [credgen] policy leaves them out
+            status = 409 if result.status == "skipped" else 502
+            why = result.reason or result.status
+            raise Refused(status, f"No new PIN for {user.username}: {why}.")
         self.parts.audit.record(self._event(user, "pin-reset", by))  # who asked for it
         log.info("web: %s reset the PIN of %s (mailed to %s)", by, user.username, result.email)
         return result.email
