@@ -54,6 +54,26 @@ def test_users_and_cards(local_station, capsys, monkeypatch):
     assert run(capsys, path, "user", "remove", "alice")[0] == 1
 
 
+def test_user_set_changes_a_local_user_and_keeps_the_cards(local_station, capsys):
+    """A local user added without an address gets one later (a PIN reset needs it),
+    without losing the cards `user remove` would take."""
+    path = local_station
+    assert run(capsys, path, "user", "add", "dave")[0] == 0
+    assert run(capsys, path, "card", "add", "dave", "0012345678")[0] == 0
+    code, out, _ = run(capsys, path, "user", "set", "dave", "--email", "dave@example.org",
+                       "--cost-center", "4711")  # fmt: skip
+    assert code == 0 and "changed email, cost_center of dave" in out
+    code, out, _ = run(capsys, path, "user", "list")
+    [line] = [row for row in out.splitlines() if row.startswith("dave")]
+    assert "dave@example.org" in line and "4711" in line and line.split()[-1] == "1"
+    assert run(capsys, path, "user", "set", "dave", "--cost-center", "")[0] == 0
+    assert "4711" not in run(capsys, path, "user", "list")[1]
+    code, _, err = run(capsys, path, "user", "set", "dave")
+    assert code == 1 and "nothing to change" in err
+    code, _, err = run(capsys, path, "user", "set", "nobody", "--email", "x@example.org")
+    assert code == 1 and "no user 'nobody'" in err
+
+
 def test_jobs_and_admin_release(local_station, capsys, cups_clean):
     path = local_station
     run(capsys, path, "user", "add", "alice")

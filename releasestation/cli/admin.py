@@ -48,6 +48,12 @@ def register(sub) -> None:
         help="give the user a web portal password, read from stdin (asked on a terminal)",
     )
     p.set_defaults(handler=cmd_user_add)
+    p = user.add_parser("set", help="change a local user's e-mail, display name or cost center")
+    p.add_argument("username")
+    p.add_argument("--email", help="'' removes it")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--cost-center", help="'' removes it")
+    p.set_defaults(handler=cmd_user_set)
     p = user.add_parser(
         "passwd", help="set a local user's web portal password (read from stdin or asked)"
     )
@@ -163,6 +169,29 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_user_set(args: argparse.Namespace) -> int:
+    """Change what `user add` set, keeping the user's cards, PIN and password."""
+    changes = {
+        field: value
+        for field, value in (
+            ("email", args.email),
+            ("display_name", args.name),
+            ("cost_center", args.cost_center),
+        )
+        if value is not None
+    }
+    if not changes:
+        raise ReleaseStationError("nothing to change: give --email, --name or --cost-center")
+    app = load_app(args)
+    with app.store.write() as session:
+        user = _local_user(session, args.username, "only local users are changed here")
+        for field, value in changes.items():
+            value = value.strip()
+            setattr(user, field, (value or None) if field == "cost_center" else value)
+    print(f"changed {', '.join(changes)} of {args.username}")
+    return OK
+
+
 def cmd_user_passwd(args: argparse.Namespace) -> int:
     app = load_app(args)
     with app.store.read() as session:
@@ -197,16 +226,18 @@ def _new_password_hash(app: App) -> str:
     return passwords.hash_password(password)
 
 
-def _local_user(session, username: str) -> UserRow:
+def _local_user(
+    session,
+    username: str,
+    why: str = "only local users have a password here"
+    " (directory users log in with the directory's, visitors do not log in)",
+) -> UserRow:
     """The store's local user called `username`; ReleaseStationError for anyone else."""
     user = store_users.find_user(session, username)
     if user is None:
         raise ReleaseStationError(f"no user {username!r} in the store")
     if user.source != "local":
-        raise ReleaseStationError(
-            f"{user.username} is a {user.source} user: only local users have a password here"
-            " (directory users log in with the directory's, visitors do not log in)"
-        )
+        raise ReleaseStationError(f"{user.username} is a {user.source} user: {why}")
     return user
 
 
