@@ -137,6 +137,14 @@ def test_db_upgrade_says_what_it_did(write_config, db_url, capsys, tmp_path):
     assert run(capsys, fresh, "db", "upgrade")[1].startswith("database created (at ")
 
 
+def test_status_on_an_unmigrated_store_says_to_run_db_upgrade(write_config, capsys):
+    path = write_config()
+    code, out, err = run(capsys, path, "status")
+    assert code == 1, out + err
+    assert "FAIL  database: database is empty: run `releasestation db upgrade`" in out
+    assert "no such table" not in out + err
+
+
 def test_config_errors_exit_2_naming_the_key(tmp_path, capsys):
     bad = tmp_path / "bad.ini"
     bad.write_text("[station]\nhold_queues = Secure\ndebounce = 3\n")

@@ -82,7 +82,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Exit code 0 all good, 1 something is wrong, 3 the daemon or a peer is unreachable."""
     from releasestation.monitoring.status import gather
 
-    report = gather(load_app(args), timeout=args.timeout, daemon=args.daemon)
+    app = load_app(args)
+    try:
+        problem = app.store.migration_problem()
+    except StoreError:
+        problem = None  # the report says the store cannot be reached
+    if problem:  # its tables are missing: the report could only fail on them
+        print(f"station {app.config.station.name}\nFAIL  database: {problem}")
+        return FAILED
+    report = gather(app, timeout=args.timeout, daemon=args.daemon)
     print("\n".join(report.lines))
     return report.code
 
