@@ -103,6 +103,17 @@ def test_a_password_typed_as_the_name_is_not_logged(station, caplog):
     assert "failed login of 'alice' from" in caplog.text, "a known name is worth logging"
 
 
+def test_a_password_typed_as_the_name_is_not_in_the_lockout(station, caplog):
+    caplog.set_level("INFO", logger="releasestation")
+    for attempt in range(5):  # login_user_failures = 5
+        client = station.client(f"198.51.100.{attempt}")
+        assert log_in(client, "Tr0ub4dor&3-secret", "x").status_code == 401
+    [lock] = [r for r in audit_rows(station.app, "lockout") if r["method"] == "web"]
+    assert lock["outcome"] == "web-user-locked" and lock["username"] is None
+    assert "a user name the directory does not know" in lock["detail"]
+    assert "Tr0ub4dor" not in caplog.text and "Tr0ub4dor" not in str(lock)
+
+
 def test_a_login_flood_is_throttled_per_user_and_per_address(station):
     app = station.app
     for attempt in range(5):  # login_user_failures = 5

@@ -151,8 +151,9 @@ def do_login() -> ResponseReturnValue:
         raise
     if user is None:
         metrics.login("failed")
-        parts.throttle.failure(username, address)
-        log.info("web: failed login of %s from %s", _loggable(username), address)
+        known = _known(username)
+        parts.throttle.failure(username, address, known=known)
+        log.info("web: failed login of %s from %s", _loggable(username, known), address)
         return _failed(401, LOGIN_FAILED, username)
     metrics.login("ok")
     session.clear()  # a fresh session (and CSRF token) for the new user
@@ -177,14 +178,18 @@ def do_login() -> ResponseReturnValue:
     return redirect(_next_page(), 303)
 
 
-def _loggable(username: str) -> str:
+def _known(username: str) -> bool:
+    """Whether the directory knows `username` (a failed login's name may be a password)."""
+    try:
+        return context().parts.directory.user_by_name(username) is not None
+    except DirectoryError:
+        return False
+
+
+def _loggable(username: str, known: bool) -> str:
     """A failed login's name as the log shows it: a user the directory knows by name, else
     not at all (people type their password into the name field, and the log must not
     keep it)."""
-    try:
-        known = context().parts.directory.user_by_name(username) is not None
-    except DirectoryError:
-        known = False
     return repr(username[:64]) if known else "a user name the directory does not know"
 
 

@@ -70,20 +70,23 @@ class LoginThrottle:
         locked = self.lockouts.locked_in(self._scopes(username, address))
         return locked[1] if locked else None
 
-    def failure(self, username: str, address: str | None) -> None:
-        """Count one failed login of `username` from `address` (audited when it locks)."""
+    def failure(self, username: str, address: str | None, known: bool = False) -> None:
+        """Count one failed login of `username` from `address` (audited when it locks).
+        The lockout's log line and audit row name the user only when `known` (the directory
+        knows the name): an unknown "name" is often a password typed in the wrong field."""
         user_scope, address_scope = self._scopes(username, address)
         s = self.settings
         limits = (
             Limit(user_scope, s.login_user_failures, s.login_window_seconds),
             Limit(address_scope, s.login_address_failures, s.login_window_seconds),
         )
-        tried = username.strip()[:64]
+        tried = username.strip()[:64] if known else None
 
         def event(scope: str, state: Lockout, now: dt.datetime) -> Event:
             seconds = int((state.locked_until - now).total_seconds()) if state.locked_until else 0
             by_name = scope == user_scope
-            what = f"user name {tried!r}" if by_name else f"address {address_key(address)}"
+            name = f"user name {tried!r}" if tried else "a user name the directory does not know"
+            what = name if by_name else f"address {address_key(address)}"
             return Event(
                 "lockout",
                 outcome="web-user-locked" if by_name else "web-address-locked",
