@@ -223,7 +223,9 @@ def test_check_reports_owners_hidden_from_the_station(cupsd):
 def test_check_on_unreachable_cupsd():
     server = PrintServer(CupsSettings(server="/nonexistent/cups.sock", timeout_seconds=1))
     [problem] = server.check(["Secure"])
-    assert "cannot be reached" in problem and "/nonexistent/cups.sock" in problem
+    assert "unreachable" in problem and "/nonexistent/cups.sock" in problem
+    assert problem.count("/nonexistent/cups.sock") == 1, "said once"
+    assert "is cupsd running?" in problem
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="runs lp as another OS user")

@@ -51,7 +51,9 @@ def run_check(
         try:
             attrs = server.queue_attributes(queue)
         except PrintServerError as exc:
-            return [f"{where} cannot be reached: {exc}"]
+            said = str(exc)  # it names cupsd's address already, mostly
+            said = said if server.server in said else f"{where} cannot be reached: {said}"
+            return [f"{said} (is cupsd running? systemctl status cups)"]
         problems += _queue_problems(queue, attrs, must_hold, where)
         if attrs is not None:
             policies.add(str(attrs.get("printer-op-policy") or "default"))
