@@ -317,9 +317,7 @@ def test_a_store_at_an_older_revision_is_migrated_on_restore(
     fresh.close()
     capsys.readouterr()
     assert run("restore", out, "-c", new_path) == 0
-    assert (
-        "made at revision 0002_credentials; now 0002_credentials, 00" in capsys.readouterr().out
-    )
+    assert "made at revision 0002_credentials; now 0002_credentials, 00" in capsys.readouterr().out
     app = make_app(new_path)
     assert app.store.migration_problem() is None
     with app.store.read() as session:

@@ -35,9 +35,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_mail_messages"),
         sa.UniqueConstraint("key", name="uq_mail_messages_key"),
     )
-    op.create_index(
-        "ix_mail_messages_sender_received", "mail_messages", ["sender", "received_at"]
-    )
+    op.create_index("ix_mail_messages_sender_received", "mail_messages", ["sender", "received_at"])
 
 
 def downgrade() -> None:
