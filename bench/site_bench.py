@@ -75,6 +75,21 @@ INDEX_BUILT = "held-job index: "
 APP_NAME = "rs-site-bench"
 
 
+class SiteCups(PrivateCups):
+    """The site's central cupsd, keeping `max_events` job events per subscription
+    (`MaxEvents`, 100 by default): every station's held-job index subscribes, and at 2
+    swipes a second a default cupsd already drops events (each released job makes four to
+    six), so each index distrusts itself and lists every held job again (docs/cups.md)."""
+
+    def __init__(self, root: Path, max_events: int):
+        super().__init__(root)
+        self.max_events = max_events
+
+    def _cupsd_conf(self) -> str:
+        extra = f"MaxEvents {self.max_events}\n" if self.max_events else ""
+        return super()._cupsd_conf() + extra
+
+
 @dataclass
 class Station:
     """One `releasestation run` process and the terminal its reader dials."""
@@ -83,6 +98,7 @@ class Station:
     root: Path
     terminal: Terminal = field(default_factory=Terminal)
     proc: subprocess.Popen[bytes] | None = None
+    printer: str | None = None  # its own follow-me printer, else the hold queue prints
 
     @property
     def name(self) -> str:
@@ -128,6 +144,7 @@ hold_queues = Secure
 secret_file = {root}/secret
 owner_domains = CORP
 pin_max_digits = {PIN_DIGITS}
+{f"printer = {station.printer}" if station.printer else ""}
 [cups]
 server = {cups.socket}
 [directory]
@@ -309,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
             owners = sum(n for _, n in mix)
             seed_users(slapd, owners)
             slapd.start()
-            with PrivateCups(root / "cups") as cups:
+            with SiteCups(root / "cups", args.max_events) as cups:
                 cups.add_hold_queue("Secure")
                 arrivals = Arrivals(cups, first_user=owners, users=owners + 1)
                 seconds, jobs, _ = load_jobs(cups, mix, arrivals, 0)
@@ -335,6 +352,10 @@ def prepare_store(ini: Path) -> None:
 def site(args, root: Path, url: str, cups: PrivateCups, slapd, owners: int) -> int:
     owned = held_by_owner(cups)
     stations = [Station(n + 1, root) for n in range(args.stations)]
+    if args.printers:
+        for station in stations:
+            station.printer = f"Printer{station.number}"
+            cups.add_printer(station.printer)
     for station in stations:
         station.ini.write_text(station_ini(station, root, url, cups, slapd))
     prepare_store(stations[0].ini)
@@ -446,6 +467,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--double", type=float, default=0.1, help="share swiping twice")
     parser.add_argument("--guess-every", type=float, default=1.0, help="seconds per guess")
     parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument(
+        "--printers",
+        action="store_true",
+        help="each station releases to a printer of its own (follow-me) instead of the "
+        "shared hold queue printing every station's jobs",
+    )
+    parser.add_argument(
+        "--max-events",
+        type=int,
+        default=20_000,
+        help="cupsd's MaxEvents (0: cupsd's default, 100)",
+    )
     parser.add_argument("--logs", metavar="DIR", help="keep the stations' logs there")
     args = parser.parse_args(argv)
     if not 1 <= args.stations <= 64 or args.rate <= 0 or args.seconds <= 0:
