@@ -219,6 +219,7 @@ def test_status_for_a_good_and_a_broken_station(start, terminal, tmp_path):
         cups.stop()
         code, shown = status(run, base)
         assert code == 3 and "FAIL  cupsd: " in shown
+        assert "FAIL  not known: cupsd cannot be reached" in shown.split("printers", 1)[1]
     run.station.stop()
     code, shown = status(run, base)
     assert code == 3 and "daemon at http://127.0.0.1:" in shown and "not reachable" in shown

@@ -85,6 +85,8 @@ def gather(app: App, timeout: float = 5.0, daemon: str | None = None) -> Report:
         detail = "answers" if part.ok else part.detail
         report.add(f"{part.name}: {detail}", unreachable=not part.ok)
     report.section("printers")
+    if not snap.cupsd.ok:
+        report.add("not known: cupsd cannot be reached (above)", unreachable=True)
     for p in snap.printers:
         extra = f" - {p.message}" if p.message else ""
         report.add(f"{p.name}: {p.state_name}, {p.problem or 'ok'}{extra}", wrong=bool(p.problem))
