@@ -133,7 +133,9 @@ class Station:
         return self.log.read_text("utf-8", "replace").splitlines()
 
 
-def station_ini(station: Station, root: Path, url: str, cups: PrivateCups, slapd) -> str:
+def station_ini(
+    station: Station, root: Path, url: str, cups: PrivateCups, slapd, timeout: float
+) -> str:
     directory = slapd.settings()
     password = root / "bind.pw"
     password.write_text(directory.bind_password + "\n")
@@ -147,6 +149,7 @@ pin_max_digits = {PIN_DIGITS}
 {f"printer = {station.printer}" if station.printer else ""}
 [cups]
 server = {cups.socket}
+timeout_seconds = {timeout:g}
 [directory]
 type = ldap
 uri = {", ".join(directory.uri)}
@@ -357,7 +360,7 @@ def site(args, root: Path, url: str, cups: PrivateCups, slapd, owners: int) -> i
             station.printer = f"Printer{station.number}"
             cups.add_printer(station.printer)
     for station in stations:
-        station.ini.write_text(station_ini(station, root, url, cups, slapd))
+        station.ini.write_text(station_ini(station, root, url, cups, slapd, args.cups_timeout))
     prepare_store(stations[0].ini)
     rng = random.Random(args.seed)
     people = list(range(owners))
@@ -478,6 +481,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=20_000,
         help="cupsd's MaxEvents (0: cupsd's default, 100)",
+    )
+    parser.add_argument(
+        "--cups-timeout",
+        type=float,
+        default=10,
+        help="the stations' [cups] timeout_seconds (a listing of 20,000 held jobs can "
+        "take longer than the default 10 s while other stations list theirs)",
     )
     parser.add_argument("--logs", metavar="DIR", help="keep the stations' logs there")
     args = parser.parse_args(argv)
