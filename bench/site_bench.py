@@ -399,6 +399,22 @@ def start_one(station: Station) -> None:
         raise SystemExit(f"{station.name} never built its held-job index")
 
 
+def printing(cups: PrivateCups, wanted: int, still: float = 30, limit: float = 900) -> None:
+    """Wait until `wanted` jobs came out, or none came out for `still` seconds (a job
+    left then is counted as not printed), or `limit` seconds passed."""
+    deadline = time.monotonic() + limit
+    count, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = len(cups.printed())
+        if now >= wanted:
+            return
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since > still:
+            return
+        time.sleep(1)
+
+
 def measure(args, stations, swipes, cups, owned, url) -> int:
     pids = {s.name: s.proc.pid for s in stations if s.proc is not None}
     cpu_before = {name: process_cpu_ms(pid) for name, pid in pids.items()}
@@ -407,7 +423,7 @@ def measure(args, stations, swipes, cups, owned, url) -> int:
         late = send(swipes, stations)
         swiped = {int(s.value[1:]) for s in swipes if s.kind != "guess"}
         wanted = sorted(j for i in swiped for j in owned.get(bench_uid(i), []))
-        wait_for(lambda: len(cups.printed()) >= len(wanted), 120)
+        printing(cups, len(wanted))
         time.sleep(5)  # anything printed twice, or late, comes out meanwhile
         idle = conns.count()
     cupsd_cpu = (cpu_ms(cups.pid) or 0.0) - cupsd_before
@@ -433,7 +449,7 @@ def measure(args, stations, swipes, cups, owned, url) -> int:
     stray = sorted(set(printed) - set(wanted))
     print(
         f"jobs: {len(wanted)} of the people who swiped, {len(printed)} printed; "
-        f"printed twice: {len(twice)}, lost: {len(lost)}, of someone else: {len(stray)}"
+        f"printed twice: {len(twice)}, not printed: {len(lost)}, of someone else: {len(stray)}"
     )
     checked, site_refused, reader_refused, locked = guesses(stations)
     print(
