@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from releasestation.lifecycle.watcher import JobWatcher
+from releasestation.lifecycle.watcher import MAX_BACKOFF, JobWatcher
+from releasestation.printq.watch import NewJobs
 from tests.fixtures.cupsd import lp, pjl_document
 from tests.fixtures.station import add_user, audit_rows, swipe
 from tests.waiting import wait_for
@@ -141,3 +142,15 @@ def test_the_stations_metrics_count_what_visitors_were_issued(visitor_app, make_
         None,
         0,
     )
+
+
+def test_the_watcher_backs_off_while_cupsd_fails_its_polls(make_app, tmp_path):
+    """Each failed poll would list every held job again: with cupsd away the watcher asks
+    less and less often, up to a minute apart (its steps driven here one by one)."""
+    app = make_app(cups=f"server = {tmp_path}/no-cupsd.sock\ntimeout_seconds = 1\n")
+    watcher = app.job_watcher(interval=1.0)
+    watcher._jobs = NewJobs(app.printq, app.config.station.hold_queues)
+    delays = [watcher.run_once() for _ in range(12)]
+    assert watcher.failures == 12 and watcher.problem
+    assert delays[0] >= 1.0 and max(delays) > 10 * delays[0], delays
+    assert max(delays) <= MAX_BACKOFF * 1.25, "capped (with jitter)"

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_BACKOFF = 60.0  # seconds between polls while cupsd keeps failing them
+
 
 class JobWatcher(BackgroundService):
     """Polls the hold `queues` of `printq` every `interval` seconds; the owners of new jobs
@@ -44,7 +46,9 @@ class JobWatcher(BackgroundService):
         visitors: Visitors,
         interval: float,
     ):
-        super().__init__("job watcher", "job-watcher", interval, join_timeout=10)
+        # A failed poll means cupsd is down or swamped, and the next one lists every held
+        # job again: back off (up to a minute) rather than add that load every second.
+        super().__init__("job watcher", "job-watcher", interval, MAX_BACKOFF, join_timeout=10)
         self.printq = printq
         self.queues = tuple(queues)
         self.owners = owners
