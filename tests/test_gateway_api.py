@@ -216,6 +216,24 @@ def test_pages_the_printer_did_not_report_are_those_counted_at_release(station):
     assert rows == [(77, 4, "pages as counted when released"), (78, None, "pages unknown")]
 
 
+def test_a_completion_sent_again_is_recorded_once(station):
+    app = station()
+    client = client_for(app)
+    body = {"job": {"id": 90, "uuid": "urn:uuid:90", "user": "alice"},
+            "queue": {"name": "Direct"}, "exit_code": 0, "printed": True, "pages": 5,
+            "completion": "0123456789abcdef"}  # fmt: skip
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for _ in range(2):  # the first answer was lost: the backend sends it again
+        answer = client.post("/api/v1/gateway/complete", json=body, headers=headers)
+        assert answer.status_code == 200
+    rows = [r for r in audit_rows(app, "gateway") if r["job_id"] == 90]
+    assert [(r["outcome"], r["pages"]) for r in rows] == [("printed", 5)]
+    body["completion"] = "fedcba9876543210"  # the job printed again (a restarted job)
+    client.post("/api/v1/gateway/complete", json=body, headers=headers)
+    rows = [r for r in audit_rows(app, "gateway") if r["job_id"] == 90]
+    assert [(r["outcome"], r["pages"]) for r in rows] == [("printed", 5), ("printed", 5)]
+
+
 def test_decisions_are_counted_on_the_portals_metrics(station):
     app = station("quota_pages = 3\n")
     client = client_for(app)

@@ -80,6 +80,29 @@ def test_allowed_job_prints_the_same_bytes_and_the_payload_is_right(
     assert done.body["pages"] == 2  # the capture backend's PAGE: lines
 
 
+def test_a_completion_the_api_did_not_take_is_sent_again_with_the_same_id(
+    gateway: GatewayCups, stand_in: StandIn, tmp_path
+):
+    """The job printed; the API fails the first /complete (a 503, as while it restarts):
+    the backend sends it again with the same completion id, for the API to count once."""
+    completes: list[int] = []
+
+    def answer(seen):
+        if seen.path.endswith("/complete"):
+            completes.append(1)
+            return (503, {}) if len(completes) == 1 else (200, {})
+        return 200, {}
+
+    stand_in.answer = answer
+    job_id = lp_submit(gateway, "Gate", DATA, tmp_path, "-o", "raw")
+    assert wait_state(gateway, job_id, (COMPLETED,))["job-state"] == COMPLETED
+    first, second = stand_in.wait_calls("/complete", 2)
+    assert first.body == second.body and len(first.body["completion"]) == 16
+    assert second.at - first.at >= 0.9
+    time.sleep(1.5)
+    assert len(stand_in.calls("/complete")) == 2, "taken the second time: no third"
+
+
 @pytest.mark.parametrize(("status", "reason"), [(403, "account-authorization-failed"),
                                                 (402, "account-limit-reached")])  # fmt: skip
 def test_refused_job_is_cancelled_and_the_queue_keeps_printing(

@@ -102,8 +102,14 @@ class GatewayAuthority:
         return decision
 
     def complete(self, request: Mapping[str, Any]) -> tuple[bool, int | None]:
-        """Record how the job ended; (printed, the pages recorded)."""
+        """Record how the job ended; (printed, the pages recorded). A completion the
+        backend sends again (same `completion` id: its answer was lost) is recorded once."""
         job, queue = _job(request), _queue(request)
+        completion = _completion_id(request.get("completion"))
+        if completion is not None:
+            recorded = self._recorded(_int(job.get("id")), completion)
+            if recorded is not None:
+                return recorded
         owner = str(job.get("user") or "")
         user = self._user(owner)
         printed = bool(request.get("printed"))
@@ -121,11 +127,27 @@ class GatewayAuthority:
                 printer=queue,
                 job_id=_int(job.get("id")),
                 pages=pages if printed else 0,
-                detail=_detail(job, why),
+                detail=_detail(job, why) + (f"; completion {completion}" if completion else ""),
                 cost_center=user.cost_center if user else None,
             )
         )
         return printed, pages if printed else 0
+
+    def _recorded(self, job_id: int | None, completion: str) -> tuple[bool, int | None] | None:
+        """(printed, pages) of the row a completion with this id already made, if any."""
+        c = AUDIT.c
+        query = (
+            select(c.outcome, c.pages)
+            .where(
+                c.event == EVENT,
+                c.job_id == job_id,
+                c.detail.endswith(f"; completion {completion}", autoescape=True),
+            )
+            .limit(1)
+        )
+        with self.store.read() as session:
+            row = session.execute(query).first()
+        return None if row is None else (row.outcome == "printed", row.pages)
 
     def _released_pages(self, job_id: int | None, queue: str | None) -> int | None:
         """The pages of the job's latest release to `queue` (counted when it was sent)."""
@@ -235,6 +257,17 @@ def _queue(request: Mapping[str, Any]) -> str | None:
     queue = request.get("queue")
     name = queue.get("name") if isinstance(queue, Mapping) else None
     return str(name) if name else None
+
+
+def _completion_id(value: Any) -> str | None:
+    """The backend's id for one completion (hex, at most 32 digits), else None."""
+    if (
+        isinstance(value, str)
+        and 8 <= len(value) <= 32
+        and all(ch in "0123456789abcdef" for ch in value)
+    ):
+        return value
+    return None
 
 
 def _detail(job: Mapping[str, Any], why: str) -> str:

@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +46,9 @@ DISCOVERY = 'network printmanager "Unknown" "releasestation print gateway"'
 # cups/backend.h
 OK, FAILED, AUTH_REQUIRED, HOLD_JOB, STOP, CANCEL, RETRY, RETRY_CURRENT = range(8)
 RELAY_GRACE = 2.0  # seconds to finish relaying the real backend's messages after it ended
+# A completion the API did not take is sent again after these pauses (seconds), with the
+# same `completion` id so that the API records it once; then it is given up (logged).
+COMPLETE_RETRIES = (1.0, 3.0)
 ON_API_ERROR = {"retry": RETRY, "hold": HOLD_JOB, "cancel": CANCEL}
 ON_REFUSED = {"cancel": CANCEL, "hold": HOLD_JOB}
 
@@ -196,15 +200,23 @@ class Gateway:
             "exit_code": code,
             "printed": code == OK,
             "pages": pages,
+            "completion": os.urandom(8).hex(),  # the same on every try of this one
         }
-        try:
-            answer = client.complete(payload)
-        except ApiUnavailable as exc:
-            say("ERROR", f"Print gateway: could not report job {job.job_id} as done: {exc}")
-            return
-        if answer.status >= 300:
-            say("ERROR", f"Print gateway: the API answered {answer.status} to job "
-                         f"{job.job_id}'s completion")  # fmt: skip
+        for pause in (*COMPLETE_RETRIES, None):
+            try:
+                answer = client.complete(payload)
+            except ApiUnavailable as exc:
+                problem = f"could not report job {job.job_id} as done: {exc}"
+            else:
+                if answer.status < 300:
+                    return
+                problem = f"the API answered {answer.status} to job {job.job_id}'s completion"
+                if answer.status < 500:  # the API refuses it: trying again changes nothing
+                    break
+            if pause is None:
+                break
+            time.sleep(pause)
+        say("ERROR", f"Print gateway: {problem}")
 
 
 def relay(source: IO[bytes] | None, sink: IO[bytes]) -> int | None:
