@@ -13,25 +13,15 @@ import zlib
 from pathlib import Path
 
 import pytest
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfReader
 
 from releasestation.errors import DocumentRefused, ReleaseStationError
 from releasestation.submit import CheckedDocument, DocumentLimits, check_document
 from releasestation.submit.documents import title_of
 from releasestation.submit.office import kind_of
+from tests.fixtures.web import pdf
 
 CONVERT = DocumentLimits(convert_office=True, convert_timeout_seconds=90)
-
-
-def pdf(pages: int = 1, password: str | None = None) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=595, height=842)
-    if password is not None:
-        writer.encrypt(user_password=password, owner_password=None)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def png(width: int, height: int) -> bytes:

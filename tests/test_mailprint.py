@@ -5,7 +5,6 @@ prints the jobs. A mail arrives by IMAP APPEND, as a delivery agent puts it ther
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import threading
@@ -14,25 +13,14 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
-from pypdf import PdfWriter
 
 from releasestation.mailprint.service import MailPrint
 from tests.fixtures.station import add_user, audit_rows, swipe
+from tests.fixtures.web import pdf
 from tests.waiting import wait_for
 
 VISITORS = r"[^@\s]+@example\.com"
 STATION_FROM = "print@station.example.org"
-
-
-def pdf(pages: int = 1, password: str | None = None) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=595, height=842)
-    if password is not None:
-        writer.encrypt(user_password=password, owner_password=None)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def mail(

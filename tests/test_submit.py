@@ -5,12 +5,10 @@ the title, the options, the bytes that come out on release, the audit row."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 
 import pytest
-from pypdf import PdfWriter
 
 from releasestation.directory import User
 from releasestation.errors import PrintServerError
@@ -18,15 +16,7 @@ from releasestation.printq import HELD
 from releasestation.printq.submission import document_name, job_name
 from releasestation.submit import PrintOptions, Submitter, check_document
 from tests.fixtures.station import audit_rows
-
-
-def pdf(pages: int = 1) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=595, height=842)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+from tests.fixtures.web import pdf
 
 
 def options_of(cups, job_id: int) -> str:
