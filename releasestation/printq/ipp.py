@@ -10,9 +10,11 @@ its which-jobs itself. Requests are built by libcups (`cups.IPPRequest`); answer
 parsed here, strictly: an answer that is not well-formed IPP raises IppDecodeError (what
 was wrong, at which byte) and closes the connection it came on.
 
-Two requests here are not reads: the Set-Job-Attributes of a release that renames a
-document (releasestation.printq.docname), and the Print-Job of a document submitted for a
-user, which carries the document after the request (releasestation.printq.submission).
+Some requests here are not reads: the station's releases (Set-Job-Attributes, with the
+rename of releasestation.printq.docname when needed) and moves (CUPS-Move-Job), sent on a
+connection of their own with `ready()` first and `resend=False`, so that `timeout_seconds`
+bounds each and none is sent twice; and the Print-Job of a document submitted for a user,
+which carries the document after the request (releasestation.printq.submission).
 
 Server: a domain socket path, or `host[:port]` (TLS with certificate validation when
 encryption is "required"). One IppClient per thread.
@@ -20,6 +22,7 @@ encryption is "required"). One IppClient per thread.
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 from collections.abc import Iterable, Sequence
@@ -102,6 +105,16 @@ class IppClient:
         if self._http is not None:
             self._http.close()
             self._http = None
+
+    def ready(self) -> None:
+        """Open a connection unless a usable one is kept: one the server has closed, or said
+        it would close, is replaced. Before a request that must not be sent twice: an
+        OSError from here means that nothing was sent (cupsd could not be reached), one from
+        the request that follows, that cupsd may have done it."""
+        if self._http is not None and (not self._http.open or _readable(self._http.sock)):
+            self.close()  # an idle connection has nothing to read but its end (or garbage)
+        if self._http is None:
+            self._connect()
 
     def request(
         self,
@@ -193,6 +206,14 @@ class IppClient:
             sock.close()
             raise
         return sock
+
+
+def _readable(sock: socket.socket) -> bool:
+    """True when `sock` has something to read now (on an idle connection: its end)."""
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def _encode(

@@ -4,15 +4,24 @@
 Reads (held jobs, one job, queue state) go through `ipp.IppClient`: unauthenticated IPP
 requests that name their printer, their which-jobs and their requesting-user-name. The swipe
 hot path asks, per owner-name variant, for that owner's held jobs (`my-jobs`); cupsd filters
-(case-insensitively) and returns a handful of jobs, never the whole queue. Writes (move,
-release, cancel) go through a pycups `cups.Connection` that authenticates as the station's
-account (PeerCred on the domain socket; `[cups] user` + password over the network). A
-document submitted for a user (`submit_held`) is the exception: Print-Job on a fresh
-connection that never authenticates, so the job is the user's (releasestation.printq.
-submission).
+(case-insensitively) and returns a handful of jobs, never the whole queue.
+
+Releases (Set-Job-Attributes job-hold-until=no-hold) and moves (CUPS-Move-Job) go through
+an IppClient too, a writer connection per thread authenticated as the station's account
+(PeerCred on the domain socket; Basic with `[cups] password` over the network), so that
+`[cups] timeout_seconds` bounds each (libcups would wait for as long as the connection
+lasts). Each is sent once: a release whose answer never comes (the connection ended, the
+time ran out, the answer was not IPP) is not a failure, since cupsd may have carried it
+out. What cupsd then shows of the job decides: still held where it was, the request is sent
+once more (safe: the job is held); no longer held there, it was done; cupsd cannot be asked
+either, ReleaseInDoubt, and the job's claim stays until cupsd answers. Cancel, a document's
+head and cupsd.conf go through a pycups `cups.Connection` as the station, retried once on a
+fresh connection when cupsd went away. A document submitted for a user (`submit_held`) is
+Print-Job on a fresh connection that never authenticates, so the job is the user's
+(releasestation.printq.submission).
 
 Each thread gets its own connections (libcups state is per thread; sharing a Connection
-across threads crashes). A request that fails because cupsd went away is retried once on a
+across threads crashes). A read that fails because cupsd went away is retried once on a
 fresh connection. Every failure surfaces as PrintServerError naming the server and the
 job or queue.
 
@@ -108,6 +117,9 @@ FINISHED_STATES = {
     cups.IPP_JOB_ABORTED: "aborted",
 }
 PAGES = "job-impressions-completed"
+# job-state names, for logs and audit details
+STATE_NAMES = {3: "pending", 5: "processing", 6: "stopped", 7: "cancelled", 8: "aborted",
+                9: "completed"}  # fmt: skip
 
 
 class PrintServer:
@@ -168,6 +180,14 @@ class PrintServer:
     def job(self, job_id: int) -> HeldJob | None:
         """Job `job_id` in any state (for reconciliation); None if cupsd has forgotten it."""
         try:
+            return self._job_now(job_id)
+        except _Hidden:
+            return None
+
+    def _job_now(self, job_id: int) -> HeldJob | None:
+        """Job `job_id` in any state; None if cupsd has forgotten it, _Hidden (a
+        PrintServerError) when cupsd answers without the attributes a HeldJob needs."""
+        try:
             groups = self._read(
                 f"job {job_id}",
                 cups.IPP_OP_GET_JOB_ATTRIBUTES,
@@ -180,7 +200,10 @@ class PrintServer:
         except _NotFound:
             return None
         jobs = [from_attributes(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB)]
-        return next((j for j in jobs if j is not None), None)
+        found = next((j for j in jobs if j is not None), None)
+        if found is None:
+            raise _Hidden(f"cupsd at {self.server}: job {job_id}: owner or state not shown")
+        return found
 
     def finished_jobs(self, job_ids: Iterable[int]) -> list[FinishedJob]:
         """Those of `job_ids` cupsd has finished with, and their pages; one Get-Job-Attributes
@@ -312,49 +335,162 @@ class PrintServer:
     ) -> None:
         """Print `job`: first move it to `printer` (it stays held there), then un-hold it.
         `document_name` is the job's document-name-supplied when the caller has it
-        (`document_names`); else it is asked for (see `_unhold`)."""
-        moved = printer is not None and printer.casefold() != job.queue.casefold()
-        if printer is not None and moved:
-            target = printer_uri(printer)
-            self._write(
-                f"moving job {job.id} from {job.queue} to {printer}",
-                lambda c: c.moveJob(job_id=job.id, job_printer_uri=target),
-            )
+        (`document_names`); else it is asked for (see `_unhold`).
+
+        Each request is sent once (`_change`): when its answer does not come, what cupsd
+        shows of the job decides. ReleaseInDoubt when cupsd cannot be asked either (the job
+        may be printing); NoAnswer when it took the request twice without answering and the
+        job is still held; PrintServerError for cupsd's refusal, or when it cannot be
+        reached (nothing was sent)."""
+        where = printer or job.queue
+        moved = where.casefold() != job.queue.casefold()
+        if moved:
+            what = f"moving job {job.id} from {job.queue} to {where}"
+            seen = self._change(what, job, job.queue, lambda: self._move(what, job, where))
+            if seen is not None and not _held_on(seen.job, where):
+                self._done_without_answer(what, job, seen.job)  # released (or raises)
+                return
         try:
-            self._unhold(job, printer or job.queue, document_name)
+            self._unhold(job, where, document_name)
+        except ReleaseInDoubt:
+            raise  # where the job is, nobody knows: it is not moved back
         except PrintServerError:
             if moved:  # back to its hold queue, where the next swipe (or expiry) finds it
-                home = printer_uri(job.queue)
-                with contextlib.suppress(PrintServerError):
-                    self._write(
-                        f"moving job {job.id} back to {job.queue}",
-                        lambda c: c.moveJob(job_id=job.id, job_printer_uri=home),
-                    )
+                with contextlib.suppress(PrintServerError, _Unanswered):
+                    what = f"moving job {job.id} back to {job.queue}"
+                    self._move(what, job, job.queue)
             raise
-        log.debug("released job %d of %s to %s", job.id, clean(job.owner), printer or job.queue)
+        log.debug("released job %d of %s to %s", job.id, clean(job.owner), where)
 
     def _unhold(self, job: HeldJob, where: str, name: object) -> None:
-        """Un-hold `job`; a document name that would crash cupsd is renamed in the same
-        request (releasestation.printq.docname)."""
+        """Un-hold `job`, held on `where`, with a Set-Job-Attributes job-hold-until=no-hold;
+        a document name that would crash cupsd is renamed in the same request
+        (releasestation.printq.docname)."""
         what = f"releasing job {job.id} on {where}"
         if name is _ASK:
             name = self._document_name(job.id, what)
-        if not docname.crashes_cupsd(name):
-            self._write(what, lambda c: c.setJobHoldUntil(job.id, "no-hold"))
-            return
-        auth = docname.authorization(self.server, self.account, self._password)
-        if not auth:
+        renamed = docname.safe_document_name(str(name)) if docname.crashes_cupsd(name) else None
+        if renamed is not None:
+            log.debug("job %d: document name renamed before release (white space)", job.id)
+        operation, attributes = docname.release_request(job.id, self.account, renamed)
+        seen = self._change(
+            what,
+            job,
+            where,
+            lambda: self._send(what, cups.IPP_OP_SET_JOB_ATTRIBUTES, operation, attributes),
+        )
+        if seen is not None:
+            self._done_without_answer(what, job, seen.job)
+
+    def _move(self, what: str, job: HeldJob, queue: str) -> None:
+        """CUPS-Move-Job of `job` to `queue` (a held job stays held there)."""
+        self._send(
+            what,
+            cups.IPP_OP_CUPS_MOVE_JOB,
+            [
+                (cups.IPP_TAG_URI, "job-uri", f"ipp://localhost/jobs/{int(job.id)}"),
+                (cups.IPP_TAG_NAME, "requesting-user-name", self.account),
+            ],
+            [(cups.IPP_TAG_URI, "job-printer-uri", printer_uri(queue))],
+        )
+
+    def _change(
+        self, what: str, job: HeldJob, held_on: str, send: Callable[[], None]
+    ) -> _Seen | None:
+        """`send()` a write that changes `job`, held on `held_on`; None once cupsd answered.
+
+        When the answer does not come (_Unanswered), cupsd is asked what became of the job
+        (`_look`): still held on `held_on` means the write was not carried out, so it is
+        sent once more (that is safe: the job is held); otherwise the job as cupsd shows it
+        now is returned. NoAnswer when both went unanswered and the job is still held."""
+        for attempt in (1, 2):
+            try:
+                send()
+                return None
+            except _Unanswered as exc:
+                problem = f"cupsd at {self.server}: {what}: {exc}"
+            now = self._look(job, problem)
+            if not _held_on(now, held_on):
+                return _Seen(now)
+            if attempt == 1:
+                log.warning("%s; job %d is still held on %s: sent again", problem, job.id, held_on)
+        raise NoAnswer(f"{problem}, twice; job {job.id} is still held on {held_on}")
+
+    def _look(self, job: HeldJob, problem: str) -> HeldJob | None:
+        """`job` as cupsd shows it now (None: cupsd has forgotten it, or reused its id),
+        after a write whose answer never came; ReleaseInDoubt when cupsd cannot say."""
+        try:
+            now = self._job_now(job.id)
+        except PrintServerError as exc:
+            raise ReleaseInDoubt(
+                f"{problem}; cupsd cannot say what became of job {job.id} either ({exc}): it "
+                "may be printing, and is settled once cupsd answers"
+            ) from None
+        if now is not None and int(now.created) != int(job.created):
+            return None  # the id is another job's now: ours is gone
+        return now
+
+    def _done_without_answer(self, what: str, job: HeldJob, now: HeldJob | None) -> None:
+        """After a write whose answer never came: return when `now` (the job as cupsd shows
+        it) says that it was released; PrintServerError when it is held elsewhere."""
+        if now is not None and now.state == HELD:
             raise PrintServerError(
-                f"cupsd at {self.server}: {what}: its document name has white space, which "
-                "crashes Debian's cupsd 2.4.2-3+deb12u10, and renaming it needs [cups] password"
+                f"cupsd at {self.server}: {what}: no answer, and the job is now held on "
+                f"{now.queue}: not released"
             )
-        operation, attributes = docname.release_request(
-            job.id, self.account, docname.safe_document_name(str(name))
-        )
-        log.debug("job %d: document name renamed before release (white space)", job.id)
-        self._read(
-            what, cups.IPP_OP_SET_JOB_ATTRIBUTES, operation, job=attributes, authorization=auth
-        )
+        state = "gone from cupsd" if now is None else STATE_NAMES.get(now.state, str(now.state))
+        log.warning("cupsd at %s: %s: no answer; job %d is %s", self.server, what, job.id, state)
+
+    def _send(
+        self,
+        what: str,
+        operation: int,
+        attributes: list[tuple[int, str, ipp.Value]],
+        job: list[tuple[int, str, ipp.Value]] | None = None,
+    ) -> None:
+        """One write on this thread's writer connection, authenticated as the station
+        (docname.authorization: PeerCred on a domain socket, Basic with `[cups] password`
+        over the network, else none, as libcups first sends it), bounded by `[cups]
+        timeout_seconds` and never sent twice. PrintServerError for cupsd's answer that it
+        did not do it, and when cupsd could not be reached (nothing was sent);
+        _Unanswered when the request went out and no answer came."""
+        client = self._reader(writer=True)
+        auth = docname.authorization(self.server, self.account, self._password)
+        try:
+            client.ready()
+        except OSError as exc:
+            raise PrintServerError(f"cupsd at {self.server} unreachable ({what}): {exc}") from None
+        try:
+            client.request(operation, attributes, job=job or (), authorization=auth, resend=False)
+        except ipp.IppDecodeError as exc:  # something came, but not cupsd's answer
+            raise _Unanswered(str(exc)) from None
+        except ipp.IppError as exc:
+            refusal = self._refusal(exc)
+            raise PrintServerError(f"cupsd at {self.server}: {what}: {refusal}") from None
+        except OSError as exc:
+            raise _Unanswered(self._silence(exc)) from None
+
+    def _refusal(self, exc: ipp.IppError) -> str:
+        """cupsd's refusal of a write, with what to do about it when it is about who asks."""
+        if exc.status == 401 and self.server.startswith("/"):
+            return (
+                f"{exc}: cupsd did not take the station's account {self.account!r} (PeerCred):"
+                " [cups] user must be the account the station runs as"
+            )
+        if exc.status == 401 and not self._password:
+            return (
+                f"{exc}: cupsd wants the station to authenticate: set [cups] user and password"
+                " (or password_file), with encryption = required"
+            )
+        if exc.status == 401:
+            return f"{exc}: cupsd refused [cups] user {self.account!r} with its password"
+        return f"{exc} (IPP status 0x{exc.status:04x})" if exc.status > 0xFF else str(exc)
+
+    def _silence(self, exc: OSError) -> str:
+        if isinstance(exc, TimeoutError):
+            seconds = self.settings.timeout_seconds
+            return f"no answer within {seconds:g} s ([cups] timeout_seconds)"
+        return f"no answer ({exc or type(exc).__name__})"
 
     def document_names(self, job_ids: Sequence[int]) -> dict[int, object]:
         """document-name-supplied of each of `job_ids` cupsd still has, in one Get-Jobs
@@ -399,7 +535,9 @@ class PrintServer:
         """Release each of `jobs` (see release); for each, None or the error it met.
 
         They are released one at a time until one succeeds: that one starts on the printer
-        first. The others then go out at once. A printer takes its waiting jobs in
+        first. The others then go out at once. When cupsd does not answer a release
+        (ReleaseInDoubt, NoAnswer), the jobs not yet sent are not sent: each gets a
+        PrintServerError saying so, and stays held. A printer takes its waiting jobs in
         cupsd's order (priority, then job id), so as long as the first is still printing
         when the others are released (as it is on a real printer), a person's jobs print
         in the order they were sent."""
@@ -419,13 +557,19 @@ class PrintServer:
         errors: list[PrintServerError | None] = []
         for job in jobs:
             errors.append(one(job))
-            if errors[-1] is None:
+            if errors[-1] is None or _silent(errors[-1]):
                 break
         left = jobs[len(errors) :]
+        if errors and _silent(errors[-1]):  # cupsd does not answer: the rest stay held
+            why = f"not sent: cupsd did not answer for job {jobs[len(errors) - 1].id}"
+            return [*errors, *(self._not_sent(job, why) for job in left)]
         if len(left) == 1:  # nothing to overlap with: no hand-over to a helper
             return [*errors, one(left[0])]
         rest = [self.submit(one, job) for job in left]
         return errors + [pending.result() for pending in _all_done(rest)]
+
+    def _not_sent(self, job: HeldJob, why: str) -> PrintServerError:
+        return PrintServerError(f"cupsd at {self.server}: releasing job {job.id}: {why}")
 
     def document_head(self, job: HeldJob, limit: int) -> bytes:
         """The first `limit` bytes of `job`'s first document, fetched with
@@ -583,25 +727,11 @@ class PrintServer:
     def _helper_started(self) -> None:
         self._local.helper = True
 
-    def _read(
-        self,
-        what: str,
-        operation: int,
-        attributes: list[tuple[int, str, ipp.Value]],
-        job: list[tuple[int, str, ipp.Value]] | None = None,
-        authorization: str = "",
-    ):
-        """One IPP request on this thread's reader; with `authorization`, on this thread's
-        writer instead (cupsd may keep a connection authenticated, and the reader's
-        requests must stay those of the user they name)."""
+    def _read(self, what: str, operation: int, attributes: list[tuple[int, str, ipp.Value]]):
+        """One IPP request on this thread's reader (never authenticated: its requests stay
+        those of the user they name; writes go through `_send`, on the writer)."""
         try:
-            if not authorization:
-                return self._reader().request(operation, attributes)
-            # Sent once more on a new connection when the kept one has gone (cupsd
-            # restarted), as libcups does for the station's other writes.
-            return self._reader(writer=True).request(
-                operation, attributes, job=job or (), authorization=authorization
-            )
+            return self._reader().request(operation, attributes)
         except ipp.IppError as exc:
             if exc.status == ipp.NOT_FOUND:
                 raise _NotFound(what) from None
@@ -655,6 +785,33 @@ class PrintServer:
         return self._password or ""
 
 
+class ReleaseInDoubt(PrintServerError):
+    """A release (or its move) went to cupsd, its answer never came, and cupsd could not be
+    asked what became of the job: it may be printing. Neither released nor failed: the
+    job's claim stays until cupsd says (releasestation.lifecycle.reconcile)."""
+
+
+class NoAnswer(PrintServerError):
+    """cupsd took a release (or its move) twice without answering, and the job is still
+    held where it was: it was not released."""
+
+
+class _Unanswered(Exception):
+    """A write went out and its answer did not come (the connection failed or ended, the
+    time ran out, or what came was not IPP): cupsd may or may not have done it."""
+
+
+class _Hidden(PrintServerError):
+    """cupsd answered about a job without its owner or state."""
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A job as cupsd showed it after a write whose answer never came; None: gone."""
+
+    job: HeldJob | None
+
+
 class _NotFound(Exception):
     """cupsd has no such printer or job."""
 
@@ -676,6 +833,15 @@ def _distinct(names: Iterable[str]) -> list[str]:
         if name:
             seen.setdefault(fold(name), name)
     return list(seen.values())
+
+
+def _held_on(job: HeldJob | None, queue: str) -> bool:
+    return job is not None and job.state == HELD and job.queue.casefold() == queue.casefold()
+
+
+def _silent(error: PrintServerError | None) -> bool:
+    """True for a release cupsd did not answer (so that the rest are not sent)."""
+    return isinstance(error, ReleaseInDoubt | NoAnswer)
 
 
 def _on(job: HeldJob, queues: Iterable[str]) -> bool:
