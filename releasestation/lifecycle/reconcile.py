@@ -3,9 +3,11 @@
 
 At start the daemon settles its own claims before any reader runs; the periodic
 housekeeping settles claims any station left more than STALE ago (a station that never
-came back). What cupsd says now decides the outcome, which is audited once:
+came back, or one that left a claim when cupsd did not answer a release and has not
+settled it since: the Releaser settles those itself before its next release). What cupsd
+says now decides the outcome, which is audited once:
 
-release
+release (releasestation.release.settling)
   - held where it was claimed: never released; audited "interrupted", it stays held and is
     released by the next swipe;
   - held on the follow-me printer: moved but not yet released; the release is finished now
@@ -25,9 +27,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from releasestation.audit import Event
-from releasestation.errors import PrintServerError
 from releasestation.printq import HELD
+from releasestation.printq.server import STATE_NAMES
 from releasestation.release import Claim, event_of
+from releasestation.release.settling import job_now, settle_release
 
 if TYPE_CHECKING:
     from releasestation.printq import HeldJob, PrintServer
@@ -36,8 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STALE = dt.timedelta(minutes=15)
-STATE_NAMES = {3: "pending", 5: "processing", 6: "stopped", 7: "cancelled", 8: "aborted",
-               9: "completed"}  # fmt: skip
 AFTER = "after a restart"
 
 
@@ -55,10 +56,12 @@ def reconcile(
     happened; the claims then stay."""
     settled = []
     for claim in claims.unsettled(older_than):
-        job = printq.job(claim.job_id)
-        if job is not None and claim.job_created and int(job.created) != claim.job_created:
-            job = None  # cupsd reused the id: the claimed job is gone
-        event = _release(printq, claim, job) if claim.action == "release" else _expire(claim, job)
+        job = job_now(printq, claim)
+        if claim.action == "release":
+            why = f"in flight when station {claim.station} stopped; settled {AFTER}"
+            event: Event | None = settle_release(printq, claim, job, why)
+        else:
+            event = _expire(claim, job)
         claims.finish([(claim, event)])
         outcome = event.outcome if event else "dropped"
         log.warning(
@@ -75,29 +78,6 @@ def reconcile(
 
 def reconcile_stale(claims: Claims, printq: PrintServer, now: dt.datetime) -> list[Settled]:
     return reconcile(claims, printq, older_than=now - STALE)
-
-
-def _release(printq: PrintServer, claim: Claim, job: HeldJob | None) -> Event:
-    detail = f"in flight when station {claim.station} stopped; settled {AFTER}"
-    if job is None:
-        return event_of(claim, "release", "ok", f"{detail}: cupsd no longer has it")
-    if job.state == HELD and job.queue.casefold() == claim.queue.casefold():
-        return event_of(claim, "release", "interrupted", f"{detail}: still held, not released")
-    if job.state == HELD and job.queue.casefold() == (claim.target or "").casefold():
-        return _finish_release(printq, claim, job, detail)  # moved to its printer, not released
-    if job.state == HELD:  # moved somewhere else meanwhile (by an admin): not ours to print
-        return event_of(claim, "release", "interrupted", f"{detail}: held on {job.queue}")
-    state = STATE_NAMES.get(job.state, str(job.state))
-    outcome = "ok" if job.state not in (7, 8) else state
-    return event_of(claim, "release", outcome, f"{detail}: job is {state}")
-
-
-def _finish_release(printq: PrintServer, claim: Claim, job: HeldJob, detail: str) -> Event:
-    try:
-        printq.release(job)
-    except PrintServerError as exc:
-        return event_of(claim, "release", "failed", f"{detail}: moved, release failed: {exc}")
-    return event_of(claim, "release", "ok", f"{detail}: moved to {job.queue}, released now")
 
 
 def _expire(claim: Claim, job: HeldJob | None) -> Event | None:

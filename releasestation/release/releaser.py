@@ -10,6 +10,14 @@ to be still held, and every outcome is audited in the transaction that removes i
 A station that dies in between settles its claims at the next start
 (releasestation.lifecycle.reconcile); no job is released twice, even by two stations.
 The audit row carries the user's cost center at that moment, for billing.
+
+A release whose answer never came, about a job cupsd could not be asked about either
+(ReleaseInDoubt), is neither released nor failed: it may be printing. Its claim is kept,
+not audited, and listed in the swipe's Outcome as `in_doubt`; the Releaser remembers it and
+settles it from what cupsd then says (releasestation.release.settling) before its next
+release. No database query is added to a swipe when there is none; a claim it never gets
+to settle (the station stops, nobody swipes) is settled at the next start, or by any
+station's housekeeping once it is 15 minutes old.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -26,9 +35,12 @@ from sqlalchemy import bindparam, select
 
 from readers import clean
 from releasestation.audit import Event
+from releasestation.errors import ReleaseStationError
 from releasestation.printq import HELD
+from releasestation.printq.server import ReleaseInDoubt
 from releasestation.release.claims import Claim, event_of
 from releasestation.release.resolution import cost_center_of
+from releasestation.release.settling import job_now, settle_release
 from releasestation.store.models import AuditRow, utcnow
 
 if TYPE_CHECKING:
@@ -46,6 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HANDLED_WINDOW = dt.timedelta(seconds=60)
+IN_DOUBT = "cupsd's answer to the release never came; settled once cupsd answered"
 _audit = AuditRow.__table__.c
 # Jobs released or expired (by anyone) since a moment: built once, a plain query (no ORM
 # work, no statement built afresh on the swipe's path)
@@ -59,18 +72,21 @@ _HANDLED = select(_audit.job_id, _audit.queue).where(
 
 @dataclass
 class Outcome:
-    """What a release did: jobs released, jobs that failed (with why), or why none were.
-    `released_at` is the wall-clock time cupsd had answered the last release (before the
-    audit rows were written): the end of a swipe-to-release measurement."""
+    """What a release did: jobs released, jobs that failed (with why), jobs in doubt (sent,
+    cupsd's answer never came and cupsd could not be asked: they may print; settled later,
+    with why), or why none were. `released_at` is the wall-clock time cupsd had answered
+    the last release (before the audit rows were written): the end of a swipe-to-release
+    measurement. `ok` only when every job was released."""
 
     released: list[HeldJob] = field(default_factory=list)
     failed: list[tuple[HeldJob, str]] = field(default_factory=list)
     refused: str = ""
     released_at: float | None = None
+    in_doubt: list[tuple[HeldJob, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.refused and not self.failed
+        return not self.refused and not self.failed and not self.in_doubt
 
 
 class Releaser:
@@ -93,6 +109,8 @@ class Releaser:
         self.owners = owners
         self.claims = claims
         self.station = station
+        self._in_doubt: list[Claim] = []  # claims of releases in doubt, not yet settled
+        self._lock = threading.Lock()
 
     def held_jobs_for(self, username: str) -> list[HeldJob]:
         """The held jobs on this station's queues that belong to `username`."""
@@ -112,6 +130,8 @@ class Releaser:
         `[station] printer` (the portal's choice among `[web] release_printers`), checked
         and refused exactly as the station's own printer is."""
         target = printer or self.station.printer
+        if self._in_doubt:  # a release of an earlier swipe that cupsd did not answer
+            self.settle_in_doubt()
         with self.store.read() as session:  # one read of the store per swipe
             resolved = self.owners.resolved_to(user.username, session)
             cost_center = cost_center_of(self.store, user.username, user, session)
@@ -142,7 +162,42 @@ class Releaser:
             target or "their queues",
             f"; failed {','.join(str(j.id) for j, _ in outcome.failed)}" if outcome.failed else "",
         )
+        if outcome.in_doubt:
+            log.warning(
+                "%s: job(s) %s of %s sent to cupsd, whose answer never came, and cupsd cannot"
+                " say what became of them: they may print; settled once cupsd answers (%s)",
+                _where(method, reader),
+                ",".join(str(j.id) for j, _ in outcome.in_doubt),
+                user.username,
+                outcome.in_doubt[0][1],
+            )
         return outcome
+
+    def settle_in_doubt(self) -> int:
+        """Settle the claims of releases in doubt (Outcome.in_doubt) this Releaser left,
+        from what cupsd says of each job now (releasestation.release.settling); the number
+        settled. Those cupsd still cannot say anything about are kept for the next time."""
+        with self._lock:
+            waiting, self._in_doubt = self._in_doubt, []
+        done: list[tuple[Claim, Event | None]] = []
+        for claim in waiting:
+            try:
+                job = job_now(self.printq, claim)
+                done.append((claim, settle_release(self.printq, claim, job, IN_DOUBT)))
+            except ReleaseStationError as exc:
+                log.warning("releases in doubt not settled yet: %s", exc)
+                break
+        try:
+            self.claims.finish(done)
+        except ReleaseStationError as exc:  # settled, not recorded: looked at again next time
+            log.warning("releases in doubt settled but not recorded: %s", exc)
+            done = []
+        with self._lock:
+            self._in_doubt[:0] = waiting[len(done) :]
+        for claim, settled in done:
+            outcome = settled.outcome if settled else "dropped"
+            log.warning("release of job %d, in doubt, settled: %s", claim.job_id, outcome)
+        return len(done)
 
     def _release(self, jobs: list[HeldJob], base: Event, printer: str | None = None) -> Outcome:
         printer = printer or self.station.printer
@@ -169,14 +224,21 @@ class Releaser:
         mine = sorted((c for c in claimed if c.job_id not in handled), key=lambda c: c.job_id)
         errors = self.printq.release_all([by_id[claim.job_id] for claim in mine], printer)
         outcome = Outcome(released_at=time.time())
+        kept = []  # in doubt: neither audited nor dropped
         for claim, error in zip(mine, errors, strict=True):
             job = by_id[claim.job_id]
             if error is None:
                 outcome.released.append(job)
                 done.append((claim, event_of(claim, "release", "ok")))
+            elif isinstance(error, ReleaseInDoubt):
+                outcome.in_doubt.append((job, str(error)))
+                kept.append(claim)
             else:
                 outcome.failed.append((job, str(error)))
                 done.append((claim, event_of(claim, "release", "failed", str(error))))
+        if kept:
+            with self._lock:
+                self._in_doubt += kept
         self.claims.finish(done)
         return outcome
 
