@@ -12,7 +12,9 @@ looked up by its HMAC and refused when expired. An unknown card is remembered, i
 only, for 60 s per reader: if the next entry on that reader is a valid card-assignment code
 (CAC), the card is bound to the code's owner (origin "self"), the code is used up, and the
 owner is identified. Wrong PINs and codes count towards the lockout of the reader and of the
-site (releasestation.credentials.lockout); a locked reader refuses PINs and codes, not cards.
+site (releasestation.credentials.lockout): each entry is counted as a failure before it is
+checked and taken back when right or unanswered, so readers guessing at once cannot get more
+tries than the limits; a locked reader refuses PINs and codes, not cards.
 The daemon audits every denial with the reason given here, which never holds the value.
 
 When the directory cannot be reached, a card or user it resolved within `[directory]
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING
 from readers import Swipe, clean
 from releasestation.audit import Event
 from releasestation.credentials import records
-from releasestation.credentials.lockout import LockoutPolicy, Lockouts
+from releasestation.credentials.lockout import LockoutPolicy, Lockouts, Slot
 from releasestation.directory import LocalDirectory, User
 from releasestation.directory.local import LOCAL_SOURCES, to_user
 from releasestation.directory.offline import OfflineAnswer, OfflineRecords
@@ -165,11 +167,23 @@ class Identity:
         if not (as_pin or as_code):
             return self._card(swipe)
         method = "cac" if as_code else "pin"
-        refusal = self.lockouts.refusal(self.station, swipe.reader)
-        if refusal:  # cards keep working at a locked reader, short ones too
+        slot = self.lockouts.take(self.station, swipe.reader, method)
+        if slot.refusal:  # cards keep working at a locked reader, short ones too
             known = self.user_by_card(swipe.value) if swipe.kind == "card" else None
-            return Identified("card", known) if known else Identified(method, None, refusal, True)
-        bound = self._bind(swipe, pending) if as_code and pending is not None else None
+            if known:
+                return Identified("card", known)
+            return Identified(method, None, slot.refusal, True)
+        try:
+            return self._checked(swipe, slot, pending if as_code else None, as_pin, method)
+        finally:  # not `failed`: right, or no answer (an error), so not counted
+            self.lockouts.release(slot)
+
+    def _checked(
+        self, swipe: Swipe, slot: Slot, pending: str | None, as_pin: bool, method: str
+    ) -> Identified:
+        """The entry checked as a code for the `pending` card, then as a PIN; a wrong one
+        keeps the failure `slot` counted."""
+        bound = self._bind(swipe, slot, pending) if pending is not None else None
         if bound is not None:
             return bound
         if as_pin:
@@ -183,7 +197,7 @@ class Identity:
             reason = who.reason
             if who.reason != UNKNOWN_PIN:  # a PIN, expired or of someone disabled
                 method = "pin"
-            elif as_code:
+            elif pending is not None:
                 reason = "wrong card-assignment code or PIN"
             elif swipe.kind == "card":  # perhaps a short new card: a code may follow
                 self.pending.remember(swipe.reader, swipe.value, swipe.at)
@@ -193,7 +207,7 @@ class Identity:
             if known is not None:
                 return Identified("card", known)
             reason = "wrong card-assignment code"
-        return self._failed(swipe, method, reason)
+        return self._failed(slot, method, reason)
 
     def _pin_or_card(self, swipe: Swipe, pin: Identified) -> Identified | None:
         """A PIN-shaped value from a card reader that is also a card number: the card's
@@ -214,8 +228,8 @@ class Identity:
         """After an unknown card: could this entry be a card-assignment code?"""
         return swipe.value.isdigit() and (as_pin or len(swipe.value) == self.cac_length)
 
-    def _failed(self, swipe: Swipe, method: str, reason: str) -> Identified:
-        locked = self.lockouts.failure(self.station, swipe.reader, method)
+    def _failed(self, slot: Slot, method: str, reason: str) -> Identified:
+        locked = self.lockouts.failed(slot, method)
         if locked:
             reason += "; " + ("the site" if "site" in locked else "this reader") + " is now locked"
         return Identified(method, None, reason, locking=bool(locked))
@@ -300,21 +314,21 @@ class Identity:
         return Identified("pin", user)
 
     # -- card-assignment codes ----------------------------------------------------------
-    def _bind(self, swipe: Swipe, number: str) -> Identified | None:
+    def _bind(self, swipe: Swipe, slot: Slot, number: str) -> Identified | None:
         """Bind `number` to the owner of the code typed; None when no such code exists."""
         with self.store.read() as session:
             cred = records.cac_owner(session, self.hasher, swipe.value)
         if cred is None:
             return None
         if not records.cac_usable(cred, self.clock()):
-            return self._failed(swipe, "cac", "card-assignment code expired or already used")
+            return self._failed(slot, "cac", "card-assignment code expired or already used")
         user = self.owner(cred.user)
         if user is None:
-            return self._failed(swipe, "cac", f"{cred.user.username} is disabled or unknown")
+            return self._failed(slot, "cac", f"{cred.user.username} is disabled or unknown")
         try:
             self._store_binding(swipe, number, cred.user_id, user)
         except _CodeGone:
-            return self._failed(swipe, "cac", "card-assignment code expired or already used")
+            return self._failed(slot, "cac", "card-assignment code expired or already used")
         except ConflictError as exc:  # the card was bound to someone meanwhile
             return Identified("cac", None, str(exc))
         where, last = swipe.reader, last_chars(number)

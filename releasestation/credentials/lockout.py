@@ -10,6 +10,18 @@ stops a guesser who spreads tries over many readers. The state is in the store, 
 survives restarts and is shared by the stations of a site on one PostgreSQL. Cards keep
 working at a locked reader.
 
+The limits hold exactly however many readers and stations guess at once, because an entry
+takes its place among the failures before it is checked (`take`): in one serialised write
+that also reads the lockouts, it is refused when the reader or the site is locked, or when
+its failures in the window, entries still being checked included, are at the limit; else
+its failure is recorded there and then. After the check it is kept (`failed`, which locks
+what it brings to the limit) or taken back when the entry was right or got no answer
+(`release`): a right PIN costs two small writes instead of a read (on PostgreSQL the
+answer does not wait for the second to reach the disk). A station that dies in between
+leaves its failure counted, the safe side: it leaves the window like any other, so nobody
+stays locked out by it. An entry in flight counts when another failure decides a lockout,
+so a lockout may start while a right PIN is still being checked, never later than it should.
+
 Other ways in keep their own scopes in the same tables (`failure_in`, `locked_in`): the web
 portal counts failed logins per user name and per address (releasestation.web.throttle).
 Only readers' failures (scopes "reader:...") count towards the site's lockout.
@@ -20,13 +32,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from releasestation.audit import Audit, Event
 from releasestation.credentials.models import GuessFailure, Lockout
+from releasestation.errors import StoreError
 from releasestation.store import Store
 from releasestation.store.models import utcnow
 
@@ -68,6 +81,18 @@ def reader_scope(station: str, reader: str) -> str:
     return f"{READER_SCOPES}{station}/{reader}"
 
 
+@dataclass
+class Slot:
+    """A PIN or code entry at `reader` about to be checked, already counted as the failure
+    `failure_id`; or, when `refusal` says why, an entry the reader must not check."""
+
+    station: str
+    reader: str
+    failure_id: int | None = None
+    refusal: str | None = None
+    settled: bool = field(default=False, compare=False)
+
+
 class Lockouts:
     """Counts failures and answers whether a reader may take PINs and codes now."""
 
@@ -85,30 +110,65 @@ class Lockouts:
 
     def refusal(self, station: str, reader: str) -> str | None:
         """Why `reader` refuses PINs and codes right now, or None when it takes them."""
-        scopes = (reader_scope(station, reader), SITE)
         with self.store.read() as session:
-            rows = session.scalars(select(Lockout).where(Lockout.scope.in_(scopes))).all()
-        now = self.clock()
-        for row in sorted(rows, key=lambda r: r.scope != SITE):
-            if row.locked_until is not None and row.locked_until > now:
-                seconds = int((row.locked_until - now).total_seconds()) + 1
-                where = "across the site" if row.scope == SITE else "at this reader"
-                return f"locked out after too many wrong PINs or codes {where} ({seconds} s left)"
-        return None
+            return self._running(self._states(session, self._limits(station, reader)), self.clock())
 
-    def failure(self, station: str, reader: str, method: str, detail: str = "") -> list[str]:
-        """Count one failed entry; returns the scopes this failure locked (audited)."""
-        scope = reader_scope(station, reader)
-        policy = self.policy
-        limits = (
-            Limit(scope, policy.reader_failures, policy.reader_window_seconds),
-            Limit(SITE, policy.site_failures, policy.site_window_seconds),
-        )
+    def take(self, station: str, reader: str, method: str) -> Slot:
+        """A slot for checking one entry at `reader`, counted as a failure until `release`;
+        or a refusal, when a lockout runs or the limits are taken (one serialised write)."""
+        refused = self.refusal(station, reader)  # a flood on a locked reader writes nothing
+        if refused:
+            return Slot(station, reader, refusal=refused)
+        limits = self._limits(station, reader)
+        with self.store.write() as session:
+            self.store.lock(session, "lockouts")
+            now = self.clock()
+            states = self._states(session, limits)
+            refused = self._running(states, now) or self._full(session, limits, states, now)
+            if refused:
+                return Slot(station, reader, refusal=refused)
+            row = GuessFailure(at=now, scope=limits[0].scope, method=method)
+            session.add(row)
+            session.flush()
+            return Slot(station, reader, failure_id=row.id)
+
+    def failed(self, slot: Slot, method: str) -> list[str]:
+        """The entry of `slot` was wrong: its failure stays, and locks the reader or the
+        site when it reaches their limit (audited). Returns the scopes it locked."""
+        if slot.failure_id is None or slot.settled:
+            raise ValueError("a refused or settled slot cannot fail")
+        slot.settled = True
 
         def event(name: str, state: Lockout, now: dt.datetime) -> Event:
-            return self._event(name, state, station, reader, method, now)
+            return self._event(name, state, slot.station, slot.reader, method, now)
 
-        return self.failure_in(limits, method, event)
+        limits = self._limits(slot.station, slot.reader)
+        return self._count_in(limits, event, kept=(slot.failure_id, method))
+
+    def release(self, slot: Slot) -> None:
+        """The entry of `slot` was right, or got no answer: its failure is taken back (a
+        no-op for a refused slot or one that `failed`). When the store cannot take it back,
+        it stays counted, the safe side, and the entry's answer stands."""
+        if slot.failure_id is None or slot.settled:
+            return
+        slot.settled = True
+        try:
+            with self.store.write() as session:
+                if not self.store.is_sqlite:  # a delete lost in a crash leaves it counted
+                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                session.execute(delete(GuessFailure).where(GuessFailure.id == slot.failure_id))
+        except StoreError as exc:
+            log.warning("lockout: an entry checked stays counted as a failure: %s", exc)
+
+    def _limits(self, station: str, reader: str) -> tuple[Limit, Limit]:
+        """The reader's limit, then the site's."""
+        policy = self.policy
+        return (
+            Limit(
+                reader_scope(station, reader), policy.reader_failures, policy.reader_window_seconds
+            ),
+            Limit(SITE, policy.site_failures, policy.site_window_seconds),
+        )
 
     def locked_in(self, scopes: Iterable[str]) -> tuple[str, int] | None:
         """(scope, seconds left) of the lockout among `scopes` that lasts longest, or None."""
@@ -130,12 +190,27 @@ class Lockouts:
         """Count one failure in each scope of `limits` (SITE counts readers' failures);
         lock those whose limit it reaches, audited as `event(scope, state, now)` says.
         Returns the scopes it locked."""
+        return self._count_in(limits, event, added=method)
+
+    def _count_in(
+        self,
+        limits: Sequence[Limit],
+        event: Callable[[str, Lockout, dt.datetime], Event],
+        added: str | None = None,
+        kept: tuple[int, str] | None = None,
+    ) -> list[str]:
+        """One serialised write: a failure `added` in each scope but SITE, or the slot's
+        failure `kept` (id, method); then the lockouts it starts, audited."""
         with self.store.write() as session:
             self.store.lock(session, "lockouts")
             now = self.clock()
             for limit in limits:
-                if limit.scope != SITE:
-                    session.add(GuessFailure(at=now, scope=limit.scope, method=method))
+                if added is not None and limit.scope != SITE:
+                    session.add(GuessFailure(at=now, scope=limit.scope, method=added))
+            if kept is not None:
+                row = session.get(GuessFailure, kept[0])
+                if row is not None:
+                    row.method = kept[1]
             session.flush()
             locked = []
             for limit in limits:
@@ -154,7 +229,49 @@ class Lockouts:
             log.warning("%s: %s", made.outcome, made.detail)
         return [name for name, _state in locked]
 
-    # -- inside the failure transaction ---------------------------------------------------
+    # -- inside the store's transactions ----------------------------------------------------
+    @staticmethod
+    def _states(session: Session, limits: Sequence[Limit]) -> dict[str, Lockout]:
+        """The lockout states of the scopes of `limits` that have one."""
+        scopes = [limit.scope for limit in limits]
+        rows = session.scalars(select(Lockout).where(Lockout.scope.in_(scopes))).all()
+        return {row.scope: row for row in rows}
+
+    @staticmethod
+    def _running(states: dict[str, Lockout], now: dt.datetime) -> str | None:
+        """Why a lockout among `states` refuses entries now (the site's first)."""
+        for row in sorted(states.values(), key=lambda r: r.scope != SITE):
+            if row.locked_until is not None and row.locked_until > now:
+                seconds = int((row.locked_until - now).total_seconds()) + 1
+                where = "across the site" if row.scope == SITE else "at this reader"
+                return f"locked out after too many wrong PINs or codes {where} ({seconds} s left)"
+        return None
+
+    def _full(
+        self,
+        session: Session,
+        limits: Sequence[Limit],
+        states: dict[str, Lockout],
+        now: dt.datetime,
+    ) -> str | None:
+        """Why no more entries may be checked in a scope whose failures in the window, those
+        still being checked included, are at its limit though no lockout runs (yet)."""
+        for limit in sorted(limits, key=lambda lim: lim.scope != SITE):
+            state = states.get(limit.scope)
+            query = self._counted(limit.scope, state, now, limit.window_seconds)
+            count, oldest = session.execute(
+                query.with_only_columns(func.count(), func.min(GuessFailure.at))
+            ).one()
+            if count >= limit.failures:
+                ends = oldest + dt.timedelta(seconds=limit.window_seconds)
+                seconds = max(int((ends - now).total_seconds()) + 1, 1)
+                where = "across the site" if limit.scope == SITE else "at this reader"
+                return (
+                    f"too many wrong PINs or codes {where}, some still being checked"
+                    f" (at most {seconds} s left)"
+                )
+        return None
+
     @staticmethod
     def _state(session: Session, scope: str) -> Lockout:
         state = session.get(Lockout, scope)
@@ -163,18 +280,23 @@ class Lockouts:
             session.add(state)
         return state
 
-    @staticmethod
-    def _count(session: Session, scope: str, state: Lockout, now: dt.datetime, window) -> int:
+    @classmethod
+    def _count(cls, session: Session, scope: str, state: Lockout, now: dt.datetime, window) -> int:
         """Failures in the window that no earlier lockout has counted already."""
-        since = now - dt.timedelta(seconds=window)
-        if state.counted_since is not None and state.counted_since > since:
-            since = state.counted_since
-        query = select(func.count()).select_from(GuessFailure).where(GuessFailure.at > since)
-        if scope != SITE:
-            query = query.where(GuessFailure.scope == scope)
-        else:  # readers' failures only: a flood of web logins must not lock the PIN pads
-            query = query.where(GuessFailure.scope.startswith(READER_SCOPES, autoescape=True))
+        query = cls._counted(scope, state, now, window).with_only_columns(func.count())
         return int(session.scalar(query) or 0)
+
+    @staticmethod
+    def _counted(scope: str, state: Lockout | None, now: dt.datetime, window: float) -> Select:
+        """The failures of `scope` in the window since its last lockout started."""
+        since = now - dt.timedelta(seconds=window)
+        if state is not None and state.counted_since is not None and state.counted_since > since:
+            since = state.counted_since
+        query = select(GuessFailure.id).where(GuessFailure.at > since)
+        if scope != SITE:
+            return query.where(GuessFailure.scope == scope)
+        # readers' failures only: a flood of web logins must not lock the PIN pads
+        return query.where(GuessFailure.scope.startswith(READER_SCOPES, autoescape=True))
 
     def _forget_if_quiet(self, state: Lockout, now: dt.datetime) -> None:
         """Lockouts stop doubling after a quiet spell (no failure, no lockout running)."""
