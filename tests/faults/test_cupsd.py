@@ -31,6 +31,7 @@ from tests.test_crash_restart import claims_left, outcomes
 from tests.waiting import wait_for
 
 CARD = "55667788"
+MOVE_JOB = 0x400D  # CUPS-Move-Job
 
 
 @pytest.fixture
@@ -126,7 +127,8 @@ class StallingProxy:
       its answer is swallowed; then the proxy closes the station's connection (as when
       cupsd dies after doing it), or never answers at all (the station's time runs out).
       With `then_all`, the proxy stalls everything ("all") from that release on, so that
-      the station cannot ask what became of the job either.
+      the station cannot ask what became of the job either. `writes` names what counts
+      as "a release" here: "release" (Set-Job-Attributes no-hold), "move" (CUPS-Move-Job).
 
     `swallowed` counts the releases swallowed, `passed` those passed with their answer
     swallowed."""
@@ -135,6 +137,7 @@ class StallingProxy:
         self.target, self.path = target, str(path)
         self.stall: str | None = None
         self.then_all = False
+        self.writes: tuple[str, ...] = ("release",)
         self.swallowed = 0
         self.passed = 0
         self.muted: dict[socket.socket, str] = {}  # client -> how its answer ends
@@ -160,7 +163,7 @@ class StallingProxy:
     def _up(self, client: socket.socket, server: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := client.recv(65536):
-                release = b"no-hold" in data
+                release = _write_in(data) in self.writes
                 if self.stall == "all":
                     continue  # read, never passed on
                 if self.stall == "release" and release:
@@ -200,6 +203,15 @@ class StallingProxy:
         for conn in self.conns:
             with contextlib.suppress(OSError):
                 conn.close()
+
+
+def _write_in(data: bytes) -> str | None:
+    """ "release" or "move" when `data` (one HTTP request, as the station sends it in one
+    piece) is one, else None."""
+    if b"no-hold" in data:
+        return "release"
+    body = data.partition(b"\r\n\r\n")[2]
+    return "move" if body[2:4] == MOVE_JOB.to_bytes(2, "big") else None
 
 
 class Watchdog:
@@ -431,3 +443,24 @@ def test_a_release_in_doubt_keeps_its_claim_until_cupsd_answers(
     assert Counter(p.job_id for p in cups_clean.printed()) == Counter([first, *others])
     ok = Counter(j for j, o in outcomes(app) if o == "ok")
     assert ok == Counter([first, *others])
+
+
+def test_a_move_done_but_never_answered_goes_on_to_the_release(make_app, cups_clean, proxy):
+    """Proves that with a follow-me printer, a move cupsd carries out but never answers
+    (the connection closed in its place) is found done by looking at the job, held on the
+    printer now, and the release goes on from there: the job prints once, on the printer,
+    audited "ok" once, with no claim left. Fails on a job left held, audited "failed",
+    moved back, or printed twice."""
+    app = make_app(
+        cups=f"server = {proxy.path}\ntimeout_seconds = 1\n",
+        station="debounce_seconds = 0\nprinter = Lobby\n",
+    )
+    add_user(app, "alice", card=CARD)
+    [job] = cups_clean.submit_many([("alice", "plan")])
+    proxy.stall, proxy.writes = "answer-close", ("move",)
+    assert handle(station_of(app)) == "released"
+    assert proxy.passed == 1
+    assert [(p.job_id, p.queue) for p in cups_clean.wait_printed(1)] == [(job, "Lobby")]
+    time.sleep(0.3)
+    assert len(cups_clean.printed()) == 1
+    assert outcomes(app) == [(job, "ok")] and claims_left(app) == []
