@@ -116,9 +116,6 @@ class Lockouts:
     def take(self, station: str, reader: str, method: str) -> Slot:
         """A slot for checking one entry at `reader`, counted as a failure until `release`;
         or a refusal, when a lockout runs or the limits are taken (one serialised write)."""
-        refused = self.refusal(station, reader)  # a flood on a locked reader writes nothing
-        if refused:
-            return Slot(station, reader, refusal=refused)
         limits = self._limits(station, reader)
         with self.store.write() as session:
             self.store.lock(session, "lockouts")
