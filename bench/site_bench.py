@@ -7,8 +7,9 @@ to 19 jobs each, loaded with release_bench's code: half of each owner's jobs own
 `CORP\\user`, titles with spaces), a private slapd with those owners, a fresh schema on the
 PostgreSQL server of the tests (database `test`; dropped afterwards) and `--stations`
 station processes (8), each with a PaperCut reader that dials a terminal of its own. The
-stations share the site secret and the database; their printer is cupsd's capture backend,
-so every job that comes out is counted.
+stations share the site secret and the database; their printer is cupsd's `tally` backend,
+which appends a line for every job that comes out (a job printed twice is counted twice)
+at the cost of a shell, as a real printer's backend costs cupsd's machine little.
 
 People then swipe at `--rate` swipes a second (10) across the site for `--seconds`, each
 at a station picked at random; a share of them (`--double`, 10 %) swipe their card at a
@@ -76,17 +77,22 @@ APP_NAME = "rs-site-bench"
 
 
 class SiteCups(PrivateCups):
-    """The site's central cupsd, keeping `max_events` job events per subscription
-    (`MaxEvents`, 100 by default): every station's held-job index subscribes, and at 2
-    swipes a second a default cupsd already drops events (each released job makes four to
-    six), so each index distrusts itself and lists every held job again (docs/cups.md)."""
+    """The site's central cupsd, set up as docs/site.md tells a site to: keeping
+    `max_events` job events per subscription (`MaxEvents`, 100 by default: every station's
+    held-job index subscribes, and at 2 swipes a second a default cupsd already drops
+    events — each released job makes four to six —, so each index distrusts itself and
+    lists every held job again, docs/cups.md) and writing job states to disk every
+    `dirty_clean` seconds (`DirtyCleanInterval`, 30 by default; None keeps cupsd's)."""
 
-    def __init__(self, root: Path, max_events: int):
+    def __init__(self, root: Path, max_events: int, dirty_clean: int | None):
         super().__init__(root)
         self.max_events = max_events
+        self.dirty_clean = dirty_clean
 
     def _cupsd_conf(self) -> str:
         extra = f"MaxEvents {self.max_events}\n" if self.max_events else ""
+        if self.dirty_clean is not None:
+            extra += f"DirtyCleanInterval {self.dirty_clean}\n"
         return super()._cupsd_conf() + extra
 
 
@@ -283,6 +289,22 @@ def summary(ms: list[float]) -> str:
     )
 
 
+def by_time(timed: list[tuple[dt.datetime, float]], width: float = 10) -> str:
+    """p50/p99 of the releases in each `width` seconds from the first: does the site
+    keep up, or fall behind as the swipes go on?"""
+    if not timed:
+        return "no releases"
+    start = min(at for at, _ in timed)
+    slices: dict[int, list[float]] = {}
+    for at, ms in timed:
+        slices.setdefault(int((at - start).total_seconds() // width), []).append(ms)
+    return "; ".join(
+        f"{n * width:g}-{(n + 1) * width:g} s p50 {statistics.median(ms):.0f} / "
+        f"p99 {percentile(sorted(ms), 99):.0f} ms"
+        for n, ms in sorted(slices.items())
+    )
+
+
 def held_by_owner(cups: PrivateCups) -> dict[str, list[int]]:
     """Every held job's id, by owner (CORP\\user counted as user)."""
     server = PrintServer(CupsSettings(server=cups.socket, timeout_seconds=120))
@@ -329,8 +351,8 @@ def run(args: argparse.Namespace) -> int:
             owners = sum(n for _, n in mix)
             seed_users(slapd, owners)
             slapd.start()
-            with SiteCups(root / "cups", args.max_events) as cups:
-                cups.add_hold_queue("Secure")
+            with SiteCups(root / "cups", args.max_events, args.dirty_clean) as cups:
+                cups.add_hold_queue("Secure", tally=True)
                 arrivals = Arrivals(cups, first_user=owners, users=owners + 1)
                 seconds, jobs, _ = load_jobs(cups, mix, arrivals, 0)
                 print(f"cupsd: {jobs} held jobs of {owners} owners loaded in {seconds:.1f} s")
@@ -358,7 +380,7 @@ def site(args, root: Path, url: str, cups: PrivateCups, slapd, owners: int) -> i
     if args.printers:
         for station in stations:
             station.printer = f"Printer{station.number}"
-            cups.add_printer(station.printer)
+            cups.add_printer(station.printer, tally=True)
     for station in stations:
         station.ini.write_text(station_ini(station, root, url, cups, slapd, args.cups_timeout))
     prepare_store(stations[0].ini)
@@ -405,7 +427,7 @@ def printing(cups: PrivateCups, wanted: int, still: float = 30, limit: float = 9
     deadline = time.monotonic() + limit
     count, since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        now = len(cups.printed())
+        now = len(cups.tallied())
         if now >= wanted:
             return
         if now != count:
@@ -430,7 +452,7 @@ def measure(args, stations, swipes, cups, owned, url) -> int:
     cpu = {name: process_cpu_ms(pid) - cpu_before[name] for name, pid in pids.items()}
     rss = {name: proc_mib(f"/proc/{pid}/status").get("VmRSS", float("nan"))
            for name, pid in pids.items()}  # fmt: skip
-    printed = Counter(p.job_id for p in cups.printed())
+    printed = Counter(job_id for job_id, _ in cups.tallied())
     cards = sum(s.kind != "guess" for s in swipes)
     doubles = sum(s.kind == "double" for s in swipes)
     print(
@@ -439,11 +461,18 @@ def measure(args, stations, swipes, cups, owned, url) -> int:
         f"the latest went out {late * 1000:.0f} ms late"
     )
     everyone: list[float] = []
+    timed: list[tuple[dt.datetime, float]] = []
     for station in stations:
-        ms = [float(m[2]) for line in station.lines() if (m := RELEASED.search(line))]
+        ms = []
+        for line in station.lines():
+            if m := RELEASED.search(line):
+                ms.append(float(m[2]))
+                if (at := stamp(line)) is not None:
+                    timed.append((at, float(m[2])))
         everyone += ms
         print(f"  {station.name}: released {summary(ms)}")
     print(f"site: released {summary(everyone)}")
+    print(f"site, by time: {by_time(timed)}")
     twice = sorted(j for j, n in printed.items() if n > 1)
     lost = sorted(set(wanted) - set(printed))
     stray = sorted(set(printed) - set(wanted))
@@ -497,6 +526,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=20_000,
         help="cupsd's MaxEvents (0: cupsd's default, 100)",
+    )
+    parser.add_argument(
+        "--dirty-clean",
+        type=int,
+        default=None,
+        help="cupsd's DirtyCleanInterval in seconds (default: cupsd's own, 30)",
     )
     parser.add_argument(
         "--cups-timeout",

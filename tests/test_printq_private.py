@@ -139,6 +139,61 @@ def test_capture_backend_lists_itself_and_captures(tmp_path):
     assert bad.returncode == capture_backend.CUPS_BACKEND_FAILED
 
 
+def test_capture_backend_keeps_a_second_print_of_a_job_beside_the_first(tmp_path):
+    """A job cupsd prints again (restarted) must count twice, or "printed twice" checks
+    built on printed() could never fail: the second print is kept as 7.2, never written
+    over the first. A job id that is not a number is refused (it names the file)."""
+    script = Path(capture_backend.__file__)
+    env = {"DEVICE_URI": f"capture:{tmp_path}", "PRINTER": "Q", "PATH": "/usr/bin:/bin"}
+
+    def run(job_id: str, data: bytes) -> int:
+        args = [sys.executable, str(script), job_id, "carol", "t", "1", ""]
+        return subprocess.run(args, input=data, env=env, capture_output=True).returncode
+
+    assert run("7", b"first") == run("7", b"second") == capture_backend.CUPS_BACKEND_OK
+    assert (tmp_path / "7.data").read_bytes() == b"first"
+    assert (tmp_path / "7.2.data").read_bytes() == b"second"
+    assert json.loads((tmp_path / "7.2.json").read_text())["job_id"] == 7
+    assert run("../7", b"x") == capture_backend.CUPS_BACKEND_FAILED
+    with PrivateCups() as cups:
+        env["DEVICE_URI"] = f"capture:{cups.captures}"
+        assert run("3", b"a") == run("3", b"b") == capture_backend.CUPS_BACKEND_OK
+        assert [(p.job_id, p.data) for p in cups.printed()] in ([(3, b"a"), (3, b"b")],
+                                                                [(3, b"b"), (3, b"a")])  # fmt: skip
+        cups.reset()
+        assert cups.printed() == []
+
+
+def test_a_tally_queue_counts_every_print_and_keeps_nothing():
+    """The site bench's printers: each job that comes out is one line (job id, queue) —
+    a second print of one job a second line — and no data is kept."""
+    with PrivateCups() as cups:
+        cups.add_hold_queue("Held", tally=True)
+        cups.add_printer("Front", tally=True)
+        held = [cups.submit("daemon", f"doc-{n}", queue="Held") for n in (1, 2)]
+        server = PrintServer(CupsSettings(server=cups.socket))
+        try:
+            jobs = [server.job(job_id) for job_id in held]
+            assert all(job is not None and job.held for job in jobs)
+            server.release(jobs[0])  # type: ignore[arg-type]
+            server.release(jobs[1], printer="Front")  # type: ignore[arg-type]
+            assert wait_for(lambda: len(cups.tallied()) == 2, 15)
+        finally:
+            server.close()
+        assert sorted(cups.tallied()) == [(held[0], "Held"), (held[1], "Front")]
+        assert cups.printed() == []
+        backend = cups.root / "bin" / "backend" / "tally"
+        env = {"DEVICE_URI": f"tally:{cups.tally}", "PRINTER": "Held", "PATH": "/usr/bin:/bin"}
+        again = subprocess.run([str(backend), str(held[0]), "daemon", "t", "1", ""],
+                               input=b"x", env=env, capture_output=True)  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert [job for job, _ in cups.tallied()].count(held[0]) == 2
+        with pytest.raises(ValueError, match="discards or tallies"):
+            cups.add_hold_queue("Both", discard=True, tally=True)
+        cups.reset()
+        assert cups.tallied() == []
+
+
 def test_submit_many_gives_each_owner_their_jobs(cups_clean):
     ids = cups_clean.submit_many([(f"owner{i % 3}", f"doc {i}") for i in range(9)], "Secure2")
     assert len(set(ids)) == 9

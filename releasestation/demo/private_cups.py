@@ -93,6 +93,7 @@ class PrivateCups:
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="rs-cups-"))
         self.socket = str(self.root / "cups.sock")
         self.captures = self.root / "capture"
+        self.tally = self.root / "tally"  # what the `tally` queues printed, a line a job
         self.queues: list[str] = []
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -245,27 +246,38 @@ class PrivateCups:
 
     # -- queues ---------------------------------------------------------------------------
 
-    def add_hold_queue(self, name: str, discard: bool = False, print_seconds: float = 0) -> None:
+    def add_hold_queue(
+        self, name: str, discard: bool = False, print_seconds: float = 0, tally: bool = False
+    ) -> None:
         """A raw capture queue that holds every job (job-hold-until-default=indefinite);
         with `discard`, released jobs are thrown away instead of captured (benchmarks),
-        each after `print_seconds`, as a printer takes a while over each job."""
+        each after `print_seconds`, as a printer takes a while over each job; with `tally`,
+        each job that comes out is only counted (`tallied`)."""
         if print_seconds and not discard:
             raise ValueError("print_seconds is for a discard queue")
         if not 0 <= print_seconds <= 60:
             raise ValueError(f"print_seconds must be between 0 and 60, not {print_seconds!r}")
         self._add_queue(
-            name, "-o", "job-hold-until-default=indefinite", discard=discard, pace=print_seconds
-        )
+            name, "-o", "job-hold-until-default=indefinite", discard=discard, pace=print_seconds,
+            tally=tally,
+        )  # fmt: skip
 
-    def add_printer(self, name: str) -> None:
-        """A raw capture queue that prints at once: a follow-me target."""
-        self._add_queue(name)
+    def add_printer(self, name: str, tally: bool = False) -> None:
+        """A raw capture queue that prints at once: a follow-me target (with `tally`, one
+        that only counts what comes out)."""
+        self._add_queue(name, tally=tally)
 
-    def _add_queue(self, name: str, *extra: str, discard: bool = False, pace: float = 0) -> None:
+    def _add_queue(
+        self, name: str, *extra: str, discard: bool = False, pace: float = 0, tally: bool = False
+    ) -> None:
+        if discard and tally:
+            raise ValueError("a queue either discards or tallies its jobs")
         policy = ["-o", f"printer-op-policy={POLICY_NAME}"] if self.policy == "hardened" else []
         uri = f"capture:{self.captures}"
         if discard:
             uri = f"discard:/{pace:.6f}" if pace else "discard:/"
+        elif tally:
+            uri = f"tally:{self.tally}"
         self._run("lpadmin", "-p", name, "-E", "-v", uri, *policy, *extra)
         if name not in self.queues:
             self.queues.append(name)
@@ -341,6 +353,7 @@ class PrivateCups:
             self.start_printer(name)
         for path in self.captures.iterdir():
             path.unlink()
+        self.tally.unlink(missing_ok=True)
 
     # -- what came out ----------------------------------------------------------------------
 
@@ -361,6 +374,20 @@ class PrivateCups:
                 )
             )
         return sorted(out, key=lambda c: c.job_id)
+
+    def tallied(self) -> list[tuple[int, str]]:
+        """(job id, queue) of every job the `tally` queues printed, in the order they came
+        out; a job printed twice is there twice."""
+        try:
+            text = self.tally.read_text("utf-8")
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            job_id, _, queue = line.partition(" ")
+            if job_id.isdigit():
+                out.append((int(job_id), queue))
+        return out
 
     def wait_printed(self, count: int, timeout: float = 10.0) -> list[Captured]:
         """printed(), once at least `count` jobs have come out (or the timeout passed)."""
