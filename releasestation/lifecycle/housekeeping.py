@@ -3,7 +3,9 @@
 
 `start()` settles the claims this station left when it last stopped (crash safety) before
 the readers start. Then, every `[station] expire_every_seconds` (the first round at once):
-expire old held jobs, settle claims a vanished station left, forget resolved owners of jobs
+expire old held jobs, settle claims a vanished station left (or any claim 15 minutes old:
+a release in doubt that its station has not settled since, which the Releaser otherwise
+does before its next release, releasestation.release.releaser), forget resolved owners of jobs
 that are gone, record the pages cupsd printed for jobs released lately (lifecycle.pages),
 once an hour verify the newest rows of the audit chain (`audit.verify_newest`: a full
 walk of a year's trail is `releasestation audit verify`'s, not every round's), and once a

@@ -129,7 +129,7 @@ class IppClient:
         """Send one request (operation-group attributes as (value tag, name, value), and
         those of a subscription group and of a job group) and return the response's
         attribute groups as (group tag, {name: value}). `authorization` is an HTTP
-        Authorization value, for the rare write that must be sent from here. `document`
+        Authorization value, for the station's writes (releases, moves). `document`
         (bytes, or a seekable binary file from where it stands) follows the request, as
         Print-Job's data; a request with one is never sent twice.
 
