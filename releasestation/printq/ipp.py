@@ -210,8 +210,10 @@ class IppClient:
 
 def _readable(sock: socket.socket) -> bool:
     """True when `sock` has something to read now (on an idle connection: its end)."""
+    poller = select.poll()  # not select(): a daemon's descriptors may pass 1024
     try:
-        return bool(select.select([sock], [], [], 0)[0])
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
 
