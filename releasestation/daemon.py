@@ -260,7 +260,10 @@ class Station:
         self._feedback(swipe, result.ok)
         if result.refused:
             return "refused"
-        return "released" if result.released else "no-jobs"
+        if result.released:
+            return "released"
+        # none released: every job failed, or is in doubt (sent, never answered)
+        return "release-failed" if result.failed or result.in_doubt else "no-jobs"
 
     def _deny(self, swipe: Swipe, outcome: str, detail: str, method, username=None) -> None:
         self._feedback(swipe, False)

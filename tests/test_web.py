@@ -243,6 +243,29 @@ def test_release_is_refused_with_the_reason_when_the_printer_is_stopped(station,
     assert [(r["outcome"], r["method"]) for r in denied] == [("printer-error", "web")]
 
 
+def test_a_release_whose_answer_never_comes_says_it_may_print(portal, cups_clean, proxy):
+    """Proves the portal tells the truth when cupsd carried out a release whose answer
+    never came and cannot be asked about it either: a 502 that says the job may print (not
+    "printed, cancelled or expired meanwhile", not a success), no audit row yet, and the
+    job is settled "ok" once, from what cupsd says, as soon as it answers again. Fails on
+    another status or wording, an early audit row, or a second "ok"."""
+    station = portal(cups=f"server = {proxy.path}\ntimeout_seconds = 1\n")
+    job = cups_clean.submit("alice", "Report")
+    later = cups_clean.submit("alice", "Later")
+    client = station.login("alice")
+    proxy.stall, proxy.then_all = "answer-close", True
+    answer = post_api(client, f"/api/v1/jobs/{job}/release")
+    assert answer.status_code == 502, answer.get_data(as_text=True)
+    assert "it may print" in answer.get_json()["error"]
+    assert [r for r in audit_rows(station.app, "release") if r["job_id"] == job] == []
+    assert [p.job_id for p in cups_clean.wait_printed(1)] == [job]  # cupsd did it
+    proxy.stall, proxy.then_all = None, False
+    proxy.drop()  # cupsd answers again: the next release settles the one in doubt first
+    assert post_api(client, f"/api/v1/jobs/{later}/release").status_code == 200
+    rows = audit_rows(station.app, "release")
+    assert sorted((r["job_id"], r["outcome"]) for r in rows) == [(job, "ok"), (later, "ok")]
+
+
 def test_web_release_off_hides_and_refuses_release(portal, cups_clean):
     station = portal(web="web_release = no\n")
     job = cups_clean.submit("alice", "Report")

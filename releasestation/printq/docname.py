@@ -10,10 +10,10 @@ job starts avoids the crash (docs/cups.md, "Debian's cupsd 2.4.2-3+deb12u10").
 
 The station is what starts held jobs, so `release_request()` renames such a document (each
 white-space character becomes "_") in the very Set-Job-Attributes that releases the job.
-pycups can send no Set-Job-Attributes but `job-hold-until`, so that request goes out through
-`ipp.IppClient`, authenticated as libcups would: PeerCred on cupsd's domain socket (the
-station's own account, which cupsd checks against the socket's peer), Basic with the
-configured `[cups]` password over the network.
+Every release goes out through `ipp.IppClient` (pycups can send no Set-Job-Attributes but
+`job-hold-until`, and has no timeout), authenticated as libcups would: PeerCred on cupsd's
+domain socket (the station's own account, which cupsd checks against the socket's peer),
+Basic with the configured `[cups]` password over the network.
 """
 
 from __future__ import annotations

@@ -137,6 +137,12 @@ class Portal:
         if outcome.failed:
             _, error = outcome.failed[0]
             raise Refused(502, f"Not released: the print server refused ({error}).")
+        if outcome.in_doubt:
+            raise Refused(
+                502,
+                "Sent to the print server, whose answer never came: it may print. The station "
+                "settles it once the print server answers; look at My jobs in a minute.",
+            )
         if not outcome.released:
             raise Refused(409, "Not released: it was printed, cancelled or expired meanwhile.")
         return self.view(job)

@@ -2,14 +2,14 @@
 """cupsd killed and restarted while swipes arrive; cupsd that accepts and never answers.
 
 A real `releasestation run` swipes against a cupsd of its own that is SIGKILLed and started
-again; a station in this process talks to the session's cupsd through a TCP proxy that can
-stall (accept and never answer), with the systemd watchdog protocol read from a real
-datagram socket. Each case says what it proves.
+again; a station in this process talks to the session's cupsd through a proxy
+(tests/fixtures/cupsd_proxy.py) that can stall (accept and never answer) or swallow
+answers, with the systemd watchdog protocol read from a real datagram socket. Each case
+says what it proves.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -31,7 +31,6 @@ from tests.test_crash_restart import claims_left, outcomes
 from tests.waiting import wait_for
 
 CARD = "55667788"
-MOVE_JOB = 0x400D  # CUPS-Move-Job
 
 
 @pytest.fixture
@@ -113,107 +112,6 @@ def failures(app) -> list[tuple[int, str]]:
     ]
 
 
-class StallingProxy:
-    """A listener on a domain socket of its own in front of cupsd's (so that cupsd still
-    sees the station's account on the other side, as PeerCred tells it; over TCP the
-    hardened policy would hide the jobs' owners). `stall`:
-
-    - None: a plain proxy;
-    - "all": nothing passes any more, on new connections or old ones: accepted, read,
-      never answered;
-    - "release": everything passes but a release (job-hold-until = no-hold), which is
-      swallowed (cupsd never sees it) and never answered;
-    - "answer-close" / "answer-never": a release passes to cupsd, which carries it out, but
-      its answer is swallowed; then the proxy closes the station's connection (as when
-      cupsd dies after doing it), or never answers at all (the station's time runs out).
-      With `then_all`, the proxy stalls everything ("all") from that release on, so that
-      the station cannot ask what became of the job either. `writes` names what counts
-      as "a release" here: "release" (Set-Job-Attributes no-hold), "move" (CUPS-Move-Job).
-
-    `swallowed` counts the releases swallowed, `passed` those passed with their answer
-    swallowed."""
-
-    def __init__(self, target: str, path: Path):
-        self.target, self.path = target, str(path)
-        self.stall: str | None = None
-        self.then_all = False
-        self.writes: tuple[str, ...] = ("release",)
-        self.swallowed = 0
-        self.passed = 0
-        self.muted: dict[socket.socket, str] = {}  # client -> how its answer ends
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(self.path)
-        self.listener.listen(16)
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                client, _ = self.listener.accept()
-                self.conns.append(client)
-                if self.stall == "all":
-                    continue  # accepted, never read, never answered
-                server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                server.connect(self.target)
-                self.conns.append(server)
-                threading.Thread(target=self._up, args=(client, server), daemon=True).start()
-                threading.Thread(target=self._down, args=(server, client), daemon=True).start()
-
-    def _up(self, client: socket.socket, server: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := client.recv(65536):
-                release = _write_in(data) in self.writes
-                if self.stall == "all":
-                    continue  # read, never passed on
-                if self.stall == "release" and release:
-                    self.swallowed += 1
-                    while client.recv(65536):  # swallowed: cupsd never sees it
-                        pass
-                    return
-                if self.stall in ("answer-close", "answer-never") and release:
-                    self.muted[client] = self.stall
-                    self.passed += 1
-                    if self.then_all:
-                        self.stall = "all"
-                server.sendall(data)
-
-    def _down(self, server: socket.socket, client: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := server.recv(65536):
-                how = self.muted.get(client)
-                if how is None:
-                    client.sendall(data)
-                    continue
-                if how == "answer-close":
-                    client.shutdown(socket.SHUT_RDWR)
-                    return
-
-    def drop(self) -> None:
-        """Close every connection made so far, both ways."""
-        conns, self.conns = self.conns, []
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                conn.close()
-
-    def close(self) -> None:
-        self.listener.close()
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.close()
-
-
-def _write_in(data: bytes) -> str | None:
-    """ "release" or "move" when `data` (one HTTP request, as the station sends it in one
-    piece) is one, else None."""
-    if b"no-hold" in data:
-        return "release"
-    body = data.partition(b"\r\n\r\n")[2]
-    return "move" if body[2:4] == MOVE_JOB.to_bytes(2, "big") else None
-
-
 class Watchdog:
     """systemd's end of the notify protocol: every datagram, with when it came."""
 
@@ -242,13 +140,6 @@ class Watchdog:
     def close(self) -> None:
         self._stop.set()
         self.sock.close()
-
-
-@pytest.fixture
-def proxy(cups_clean, tmp_path) -> Iterator[StallingProxy]:
-    stalling = StallingProxy(cups_clean.socket, tmp_path / "stalling.sock")
-    yield stalling
-    stalling.close()
 
 
 @pytest.fixture
@@ -416,7 +307,7 @@ def test_a_release_in_doubt_keeps_its_claim_until_cupsd_answers(
     first, *others = cups_clean.submit_many([("alice", f"report-{i}") for i in range(3)])
     station = station_of(app)
     proxy.stall, proxy.then_all = answer, True
-    assert handle(station) == "no-jobs"  # the daemon's word: nothing was released
+    assert handle(station) == "release-failed"  # the daemon's word: nothing was released
     outcome = station.last_release
     assert not outcome.ok and outcome.released == []
     assert [j.id for j, _ in outcome.in_doubt] == [first]
