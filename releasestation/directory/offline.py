@@ -12,11 +12,19 @@ removed at once, so a disabled person stops working as soon as the directory is 
 Rows are rewritten at most every `REFRESH_SECONDS` per card or user (remembered in memory),
 so a busy station does not write on every swipe; the window therefore counts from a
 resolution at most that much older than the last one.
+
+The rows are written by a thread of their own, not on the swipe's path: a card's first
+swipe in an hour would otherwise wait for a database commit (two, user and card) before
+its jobs are released. A write not done yet is done first by anything that reads or
+deletes these rows (`flush`), so the copy never answers from before a later removal; a
+station that stops with a write pending loses only that copy, made again at the next
+resolution.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +35,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from releasestation.directory.base import User
+from releasestation.errors import ReleaseStationError
 from releasestation.secret import Hasher
 from releasestation.store import Store
 from releasestation.store.models import OfflineCard, OfflineUser, utcnow
+
+log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 3600.0
 MEMO_LIMIT = 50_000  # cards and users remembered as written; cleared when passed
@@ -49,7 +60,8 @@ def _key(username: str) -> str:
 
 class OfflineRecords:
     """The directory's last answers in `store` (cards keyed by `hasher`), served for
-    `days` after them; `clock` is the station's."""
+    `days` after them; `clock` is the station's. With `write_behind` (the station's way)
+    a thread of its own writes the rows; without, they wait for `flush`."""
 
     def __init__(
         self,
@@ -57,13 +69,19 @@ class OfflineRecords:
         hasher: Hasher,
         days: float,
         clock: Callable[[], dt.datetime] = utcnow,
+        write_behind: bool = True,
     ):
         self.store = store
+        self.write_behind = write_behind  # False: rows wait in the queue for `flush`
         self.hasher = hasher
         self.days = days
         self.clock = clock
         self._written: dict[str, tuple[Any, dt.datetime]] = {}
         self._lock = threading.Lock()
+        self._pending: list[tuple[str, type, dict[str, Any], list[str]]] = []
+        self._flushing = threading.Lock()  # one batch written at a time, in order
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
 
     @property
     def enabled(self) -> bool:
@@ -106,6 +124,7 @@ class OfflineRecords:
             return
         digest = self.hasher.card(number)
         self._forget("card:" + digest)
+        self.flush()  # a copy still on its way must not come back after the removal
         with self.store.read() as session:  # most unknown cards were never kept: no write
             if session.get(OfflineCard, digest) is None:
                 return
@@ -120,6 +139,7 @@ class OfflineRecords:
         self._forget("user:" + key)
         with self._lock:  # the cards memoised as theirs must be written again
             self._written = {k: v for k, v in self._written.items() if v[0] != key}
+        self.flush()
         with self.store.read() as session:
             if session.get(OfflineUser, key) is None and not session.scalar(
                 select(OfflineCard.digest).where(OfflineCard.username == key).limit(1)
@@ -134,6 +154,7 @@ class OfflineRecords:
         """The user card `number` was last resolved to, within the window; else None."""
         if not self.enabled:
             return None
+        self._flush_quietly()
         with self.store.read() as session:
             card = session.get(OfflineCard, self.hasher.card(number))
             if card is None or not self._recent(card.resolved_at):
@@ -147,6 +168,7 @@ class OfflineRecords:
         """`username` as last resolved, within the window; else None."""
         if not self.enabled:
             return None
+        self._flush_quietly()
         with self.store.read() as session:
             return self._user(session, _key(username))
 
@@ -181,12 +203,46 @@ class OfflineRecords:
         return True
 
     def _write(self, memo: str, table: type, values: dict[str, Any], keys: list[str]) -> None:
+        """Queue one row for the writer thread (started on the first row)."""
+        with self._lock:
+            self._pending.append((memo, table, values, keys))
+            if not self.write_behind:
+                return
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(
+                    target=self._write_on, name="offline-copy", daemon=True
+                )
+                self._writer.start()
+        self._wake.set()
+
+    def _write_on(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            self._flush_quietly()
+
+    def flush(self) -> None:
+        """Write the rows still queued, in one transaction; StoreError when the store
+        cannot (those rows are then due again at their next resolution)."""
+        with self._flushing:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                with self.store.write() as session:
+                    for _memo, table, values, keys in batch:
+                        _upsert(session, table, values, keys)
+            except BaseException:
+                for memo, *_ in batch:
+                    self._forget(memo)
+                raise
+
+    def _flush_quietly(self) -> None:
         try:
-            with self.store.write() as session:
-                _upsert(session, table, values, keys)
-        except BaseException:
-            self._forget(memo)  # due again next time
-            raise
+            self.flush()
+        except ReleaseStationError as exc:  # the answers stand; only the copy is missing
+            log.warning("directory: cannot keep its answers for offline use: %s", exc)
 
     def _forget(self, memo: str) -> None:
         with self._lock:

@@ -20,12 +20,15 @@ from sqlalchemy import select
 
 from readers import Swipe
 from releasestation.credentials import records
+from releasestation.directory.base import User
+from releasestation.directory.offline import OfflineRecords
 from releasestation.errors import DirectoryError
 from releasestation.identity import Identity
 from releasestation.store import users as store_users
 from releasestation.store.models import OfflineCard, OfflineUser
 from tests.fixtures.clock import Clock
 from tests.fixtures.station import audit_rows, ldap_section, swipe
+from tests.waiting import wait_for
 
 ALICE_CARD = "0012345678"  # alice's employeeNumber in the seeded slapd
 STRANGER = "0055555555"  # nobody's
@@ -94,14 +97,45 @@ def test_the_copy_holds_the_card_s_hmac_never_its_number(make_app, directory, tm
     """Proves the kept card is the digest the store keys cards with, and nothing else."""
     app = station(make_app, directory, tmp_path)
     assert who(app.identity_with(), ALICE_CARD) == "alice"
-    with app.store.read() as session:
-        cards = session.scalars(select(OfflineCard)).all()
-        users = session.scalars(select(OfflineUser)).all()
+
+    def kept() -> tuple[list[OfflineCard], list[OfflineUser]]:
+        with app.store.read() as session:
+            return session.scalars(select(OfflineCard)).all(), session.scalars(
+                select(OfflineUser)
+            ).all()
+
+    assert wait_for(lambda: all(kept()), 5), "written by the copy's own thread"
+    cards, users = kept()
     assert [(c.digest, c.username) for c in cards] == [(app.hasher.card(ALICE_CARD), "alice")]
     assert [(u.username, u.email, u.display_name) for u in users] == [
         ("alice", "alice@example.org", "Alice Example")
     ]
     assert all(ALICE_CARD not in str(vars(c)) for c in cards)
+
+
+def test_the_copy_is_written_off_the_swipe_s_path_and_a_removal_wins(make_app, directory, tmp_path):
+    """Proves the copy is written by its own thread (the identification returns while the
+    writer is held up, the row not yet in the store) and that a removal the directory
+    orders before a queued row is written is never undone by that row. Fails on a row
+    written on the swipe's path, or on a card of a user the directory no longer knows
+    coming back from the queue."""
+    app = station(make_app, directory, tmp_path)
+    ident = app.identity_with()
+    with ident.offline._flushing:  # the writer cannot write until this block ends
+        assert who(ident, ALICE_CARD) == "alice"
+        with app.store.read() as session:
+            assert session.scalars(select(OfflineCard)).all() == []
+    assert wait_for(lambda: ident.offline.by_card(ALICE_CARD) is not None, 5)
+
+    queued = OfflineRecords(app.store, app.hasher, 7, write_behind=False)
+    queued.card_resolved("0099887766", User("bob", source="ldap"))
+    assert len(queued._pending) == 2, "bob and his card, waiting to be written"
+    queued.user_gone("bob")  # the directory says bob is gone
+    queued.flush()
+    with app.store.read() as session:
+        assert [c.username for c in session.scalars(select(OfflineCard))] == ["alice"]
+        assert [u.username for u in session.scalars(select(OfflineUser))] == ["alice"]
+    assert queued.by_card("0099887766") is None
 
 
 def test_a_pin_of_a_directory_user_is_served_offline(make_app, directory, tmp_path, clock):
