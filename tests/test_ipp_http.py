@@ -9,9 +9,11 @@ or refused with a clear error, and that a broken answer never leaks into the nex
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,10 +39,11 @@ STALL = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n\x02"  # then nothing more
 
 
 class Server:
-    """Answers each request with the next of `answers` (raw bytes), on a domain socket, on
-    TCP, or with TLS. After a STALL answer it waits until the client hangs up."""
+    """Answers each request with the next of `answers` (raw bytes, or (seconds, raw bytes)
+    to answer that late), on a domain socket, on TCP, or with TLS. After a STALL answer it
+    waits until the client hangs up."""
 
-    def __init__(self, answers: list[bytes], path: Path | None, tls: ssl.SSLContext | None):
+    def __init__(self, answers: list, path: Path | None, tls: ssl.SSLContext | None):
         self.answers = list(answers)
         self.requests: list[bytes] = []
         self.connections = 0
@@ -68,7 +71,7 @@ class Server:
                 if self.listener.fileno() < 0:
                     return
                 continue
-            with conn:
+            with conn, contextlib.suppress(OSError):  # a client that gave up and hung up
                 self._answer(conn)
 
     def _answer(self, conn: socket.socket) -> None:
@@ -85,6 +88,9 @@ class Server:
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
             self.requests.append(head + reader.read(length))
             answer = self.answers.pop(0)
+            if isinstance(answer, tuple):  # (seconds, answer): a server slow to answer
+                delay, answer = answer
+                time.sleep(delay)
             conn.sendall(answer)
             if answer is STALL:
                 reader.read()  # until the client gives up and hangs up
@@ -229,6 +235,22 @@ def test_a_server_that_stops_mid_answer_times_out_and_the_request_goes_again(ser
     assert printer_state(client) == [], "the half answer was not taken for an answer"
     assert client.connects == 2 and server.connections == 2
     assert server.requests[0] == server.requests[1]
+
+
+def test_one_request_may_wait_longer_than_the_client_s_timeout(serve):
+    """Proves a request's own `timeout` (a service's full listing, which cupsd makes even
+    for a caller that gave up) outlasts the client's, and only for that request: an answer
+    0.8 s late is taken with timeout=3 on a client of 0.3 s, and the next request, just as
+    late, fails after the client's own 0.3 s. Fails if the longer wait leaks into later
+    requests or is not applied."""
+    _server, client = serve((0.8, ANSWER), (0.8, ANSWER), timeout=0.3)
+    started = time.monotonic()
+    assert client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, timeout=3) == []
+    assert 0.8 <= time.monotonic() - started < 3
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        client.request(cups.IPP_OP_GET_PRINTER_ATTRIBUTES, ASK, resend=False)
+    assert time.monotonic() - started < 0.8
 
 
 def test_a_broken_answer_is_not_read_as_the_next_one(serve):

@@ -130,7 +130,7 @@ class Housekeeping(BackgroundService):
 
     def _held(self) -> list[HeldJob] | None:
         try:
-            return self.printq.held_jobs(self.queues)
+            return self.printq.held_jobs(self.queues, patient=True)
         except ReleaseStationError as exc:
             log.error("housekeeping: cannot list held jobs (no expiry this round): %s", exc)
             return None

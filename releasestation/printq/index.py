@@ -304,7 +304,7 @@ class HeldIndex(BackgroundService):
         the queue's policy shows owners); Stale when cupsd hides the owner of one."""
         jobs = []
         for queue in self.queues:
-            for attrs in self.server.held_job_attributes(queue):
+            for attrs in self.server.held_job_attributes(queue, patient=True):
                 job = self._job_of(attrs)
                 if job is not None:
                     jobs.append(job)

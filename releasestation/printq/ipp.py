@@ -125,6 +125,7 @@ class IppClient:
         job: Iterable[tuple[int, str, Value]] = (),
         authorization: str = "",
         document: bytes | BinaryIO | None = None,
+        timeout: float | None = None,
     ) -> list[tuple[int, dict[str, Any]]]:
         """Send one request (operation-group attributes as (value tag, name, value), and
         those of a subscription group and of a job group) and return the response's
@@ -137,16 +138,17 @@ class IppClient:
         once more, unless `resend` is false (a request that must not be done twice);
         `connects` counts the connections opened. An answer that is not well-formed IPP
         raises IppDecodeError, closes the connection and is not asked for again (cupsd
-        may have done what was asked).
+        may have done what was asked). `timeout`: how long this request may wait for its
+        answer, instead of the client's own (a long listing that must not be given up on).
         """
         body = _encode(operation, attributes, subscription, job)
         try:
-            data = self._post(body, authorization, document)
+            data = self._post(body, authorization, document, timeout)
         except OSError:
             self.close()
             if not resend or document is not None:
                 raise
-            data = self._post(body, authorization)
+            data = self._post(body, authorization, timeout=timeout)
         try:
             return _decode(data)
         except IppDecodeError:
@@ -154,14 +156,22 @@ class IppClient:
             raise
 
     def _post(
-        self, body: bytes, authorization: str = "", document: bytes | BinaryIO | None = None
+        self,
+        body: bytes,
+        authorization: str = "",
+        document: bytes | BinaryIO | None = None,
+        timeout: float | None = None,
     ) -> bytes:
         if self._http is not None and not self._http.open:
             self.close()  # cupsd closed it after its last answer: a new one is counted
             raise ConnectionError("cupsd closed the connection after its last answer")
         conn = self._http or self._connect()
         try:
+            if timeout is not None:
+                conn.sock.settimeout(timeout)
             status, reason, data = conn.post(body, authorization=authorization, document=document)
+            if timeout is not None:
+                conn.sock.settimeout(self.timeout)
         except BaseException:
             self.close()
             raise

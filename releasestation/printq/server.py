@@ -67,6 +67,7 @@ T = TypeVar("T")
 # Releases of one swipe in flight at once. cupsd serves one request at a time; two or three
 # in flight already keep it from waiting for the station between them.
 HELPERS = 4
+LISTING_TIMEOUT = 120.0  # seconds a service's full listing may wait (held_jobs, patient)
 STARTED = "time-at-processing"
 ALL_PRINTERS = "ipp://localhost/printers/"
 LOCAL_CUPSD_CONF = Path("/etc/cups/cupsd.conf")
@@ -151,17 +152,24 @@ class PrintServer:
                     found[job.id] = job
         return sorted(found.values(), key=lambda j: j.id)
 
-    def held_jobs(self, queues: Sequence[str]) -> list[HeldJob]:
+    def held_jobs(self, queues: Sequence[str], patient: bool = False) -> list[HeldJob]:
         """Every held job on `queues` (admin listing, expiry), oldest first.
 
         One Get-Jobs per queue. cupsd checks its policy for every job it lists (a user
         lookup each: ~0.3 ms a job here, seconds for 10,000 jobs, during which it answers
         nobody else), so the daemon lists whole queues rarely: once per housekeeping round
         and when the job watcher resynchronises. It cannot be done in pages: cupsd lists
-        jobs by priority before id, so `first-job-id` cannot say where a page ended."""
+        jobs by priority before id, so `first-job-id` cannot say where a page ended.
+
+        `patient` (the daemon's services, never a person waiting): wait up to
+        LISTING_TIMEOUT for the answer rather than `[cups] timeout_seconds`. cupsd makes
+        the whole answer even for a caller that gave up, and one that gave up asks again:
+        eight stations starting at once on 20,000 held jobs each gave up on listings
+        queued behind the others' and kept cupsd busy for three minutes."""
         jobs: list[HeldJob] = []
         for queue in _distinct(queues):
-            jobs += [j for j in self._held(printer_uri(queue), self.account) if _on(j, [queue])]
+            listed = self._held(printer_uri(queue), self.account, patient=patient)
+            jobs += [j for j in listed if _on(j, [queue])]
         return sorted(jobs, key=lambda j: j.id)
 
     def held_since(self, first_id: int, queues: Sequence[str]) -> list[HeldJob]:
@@ -249,15 +257,18 @@ class PrintServer:
                 found.append(ProcessingJob(job.id, job.owner, job.queue, when))
         return sorted(found, key=lambda j: j.id)
 
-    def _held(self, uri: str, requesting: str, mine: bool = False) -> list[HeldJob]:
+    def _held(
+        self, uri: str, requesting: str, mine: bool = False, patient: bool = False
+    ) -> list[HeldJob]:
         attributes = self._held_request(uri, requesting, mine=mine)
-        jobs = (from_attributes(a) for a in self._held_groups(uri, attributes))
+        jobs = (from_attributes(a) for a in self._held_groups(uri, attributes, patient))
         return [j for j in jobs if j is not None and j.state == HELD]
 
-    def held_job_attributes(self, queue: str) -> list[dict[str, Any]]:
-        """The raw IPP attributes of every held job on `queue`, as the station sees them."""
+    def held_job_attributes(self, queue: str, patient: bool = False) -> list[dict[str, Any]]:
+        """The raw IPP attributes of every held job on `queue`, as the station sees them
+        (`patient`: see held_jobs)."""
         uri = printer_uri(queue)
-        return self._held_groups(uri, self._held_request(uri, self.account))
+        return self._held_groups(uri, self._held_request(uri, self.account), patient)
 
     @staticmethod
     def _held_request(
@@ -275,9 +286,12 @@ class PrintServer:
             attributes.append((cups.IPP_TAG_INTEGER, "first-job-id", first_id))
         return attributes
 
-    def _held_groups(self, uri: str, attributes: list[tuple[int, str, ipp.Value]]) -> list[dict]:
+    def _held_groups(
+        self, uri: str, attributes: list[tuple[int, str, ipp.Value]], patient: bool = False
+    ) -> list[dict]:
+        wait = max(LISTING_TIMEOUT, self.settings.timeout_seconds) if patient else None
         try:
-            groups = self._read(f"held jobs on {uri}", cups.IPP_OP_GET_JOBS, attributes)
+            groups = self._read(f"held jobs on {uri}", cups.IPP_OP_GET_JOBS, attributes, wait)
         except _NotFound:
             return []
         return ipp.groups_of(groups, cups.IPP_TAG_JOB)
@@ -727,11 +741,18 @@ class PrintServer:
     def _helper_started(self) -> None:
         self._local.helper = True
 
-    def _read(self, what: str, operation: int, attributes: list[tuple[int, str, ipp.Value]]):
+    def _read(
+        self,
+        what: str,
+        operation: int,
+        attributes: list[tuple[int, str, ipp.Value]],
+        timeout: float | None = None,
+    ):
         """One IPP request on this thread's reader (never authenticated: its requests stay
-        those of the user they name; writes go through `_send`, on the writer)."""
+        those of the user they name; writes go through `_send`, on the writer); `timeout`
+        instead of `[cups] timeout_seconds`."""
         try:
-            return self._reader().request(operation, attributes)
+            return self._reader().request(operation, attributes, timeout=timeout)
         except ipp.IppError as exc:
             if exc.status == ipp.NOT_FOUND:
                 raise _NotFound(what) from None

@@ -64,7 +64,7 @@ class NewJobs:
         )
         try:
             if full:
-                jobs = self.server.held_jobs(self.queues)
+                jobs = self.server.held_jobs(self.queues, patient=True)
             else:
                 jobs = self.server.held_since(self.next_id, self.queues)
         except PrintServerError:
