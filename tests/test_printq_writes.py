@@ -15,7 +15,7 @@ import pytest
 from releasestation.config import CupsSettings
 from releasestation.errors import PrintServerError
 from releasestation.printq import HELD, PrintServer
-from releasestation.printq.server import NoAnswer, ReleaseInDoubt
+from releasestation.printq.releases import NoAnswer, ReleaseInDoubt
 
 
 class TcpFront:

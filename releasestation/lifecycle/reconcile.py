@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from releasestation.audit import Event
 from releasestation.printq import HELD
-from releasestation.printq.server import STATE_NAMES
+from releasestation.printq.releases import STATE_NAMES
 from releasestation.release import Claim, event_of
 from releasestation.release.settling import job_now, settle_release
 

@@ -37,7 +37,7 @@ from readers import clean
 from releasestation.audit import Event
 from releasestation.errors import ReleaseStationError
 from releasestation.printq import HELD
-from releasestation.printq.server import ReleaseInDoubt
+from releasestation.printq.releases import ReleaseInDoubt
 from releasestation.release.claims import Claim, event_of
 from releasestation.release.resolution import cost_center_of
 from releasestation.release.settling import job_now, settle_release

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from releasestation.errors import PrintServerError
 from releasestation.printq import HELD
-from releasestation.printq.server import STATE_NAMES, ReleaseInDoubt
+from releasestation.printq.releases import STATE_NAMES, ReleaseInDoubt
 from releasestation.release.claims import event_of
 
 if TYPE_CHECKING:
