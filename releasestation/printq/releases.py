@@ -43,6 +43,7 @@ ALL_PRINTERS = "ipp://localhost/printers/"
 DOCUMENT_NAME_REQUEST = ["job-id", docname.DOCUMENT_NAME]
 _ASK = object()  # release(): the document name is not known yet
 # job-state names, for logs and audit details
+CANCELLED, ABORTED = 7, 8
 STATE_NAMES = {3: "pending", 5: "processing", 6: "stopped", 7: "cancelled", 8: "aborted",
                 9: "completed"}  # fmt: skip
 
@@ -182,6 +183,10 @@ class Releases:
                 f"{now.queue}: not released"
             )
         state = "gone from cupsd" if now is None else STATE_NAMES.get(now.state, str(now.state))
+        if now is not None and now.state in (CANCELLED, ABORTED):  # as settling audits it
+            raise PrintServerError(
+                f"cupsd at {self.server}: {what}: no answer, and the job is now {state}"
+            )
         log.warning("cupsd at %s: %s: no answer; job %d is %s", self.server, what, job.id, state)
 
     def _send(
@@ -287,8 +292,10 @@ class Releases:
 
         try:
             names = self.document_names([j.id for j in jobs]) if jobs else {}
-        except (PrintServerError, _NotFound):
+        except _NotFound:
             names = {}  # one of them is gone (cupsd then answers for none): each asks
+        except PrintServerError as exc:  # cupsd away or stalled: asking per job costs more
+            return [self._not_sent(job, f"not sent: {exc}") for job in jobs]
 
         def one(job: HeldJob) -> PrintServerError | None:
             try:
@@ -321,9 +328,11 @@ class ReleaseInDoubt(PrintServerError):
     job's claim stays until cupsd says (releasestation.lifecycle.reconcile)."""
 
 
-class NoAnswer(PrintServerError):
+class NoAnswer(ReleaseInDoubt):
     """cupsd took a release (or its move) twice without answering, and the job is still
-    held where it was: it was not released."""
+    held where it was: not released yet. In doubt all the same: cupsd may still read a
+    request the station gave up on, after the look that found the job held, so the job's
+    claim stays (and a move is not undone) until it is settled from what cupsd says."""
 
 
 class _Unanswered(Exception):

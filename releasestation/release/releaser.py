@@ -180,20 +180,27 @@ class Releaser:
         with self._lock:
             waiting, self._in_doubt = self._in_doubt, []
         done: list[tuple[Claim, Event | None]] = []
-        for claim in waiting:
-            try:
-                job = job_now(self.printq, claim)
-                done.append((claim, settle_release(self.printq, claim, job, IN_DOUBT)))
-            except ReleaseStationError as exc:
-                log.warning("releases in doubt not settled yet: %s", exc)
-                break
+        recorded = 0
         try:
+            # Only claims still in the store: housekeeping (or a restart) may have settled
+            # one meanwhile, and acting on it again could release a job a second time.
+            present = {claim.id for claim in self.claims.unsettled()}
+            waiting = [claim for claim in waiting if claim.id in present]
+            for claim in waiting:
+                try:
+                    job = job_now(self.printq, claim)
+                    done.append((claim, settle_release(self.printq, claim, job, IN_DOUBT)))
+                except ReleaseStationError as exc:
+                    log.warning("releases in doubt not settled yet: %s", exc)
+                    break
             self.claims.finish(done)
-        except ReleaseStationError as exc:  # settled, not recorded: looked at again next time
-            log.warning("releases in doubt settled but not recorded: %s", exc)
+            recorded = len(done)
+        except ReleaseStationError as exc:  # not settled, or not recorded: next time again
+            log.warning("releases in doubt not settled yet: %s", exc)
             done = []
-        with self._lock:
-            self._in_doubt[:0] = waiting[len(done) :]
+        finally:
+            with self._lock:  # what was not recorded waits for the next release
+                self._in_doubt[:0] = waiting[recorded:]
         for claim, settled in done:
             outcome = settled.outcome if settled else "dropped"
             log.warning("release of job %d, in doubt, settled: %s", claim.job_id, outcome)

@@ -25,15 +25,13 @@ from typing import TYPE_CHECKING
 
 from releasestation.errors import PrintServerError
 from releasestation.printq import HELD
-from releasestation.printq.releases import STATE_NAMES, ReleaseInDoubt
+from releasestation.printq.releases import ABORTED, CANCELLED, STATE_NAMES, ReleaseInDoubt
 from releasestation.release.claims import event_of
 
 if TYPE_CHECKING:
     from releasestation.audit import Event
     from releasestation.printq import HeldJob, PrintServer
     from releasestation.release.claims import Claim
-
-CANCELLED, ABORTED = 7, 8
 
 
 def job_now(printq: PrintServer, claim: Claim) -> HeldJob | None:
