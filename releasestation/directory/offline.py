@@ -124,7 +124,7 @@ class OfflineRecords:
             return
         digest = self.hasher.card(number)
         self._forget("card:" + digest)
-        self.flush()  # a copy still on its way must not come back after the removal
+        self._flush_quietly()  # a copy still on its way must not come back after the removal
         with self.store.read() as session:  # most unknown cards were never kept: no write
             if session.get(OfflineCard, digest) is None:
                 return
@@ -139,7 +139,7 @@ class OfflineRecords:
         self._forget("user:" + key)
         with self._lock:  # the cards memoised as theirs must be written again
             self._written = {k: v for k, v in self._written.items() if v[0] != key}
-        self.flush()
+        self._flush_quietly()
         with self.store.read() as session:
             if session.get(OfflineUser, key) is None and not session.scalar(
                 select(OfflineCard.digest).where(OfflineCard.username == key).limit(1)
@@ -229,6 +229,9 @@ class OfflineRecords:
                 batch, self._pending = self._pending, []
             if not batch:
                 return
+            # In one order (table, key) on every station: two stations writing the same
+            # two rows in opposite orders would deadlock on PostgreSQL.
+            batch.sort(key=lambda row: (row[1].__name__, [str(row[2][k]) for k in row[3]]))
             try:
                 with self.store.write() as session:
                     for _memo, table, values, keys in batch:
