@@ -25,3 +25,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if str(item.fspath).startswith(here + os.sep):
             item.add_marker(pytest.mark.faults)
+            if FULL:  # the full counts outlast the suite's 120 s a test
+                item.add_marker(pytest.mark.timeout(1800))
