@@ -61,6 +61,10 @@ def test_kill_9_at_random_points_of_a_release_prints_every_job_once(
         assert wait_for(all_out, 20), f"round {n}: {len(cups_clean.printed())} of {total} printed"
     daemon.stop()
     time.sleep(0.5)  # a job printed twice would come out meanwhile
+    print(
+        f"\nkill -9: {sum(left_at_kill.values())} rounds, {len(jobs)} jobs; the kill left claims"
+        f" (inside a release) in {left_at_kill[True]}, none in {left_at_kill[False]}"
+    )
     every_job_printed_once_and_audited_ok_once(app, cups_clean, jobs)
     assert len(audit_rows(app, "release")) >= len(jobs)
     if FULL:  # the random points did fall inside releases, and outside them
