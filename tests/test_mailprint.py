@@ -416,3 +416,32 @@ def test_a_mail_another_station_is_taking_is_left_to_it_unless_it_died(
     assert [j.title for j in held(app)] == ["orphan.pdf"], "north died holding it: taken over"
     assert dovecot.count("INBOX") == 1, "north is still at the other one"
     assert dovecot.count("processed") == 1
+
+
+def test_a_mail_another_station_held_a_moment_ago_is_left_to_it_to_move(
+    mail_app, dovecot, smtp, cups_clean
+):
+    """Proves a station leaves the moving of a mail another station has just held to that
+    station (two IMAP sessions moving one message at once can both copy it: the mail twice
+    in the processed folder), and moves one held a while ago (that station died between
+    holding it and moving it) without holding anything again. Fails on a mail moved by
+    both, or a dead station's mail left in the inbox."""
+    import datetime as dt
+
+    from releasestation.mailprint import message as mail_module
+    from releasestation.mailprint.ledger import Ledger
+
+    app = mail_app(station="name = south\n")
+    add_user(app, "nia")
+    now = dt.datetime.now(dt.UTC)
+    for title, at in (("fresh.pdf", now), ("stranded.pdf", now - dt.timedelta(minutes=2))):
+        message = mail("nia@example.org", as_pdf(title))
+        key = mail_module.key_of(message, "nia@example.org", b"")
+        north = Ledger(app.store, holder="north", clock=lambda at=at: at)
+        north.begin(key, "nia@example.org", "nia")
+        north.held(key)
+        dovecot.deliver(message)
+    assert app.mailprint().run(once=True) == 0
+    assert held(app) == [], "held by north: never held again"
+    assert dovecot.count("INBOX") == 1, "north is moving the fresh one"
+    assert dovecot.count("processed") == 1, "the stranded one, moved by south"

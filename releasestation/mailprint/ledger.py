@@ -24,6 +24,9 @@ from releasestation.store.models import utcnow
 HOLDING, HELD, REFUSED = "holding", "held", "refused"
 KEEP = dt.timedelta(days=30)  # rows older than this are forgotten
 STALE = dt.timedelta(minutes=5)  # a "holding" row unchanged this long: its holder died
+# A mail another station held or refused this recently is being moved by that station: two
+# IMAP sessions moving one message at once can both copy it (two in the folder).
+MOVING = dt.timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,14 @@ class Ledger:
             return False
         return self.clock() - taken.updated_at < STALE
 
+    def being_moved(self, taken: Taken) -> bool:
+        """Whether another station held or refused `taken` less than MOVING ago, and so is
+        moving it out of the folder now (after that, anyone moves it: that station died
+        between the two)."""
+        if taken.state not in (HELD, REFUSED) or taken.holder == self.holder:
+            return False
+        return taken.updated_at is not None and self.clock() - taken.updated_at < MOVING
+
     def find(self, key: str) -> Taken | None:
         with self.store.read() as session:
             row = session.scalars(select(MailMessage).where(MailMessage.key == key)).first()
@@ -98,7 +109,7 @@ class Ledger:
         with self.store.write() as session:
             row = session.scalars(select(MailMessage).where(MailMessage.key == key)).first()
             if row is not None and not claim:  # a mail taken up before, decided again
-                row.state, row.reason, row.updated_at = state, reason, now
+                row.state, row.reason, row.holder, row.updated_at = state, reason, self.holder, now
                 return _taken(row)
             row = MailMessage(
                 key=key, sender=sender[:320], owner=owner[:320], holder=self.holder,
@@ -119,7 +130,8 @@ class Ledger:
         """Every job of the mail is held (and its PIN sent where one was due)."""
         with self.store.write() as session:
             row = session.scalars(select(MailMessage).where(MailMessage.key == key)).one()
-            row.state, row.updated_at = HELD, self.clock()
+            # the station that held it moves it (one that took over a dead one's mail too)
+            row.state, row.holder, row.updated_at = HELD, self.holder, self.clock()
 
     def forget_old(self) -> int:
         """Forget mails older than KEEP (their mail has long left the inbox)."""

@@ -201,6 +201,10 @@ class MailPrint:
         sender = mail.sender_of(message)
         key = mail.key_of(message, sender or "", raw)
         taken = self.ledger.find(key)
+        if taken is not None and self.ledger.being_moved(taken):
+            log.info("mailprint: message %d was %s by %s a moment ago: left to it to move",
+                     uid, taken.state, taken.holder)  # fmt: skip
+            return Outcome(uid, "busy")
         if taken is not None and taken.state in (HELD, REFUSED):
             folder = self._folder(taken.state)
             log.info("mailprint: message %d was %s before: moved to %s", uid, taken.state, folder)
