@@ -5,6 +5,7 @@ prints the jobs. A mail arrives by IMAP APPEND, as a delivery agent puts it ther
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
@@ -14,6 +15,8 @@ from email.message import EmailMessage
 
 import pytest
 
+from releasestation.mailprint import message as mail_module
+from releasestation.mailprint.ledger import Ledger
 from releasestation.mailprint.service import MailPrint
 from tests.fixtures.station import add_user, audit_rows, swipe
 from tests.fixtures.web import pdf
@@ -394,24 +397,26 @@ def test_two_stations_on_one_mailbox_take_each_mail_once(
     assert dovecot.count("INBOX") == 0 and dovecot.count("failed") == 0
 
 
+def taken_by_north(app, dovecot, title: str, at: dt.datetime, and_held: bool = False) -> None:
+    """Deliver nia's mail of one PDF `title` that station north began taking at `at` (and,
+    with `and_held`, held then, not yet moved)."""
+    message = mail("nia@example.org", as_pdf(title))
+    key = mail_module.key_of(message, "nia@example.org", b"")
+    north = Ledger(app.store, holder="north", clock=lambda: at)
+    north.begin(key, "nia@example.org", "nia")
+    if and_held:
+        north.held(key)
+    dovecot.deliver(message)
+
+
 def test_a_mail_another_station_is_taking_is_left_to_it_unless_it_died(
     mail_app, dovecot, smtp, cups_clean
 ):
-    import datetime as dt
-
-    from releasestation.mailprint import message as mail_module
-    from releasestation.mailprint.ledger import Ledger
-
     app = mail_app(station="name = south\n")
     add_user(app, "nia")
     now = dt.datetime.now(dt.UTC)
     for title, began in (("busy.pdf", now), ("orphan.pdf", now - dt.timedelta(minutes=10))):
-        message = mail("nia@example.org", as_pdf(title))
-        key = mail_module.key_of(message, "nia@example.org", b"")
-        Ledger(app.store, holder="north", clock=lambda at=began: at).begin(
-            key, "nia@example.org", "nia"
-        )
-        dovecot.deliver(message)
+        taken_by_north(app, dovecot, title, began)
     assert app.mailprint().run(once=True) == 0
     assert [j.title for j in held(app)] == ["orphan.pdf"], "north died holding it: taken over"
     assert dovecot.count("INBOX") == 1, "north is still at the other one"
@@ -426,21 +431,11 @@ def test_a_mail_another_station_held_a_moment_ago_is_left_to_it_to_move(
     in the processed folder), and moves one held a while ago (that station died between
     holding it and moving it) without holding anything again. Fails on a mail moved by
     both, or a dead station's mail left in the inbox."""
-    import datetime as dt
-
-    from releasestation.mailprint import message as mail_module
-    from releasestation.mailprint.ledger import Ledger
-
     app = mail_app(station="name = south\n")
     add_user(app, "nia")
     now = dt.datetime.now(dt.UTC)
     for title, at in (("fresh.pdf", now), ("stranded.pdf", now - dt.timedelta(minutes=2))):
-        message = mail("nia@example.org", as_pdf(title))
-        key = mail_module.key_of(message, "nia@example.org", b"")
-        north = Ledger(app.store, holder="north", clock=lambda at=at: at)
-        north.begin(key, "nia@example.org", "nia")
-        north.held(key)
-        dovecot.deliver(message)
+        taken_by_north(app, dovecot, title, at, and_held=True)
     assert app.mailprint().run(once=True) == 0
     assert held(app) == [], "held by north: never held again"
     assert dovecot.count("INBOX") == 1, "north is moving the fresh one"
