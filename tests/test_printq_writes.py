@@ -5,9 +5,6 @@ comes is tests/faults/test_cupsd.py's.)"""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -16,48 +13,14 @@ from releasestation.config import CupsSettings
 from releasestation.errors import PrintServerError
 from releasestation.printq import HELD, PrintServer
 from releasestation.printq.releases import NoAnswer, ReleaseInDoubt
-
-
-class TcpFront:
-    """A TCP listener on 127.0.0.1 that passes each connection on to cupsd's domain socket,
-    so that the station talks to cupsd "over the network" (host:port, no PeerCred)."""
-
-    def __init__(self, target: str):
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                client, _ = self.listener.accept()
-                server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                server.connect(self.target)
-                self.conns += [client, server]
-                for a, b in ((client, server), (server, client)):
-                    threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-            sink.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        self.listener.close()
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.close()
+from tests.fixtures.cupsd_proxy import StallingProxy
 
 
 @pytest.fixture
 def over_tcp(cups_clean) -> Iterator[PrintServer]:
     """A PrintServer that reaches the session's cupsd by TCP, without a [cups] password."""
-    front = TcpFront(cups_clean.socket)
-    server = PrintServer(CupsSettings(server=f"127.0.0.1:{front.port}", timeout_seconds=5))
+    front = StallingProxy(cups_clean.socket)  # a plain proxy on TCP
+    server = PrintServer(CupsSettings(server=front.address, timeout_seconds=5))
     yield server
     server.close()
     front.close()
