@@ -43,6 +43,7 @@ from releasestation.store.models import OfflineCard, OfflineUser, utcnow
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 3600.0
+WRITER_IDLE = 60.0  # seconds the writer thread waits for more rows before it ends
 MEMO_LIMIT = 50_000  # cards and users remembered as written; cleared when passed
 
 
@@ -208,7 +209,7 @@ class OfflineRecords:
             self._pending.append((memo, table, values, keys))
             if not self.write_behind:
                 return
-            if self._writer is None or not self._writer.is_alive():
+            if self._writer is None or not self._writer.is_alive():  # none, or it died
                 self._writer = threading.Thread(
                     target=self._write_on, name="offline-copy", daemon=True
                 )
@@ -216,10 +217,16 @@ class OfflineRecords:
         self._wake.set()
 
     def _write_on(self) -> None:
+        """The writer thread: writes what is queued until nothing came for WRITER_IDLE
+        seconds, then ends (the next row starts another)."""
         while True:
-            self._wake.wait()
+            woken = self._wake.wait(WRITER_IDLE)
             self._wake.clear()
             self._flush_quietly()
+            with self._lock:  # decided under the lock `_write` queues under: no row left
+                if not woken and not self._pending:
+                    self._writer = None
+                    return
 
     def flush(self) -> None:
         """Write the rows still queued, in one transaction; StoreError when the store

@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from readers import Swipe
 from releasestation.credentials import records
+from releasestation.directory import offline as offline_mod
 from releasestation.directory.base import User
 from releasestation.directory.offline import OfflineRecords
 from releasestation.errors import DirectoryError
@@ -136,6 +137,31 @@ def test_the_copy_is_written_off_the_swipe_s_path_and_a_removal_wins(make_app, d
         assert [c.username for c in session.scalars(select(OfflineCard))] == ["alice"]
         assert [u.username for u in session.scalars(select(OfflineUser))] == ["alice"]
     assert queued.by_card("0099887766") is None
+
+
+def test_the_copy_s_writer_ends_when_idle_and_comes_back(
+    make_app, directory, tmp_path, monkeypatch
+):
+    """Proves the copy's writer thread ends once nothing came for a while (a station, or a
+    test run, does not keep one thread for every set of parts it ever built) and that the
+    next row starts another, which writes it. Fails on a thread left waiting for ever, or
+    a row queued after it ended and never written."""
+    monkeypatch.setattr(offline_mod, "WRITER_IDLE", 0.2)
+    app = station(make_app, directory, tmp_path)
+    ident = app.identity_with()
+    assert who(ident, ALICE_CARD) == "alice"
+    assert wait_for(lambda: ident.offline._writer is None, 5), "ended when idle"
+    ident.offline._written.clear()  # due again
+    with app.store.write() as session:
+        session.execute(delete(OfflineCard))
+    assert who(ident, ALICE_CARD) == "alice"
+    assert ident.offline._writer is not None, "a new writer for the new row"
+
+    def kept() -> bool:
+        with app.store.read() as session:
+            return bool(session.scalars(select(OfflineCard)).all())
+
+    assert wait_for(kept, 5)
 
 
 def test_a_pin_of_a_directory_user_is_served_offline(make_app, directory, tmp_path, clock):
