@@ -8,6 +8,7 @@ the admin's list, and an admin binding and removing a card."""
 from __future__ import annotations
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as until
 from selenium.webdriver.support.select import Select
@@ -25,7 +26,20 @@ def site(portal_config, served_portal):
 
 
 def wait(browser):
-    return WebDriverWait(browser, WAIT)
+    # While a page is being replaced, chromium can answer a look at the old page's
+    # elements with "Node with given id does not belong to the document" (a plain
+    # WebDriverException, which the expected conditions do not catch); that is a page in
+    # flight, so the wait looks again. A condition never met still fails at WAIT.
+    return WebDriverWait(browser, WAIT, ignored_exceptions=(WebDriverException,))
+
+
+def click_and_wait(browser, element, text: str) -> None:
+    """Click `element` (a form's button) and wait for the page that answers to show `text`
+    in #main: the old page must be gone first, so its text cannot pass for the answer."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    wait(browser).until(until.staleness_of(old))
+    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), text))
 
 
 def log_in(browser, site: str, username: str) -> None:
@@ -42,8 +56,7 @@ def send(browser, path) -> int:
         e.get_attribute("data-job-id") for e in browser.find_elements(By.CSS_SELECTOR, ".job")
     }
     browser.find_element(By.ID, "document").send_keys(str(path))
-    browser.find_element(By.ID, "send").click()
-    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), f"“{path.name}”"))
+    click_and_wait(browser, browser.find_element(By.ID, "send"), f"“{path.name}”")
     after = {e.get_attribute("data-job-id") for e in browser.find_elements(By.CSS_SELECTOR, ".job")}
     (new,) = after - before
     return int(new)
@@ -67,20 +80,25 @@ def test_log_in_send_release_cancel_log_out(browser, site, cups_clean, tmp_path)
     assert card.find_element(By.CSS_SELECTOR, ".pages").text == "3"
     other = send(browser, draft)
 
-    browser.find_element(By.ID, f"job-{job}").find_element(By.CSS_SELECTOR, ".release").click()
-    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "Released"))
+    click_and_wait(
+        browser,
+        browser.find_element(By.ID, f"job-{job}").find_element(By.CSS_SELECTOR, ".release"),
+        "Released",
+    )
     assert message(browser) == "Released “Flyer.pdf”: it is printing now."
     (printed,) = cups_clean.wait_printed(1)
     assert (printed.job_id, printed.user, printed.title) == (job, "alice", "Flyer.pdf")
     assert not browser.find_elements(By.ID, f"job-{job}")
 
-    browser.find_element(By.ID, f"job-{other}").find_element(By.CSS_SELECTOR, ".cancel").click()
-    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "Cancelled"))
+    click_and_wait(
+        browser,
+        browser.find_element(By.ID, f"job-{other}").find_element(By.CSS_SELECTOR, ".cancel"),
+        "Cancelled",
+    )
     assert browser.find_element(By.ID, "no-jobs").is_displayed()
     assert [p.job_id for p in cups_clean.printed()] == [job], "the cancelled one never printed"
 
-    browser.find_element(By.ID, "logout").click()
-    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "You are logged out"))
+    click_and_wait(browser, browser.find_element(By.ID, "logout"), "You are logged out")
     browser.get(f"{site}/jobs")
     wait(browser).until(until.presence_of_element_located((By.ID, "username")))
 
@@ -108,13 +126,11 @@ def test_release_to_a_listed_printer_and_an_admin_binds_a_card(
     log_in(browser, site, "alice")
     card = browser.find_element(By.ID, f"job-{job}")
     Select(card.find_element(By.CSS_SELECTOR, "select.printer")).select_by_value("Secure2")
-    card.find_element(By.CSS_SELECTOR, ".release").click()
-    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "Released"))
+    click_and_wait(browser, card.find_element(By.CSS_SELECTOR, ".release"), "Released")
     assert message(browser) == "Released “Poster”: it is printing now on Secure2."
     (printed,) = cups_clean.wait_printed(1)
     assert (printed.job_id, printed.queue) == (job, "Secure2")
-    browser.find_element(By.ID, "logout").click()
-    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "logged out"))
+    click_and_wait(browser, browser.find_element(By.ID, "logout"), "logged out")
 
     log_in(browser, site, "carol")
     browser.get(f"{site}/admin/users")
@@ -122,8 +138,9 @@ def test_release_to_a_listed_printer_and_an_admin_binds_a_card(
     browser.find_element(By.CSS_SELECTOR, "#find-user button").click()
     wait(browser).until(until.presence_of_element_located((By.ID, "add-card")))
     browser.find_element(By.ID, "number").send_keys("0099887766")
-    browser.find_element(By.CSS_SELECTOR, "#add-card button").click()
-    wait(browser).until(until.text_to_be_present_in_element((By.ID, "main"), "ending 7766"))
+    click_and_wait(
+        browser, browser.find_element(By.CSS_SELECTOR, "#add-card button"), "ending 7766"
+    )
     assert "0099887766" not in browser.page_source
     browser.find_element(By.CSS_SELECTOR, "#cards .remove").click()
     wait(browser).until(until.presence_of_element_located((By.ID, "no-cards")))
