@@ -49,7 +49,7 @@ def test_entries_in_flight_take_the_reader_s_places(app, clock):
     assert first.refusal is None and second.refusal is None
     third = locks.take("north", "pad", "pin")
     assert third.refusal and "at this reader, some still being checked" in third.refusal
-    assert third.failure_id is None and failures(app) == 2
+    assert third.failure_ids == () and failures(app) == 2
     assert locks.take("north", "hall", "pin").refusal is None, "other readers have their own"
     locks.release(first)
     assert locks.take("north", "pad", "pin").refusal is None, "a right entry gives it back"

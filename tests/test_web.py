@@ -134,6 +134,45 @@ def test_a_login_flood_is_throttled_per_user_and_per_address(station):
     assert Lockouts(app.store, app.audit).refusal("lobby", "door") is None
 
 
+def test_logins_at_once_cannot_outrun_the_throttle(station):
+    """Twelve wrong passwords for alice sent at the same moment from twelve addresses:
+    each login is counted before the directory checks it, so exactly five
+    (login_user_failures) reach the directory and the other seven wait, 429. Counted
+    after the check, as before, all twelve were checked while none had been counted."""
+    clients = [station.client(f"198.51.100.{n}") for n in range(12)]
+    forms = [
+        {"username": "alice", "password": f"guess-{n}", "csrf_token": csrf_of(c.get("/login").data)}
+        for n, c in enumerate(clients)
+    ]
+    start = threading.Barrier(len(clients))
+    answers: list[int] = []
+
+    def guess(client, form) -> None:
+        start.wait()
+        answers.append(client.post("/login", data=form).status_code)
+
+    threads = [
+        threading.Thread(target=guess, args=pair) for pair in zip(clients, forms, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(answers) == [401] * 5 + [429] * 7
+    locks = [r for r in audit_rows(station.app, "lockout") if r["method"] == "web"]
+    assert [(r["outcome"], r["username"]) for r in locks] == [("web-user-locked", "alice")]
+    assert log_in(station.client(), "alice", PASSWORDS["alice"]).status_code == 429
+
+
+def test_a_right_password_gives_its_place_back(station):
+    for attempt in range(4):  # one short of login_user_failures = 5
+        assert log_in(station.client(), "alice", f"guess-{attempt}").status_code == 401
+    for _ in range(3):
+        assert log_in(station.client(), "alice", PASSWORDS["alice"]).status_code == 303
+    assert log_in(station.client(), "alice", "guess-4").status_code == 401
+    assert log_in(station.client(), "alice", PASSWORDS["alice"]).status_code == 429
+
+
 def test_throttling_is_shared_between_stations(portal):
     first = portal()
     for attempt in range(5):

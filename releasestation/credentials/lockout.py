@@ -22,8 +22,9 @@ leaves its failure counted, the safe side: it leaves the window like any other, 
 stays locked out by it. An entry in flight counts when another failure decides a lockout,
 so a lockout may start while a right PIN is still being checked, never later than it should.
 
-Other ways in keep their own scopes in the same tables (`failure_in`, `locked_in`): the web
-portal counts failed logins per user name and per address (releasestation.web.throttle).
+Other ways in keep their own scopes in the same tables and by the same rule (`take_in`,
+`failed_in`): the web portal counts failed logins per user name and per address
+(releasestation.web.throttle).
 Only readers' failures (scopes "reader:...") count towards the site's lockout.
 """
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, delete, func, select, text
@@ -70,11 +71,13 @@ READER_SCOPES = "reader:"
 
 @dataclass(frozen=True)
 class Limit:
-    """`failures` within `window_seconds` in `scope` lock that scope."""
+    """`failures` within `window_seconds` in `scope` lock that scope; `what` names its
+    failures in a refusal ("too many <what>")."""
 
     scope: str
     failures: int
     window_seconds: float
+    what: str = "failures"
 
 
 def reader_scope(station: str, reader: str) -> str:
@@ -83,13 +86,15 @@ def reader_scope(station: str, reader: str) -> str:
 
 @dataclass
 class Slot:
-    """A PIN or code entry at `reader` about to be checked, already counted as the failure
-    `failure_id`; or, when `refusal` says why, an entry the reader must not check."""
+    """An entry about to be checked, already counted as a failure in each scope of
+    `limits` but the site's (the rows `failure_ids`); or, when `refusal` says why, an
+    entry that must not be checked. `station` and `reader` name a reader's entry."""
 
-    station: str
-    reader: str
-    failure_id: int | None = None
+    limits: tuple[Limit, ...]
+    failure_ids: tuple[int, ...] = ()
     refusal: str | None = None
+    station: str = ""
+    reader: str = ""
     settled: bool = field(default=False, compare=False)
 
 
@@ -111,49 +116,72 @@ class Lockouts:
     def refusal(self, station: str, reader: str) -> str | None:
         """Why `reader` refuses PINs and codes right now, or None when it takes them."""
         with self.store.read() as session:
-            return self._running(self._states(session, self._limits(station, reader)), self.clock())
+            limits = self._limits(station, reader)
+            return self._running(limits, self._states(session, limits), self.clock())
 
     def take(self, station: str, reader: str, method: str) -> Slot:
         """A slot for checking one entry at `reader`, counted as a failure until `release`;
         or a refusal, when a lockout runs or the limits are taken (one serialised write)."""
-        limits = self._limits(station, reader)
+        slot = self.take_in(self._limits(station, reader), method)
+        slot.station, slot.reader = station, reader
+        return slot
+
+    def take_in(self, limits: Sequence[Limit], method: str) -> Slot:
+        """A slot for checking one entry against `limits`, counted as a failure in each of
+        their scopes but SITE until `release` or `failed_in`; or a refusal saying why, when
+        one of them is locked or at its limit (one serialised write)."""
+        limits = tuple(limits)
         with self.store.write() as session:
             self.store.lock(session, "lockouts")
             now = self.clock()
             states = self._states(session, limits)
-            refused = self._running(states, now) or self._full(session, limits, states, now)
+            refused = self._running(limits, states, now) or self._full(session, limits, states, now)
             if refused:
-                return Slot(station, reader, refusal=refused)
-            row = GuessFailure(at=now, scope=limits[0].scope, method=method)
-            session.add(row)
+                return Slot(limits, refusal=refused)
+            rows = [
+                GuessFailure(at=now, scope=limit.scope, method=method)
+                for limit in limits
+                if limit.scope != SITE
+            ]
+            session.add_all(rows)
             session.flush()
-            return Slot(station, reader, failure_id=row.id)
+            return Slot(limits, failure_ids=tuple(row.id for row in rows))
 
     def failed(self, slot: Slot, method: str) -> list[str]:
         """The entry of `slot` was wrong: its failure stays, and locks the reader or the
         site when it reaches their limit (audited). Returns the scopes it locked."""
-        if slot.failure_id is None or slot.settled:
-            raise ValueError("a refused or settled slot cannot fail")
-        slot.settled = True
 
         def event(name: str, state: Lockout, now: dt.datetime) -> Event:
             return self._event(name, state, slot.station, slot.reader, method, now)
 
-        limits = self._limits(slot.station, slot.reader)
-        return self._count_in(limits, event, kept=(slot.failure_id, method))
+        return self.failed_in(slot, method, event)
+
+    def failed_in(
+        self,
+        slot: Slot,
+        method: str,
+        event: Callable[[str, Lockout, dt.datetime], Event],
+    ) -> list[str]:
+        """The entry of `slot` was wrong: its failures stay (as `method`), and lock the
+        scopes they bring to their limit, audited as `event(scope, state, now)` says.
+        Returns the scopes it locked."""
+        if not slot.failure_ids or slot.settled:
+            raise ValueError("a refused or settled slot cannot fail")
+        slot.settled = True
+        return self._count_in(slot.limits, event, kept=(slot.failure_ids, method))
 
     def release(self, slot: Slot) -> None:
-        """The entry of `slot` was right, or got no answer: its failure is taken back (a
-        no-op for a refused slot or one that `failed`). When the store cannot take it back,
-        it stays counted, the safe side, and the entry's answer stands."""
-        if slot.failure_id is None or slot.settled:
+        """The entry of `slot` was right, or got no answer: its failures are taken back (a
+        no-op for a refused slot or one that failed). When the store cannot take them back,
+        they stay counted, the safe side, and the entry's answer stands."""
+        if not slot.failure_ids or slot.settled:
             return
         slot.settled = True
         try:
             with self.store.write() as session:
                 if not self.store.is_sqlite:  # a delete lost in a crash leaves it counted
                     session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                session.execute(delete(GuessFailure).where(GuessFailure.id == slot.failure_id))
+                session.execute(delete(GuessFailure).where(GuessFailure.id.in_(slot.failure_ids)))
         except StoreError as exc:
             log.warning("lockout: an entry checked stays counted as a failure: %s", exc)
 
@@ -162,52 +190,35 @@ class Lockouts:
         policy = self.policy
         return (
             Limit(
-                reader_scope(station, reader), policy.reader_failures, policy.reader_window_seconds
+                reader_scope(station, reader),
+                policy.reader_failures,
+                policy.reader_window_seconds,
+                "wrong PINs or codes at this reader",
             ),
-            Limit(SITE, policy.site_failures, policy.site_window_seconds),
+            Limit(
+                SITE,
+                policy.site_failures,
+                policy.site_window_seconds,
+                "wrong PINs or codes across the site",
+            ),
         )
-
-    def locked_in(self, scopes: Iterable[str]) -> tuple[str, int] | None:
-        """(scope, seconds left) of the lockout among `scopes` that lasts longest, or None."""
-        with self.store.read() as session:
-            rows = session.scalars(select(Lockout).where(Lockout.scope.in_(list(scopes)))).all()
-        now = self.clock()
-        running = [(r.locked_until, r.scope) for r in rows if r.locked_until is not None]
-        until, scope = max(running, default=(now, ""))
-        if until <= now:
-            return None
-        return scope, int((until - now).total_seconds()) + 1
-
-    def failure_in(
-        self,
-        limits: Sequence[Limit],
-        method: str,
-        event: Callable[[str, Lockout, dt.datetime], Event],
-    ) -> list[str]:
-        """Count one failure in each scope of `limits` (SITE counts readers' failures);
-        lock those whose limit it reaches, audited as `event(scope, state, now)` says.
-        Returns the scopes it locked."""
-        return self._count_in(limits, event, added=method)
 
     def _count_in(
         self,
         limits: Sequence[Limit],
         event: Callable[[str, Lockout, dt.datetime], Event],
-        added: str | None = None,
-        kept: tuple[int, str] | None = None,
+        kept: tuple[tuple[int, ...], str],
     ) -> list[str]:
-        """One serialised write: a failure `added` in each scope but SITE, or the slot's
-        failure `kept` (id, method); then the lockouts it starts, audited."""
+        """One serialised write: the slot's failures `kept` (ids, method) stay, then the
+        lockouts they start in `limits`, audited."""
         with self.store.write() as session:
             self.store.lock(session, "lockouts")
             now = self.clock()
-            for limit in limits:
-                if added is not None and limit.scope != SITE:
-                    session.add(GuessFailure(at=now, scope=limit.scope, method=added))
-            if kept is not None:
-                row = session.get(GuessFailure, kept[0])
+            failure_ids, method = kept
+            for failure_id in failure_ids:
+                row = session.get(GuessFailure, failure_id)
                 if row is not None:
-                    row.method = kept[1]
+                    row.method = method
             session.flush()
             locked = []
             for limit in limits:
@@ -235,13 +246,16 @@ class Lockouts:
         return {row.scope: row for row in rows}
 
     @staticmethod
-    def _running(states: dict[str, Lockout], now: dt.datetime) -> str | None:
-        """Why a lockout among `states` refuses entries now (the site's first)."""
-        for row in sorted(states.values(), key=lambda r: r.scope != SITE):
-            if row.locked_until is not None and row.locked_until > now:
+    def _running(
+        limits: Sequence[Limit], states: dict[str, Lockout], now: dt.datetime
+    ) -> str | None:
+        """Why a lockout among the `states` of `limits` refuses entries now (the site's
+        first)."""
+        for limit in sorted(limits, key=lambda lim: lim.scope != SITE):
+            row = states.get(limit.scope)
+            if row is not None and row.locked_until is not None and row.locked_until > now:
                 seconds = int((row.locked_until - now).total_seconds()) + 1
-                where = "across the site" if row.scope == SITE else "at this reader"
-                return f"locked out after too many wrong PINs or codes {where} ({seconds} s left)"
+                return f"locked out after too many {limit.what} ({seconds} s left)"
         return None
 
     def _full(
@@ -262,11 +276,7 @@ class Lockouts:
             if count >= limit.failures:
                 ends = oldest + dt.timedelta(seconds=limit.window_seconds)
                 seconds = max(int((ends - now).total_seconds()) + 1, 1)
-                where = "across the site" if limit.scope == SITE else "at this reader"
-                return (
-                    f"too many wrong PINs or codes {where}, some still being checked"
-                    f" (at most {seconds} s left)"
-                )
+                return f"too many {limit.what}, some still being checked (at most {seconds} s left)"
         return None
 
     @staticmethod

@@ -138,7 +138,10 @@ def do_login() -> ResponseReturnValue:
         return _failed(400, "Enter your user name and your password.", username)
     address = request.remote_addr
     parts = context().parts
-    if parts.throttle.wait_seconds(username, address):
+    # The login is counted as a failure before the directory checks it, and given back
+    # when it succeeds or gets no answer: parallel guesses cannot outrun the limits.
+    slot = parts.throttle.take(username, address)
+    if slot.refusal:
         metrics.login("throttled")
         # No name: an address locked out may be trying anything, passwords included.
         log.warning("web: a login from %s refused: the name or the address is locked out",
@@ -147,14 +150,19 @@ def do_login() -> ResponseReturnValue:
     try:
         user = parts.directory.authenticate(username, password)
     except DirectoryError:
+        parts.throttle.release(slot)
         metrics.login("unavailable")
+        raise
+    except BaseException:
+        parts.throttle.release(slot)
         raise
     if user is None:
         metrics.login("failed")
         known = _known(username)
-        parts.throttle.failure(username, address, known=known)
+        parts.throttle.failed(slot, username, address, known=known)
         log.info("web: failed login of %s from %s", _loggable(username, known), address)
         return _failed(401, LOGIN_FAILED, username)
+    parts.throttle.release(slot)
     metrics.login("ok")
     session.clear()  # a fresh session (and CSRF token) for the new user
     session.permanent = True

@@ -7,7 +7,9 @@ directory compare names; kept only as a keyed digest, since people type password
 name field) and the client's address (an IPv6 client by its /64, which one host usually
 has whole). `[web] login_user_failures` failures of one name, or `login_address_failures`
 from one address, within `login_window_seconds` lock that name or address out of the
-portal for `login_lockout_seconds`, twice as long for each lockout in a row. The state is
+portal for `login_lockout_seconds`, twice as long for each lockout in a row. The limits
+hold exactly however many logins arrive at once: each is counted before the directory
+checks it and taken back when it succeeds, as the readers' PINs are. The state is
 in the store: it survives restarts and is shared by the stations of a site. A locked name
 is refused before the directory is asked, whether the user exists or not, so the lockout
 tells nothing about which names exist. Web failures never lock the readers' PIN pads.
@@ -20,7 +22,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from releasestation.audit import Event
-from releasestation.credentials.lockout import Limit, LockoutPolicy, Lockouts
+from releasestation.credentials.lockout import Limit, LockoutPolicy, Lockouts, Slot
 from releasestation.owner_names import fold
 
 if TYPE_CHECKING:
@@ -58,28 +60,45 @@ def address_key(address: str | None) -> str:
 
 
 class LoginThrottle:
-    """Counts failed logins in `lockouts` and says when a name or address must wait."""
+    """Counts failed logins in `lockouts` and says when a name or address must wait.
+
+    A login takes its place among the failures before the directory checks it (`take`),
+    and gives it back when the password was right or the directory did not answer
+    (`release`): however many logins arrive at once, no more are checked in a window than
+    the limits allow."""
 
     def __init__(self, lockouts: Lockouts, hasher: Hasher, settings: WebSettings):
         self.lockouts = lockouts
         self.hasher = hasher
         self.settings = settings
 
-    def wait_seconds(self, username: str, address: str | None) -> int | None:
-        """Seconds until `username` may try again from `address`, or None when it may now."""
-        locked = self.lockouts.locked_in(self._scopes(username, address))
-        return locked[1] if locked else None
-
-    def failure(self, username: str, address: str | None, known: bool = False) -> None:
-        """Count one failed login of `username` from `address` (audited when it locks).
-        The lockout's log line and audit row name the user only when `known` (the directory
-        knows the name): an unknown "name" is often a password typed in the wrong field."""
+    def take(self, username: str, address: str | None) -> Slot:
+        """A slot for checking one login of `username` from `address`, counted as a failure
+        of both until `release`; or a refusal (`slot.refusal`) when either is locked out
+        or at its limit with logins still being checked."""
         user_scope, address_scope = self._scopes(username, address)
         s = self.settings
         limits = (
-            Limit(user_scope, s.login_user_failures, s.login_window_seconds),
-            Limit(address_scope, s.login_address_failures, s.login_window_seconds),
+            Limit(user_scope, s.login_user_failures, s.login_window_seconds, "failed logins"),
+            Limit(
+                address_scope,
+                s.login_address_failures,
+                s.login_window_seconds,
+                "failed logins from this address",
+            ),
         )
+        return self.lockouts.take_in(limits, METHOD)
+
+    def release(self, slot: Slot) -> None:
+        """The login of `slot` was right, or got no answer: its failures are taken back."""
+        self.lockouts.release(slot)
+
+    def failed(self, slot: Slot, username: str, address: str | None, known: bool = False) -> None:
+        """The login of `slot` (of `username` from `address`) failed: it stays counted, and
+        locks the name or the address when it brings them to their limit (audited). The
+        lockout's log line and audit row name the user only when `known` (the directory
+        knows the name): an unknown "name" is often a password typed in the wrong field."""
+        user_scope, _address_scope = self._scopes(username, address)
         tried = username.strip()[:64] if known else None
 
         def event(scope: str, state: Lockout, now: dt.datetime) -> Event:
@@ -97,7 +116,7 @@ class LoginThrottle:
                 at=now,
             )
 
-        self.lockouts.failure_in(limits, METHOD, event)
+        self.lockouts.failed_in(slot, METHOD, event)
 
     def _scopes(self, username: str, address: str | None) -> tuple[str, str]:
         digest = self.hasher.digest("web-login", fold(username.strip()))[:40]
