@@ -18,6 +18,7 @@ import pytest
 from releasestation.mailprint import message as mail_module
 from releasestation.mailprint.ledger import Ledger
 from releasestation.mailprint.service import MailPrint
+from tests.fixtures.imap import PASSWORD
 from tests.fixtures.station import add_user, audit_rows, swipe
 from tests.fixtures.web import pdf
 from tests.waiting import wait_for
@@ -236,6 +237,28 @@ def test_idle_wakes_the_service_at_once(mail_app, running, dovecot, smtp, cups_c
     dovecot.deliver(mail("early@example.com", as_pdf("a.pdf")))
     assert wait_for(lambda: smtp.to("early@example.com"), timeout=5.0)
     assert service.rounds == 2
+
+
+def test_a_dropped_idle_connection_is_opened_again(
+    mail_app, running, dovecot, smtp, cups_clean, caplog
+):
+    """dovecot restarted while the service waits in IDLE: the wait ends with the
+    connection, the service logs it once, logs in again on its own (first try after a
+    second) and takes the mail that came meanwhile."""
+    caplog.set_level(logging.INFO, logger="releasestation.mailprint")
+    app = mail_app(mailprint="poll_seconds = 300\n")
+    service = running(app)
+    assert wait_for(lambda: service.rounds == 1, timeout=5.0)
+    time.sleep(0.5)  # in IDLE now
+    dovecot.restart()
+    dovecot.deliver(mail("after@example.com", as_pdf("a.pdf")))
+    assert wait_for(lambda: dovecot.count("processed") == 1, timeout=20.0)
+    assert [j.title for j in held(app)] == ["a.pdf"] and smtp.to("after@example.com")
+    assert dovecot.count() == 0
+    dropped = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    assert len(dropped) == 1 and "IDLE" in dropped[0], dropped
+    assert "the mailbox answers again" in caplog.text
+    assert PASSWORD not in caplog.text
 
 
 def test_the_body_is_printed_when_asked(mail_app, dovecot, smtp, cups_clean):
