@@ -239,6 +239,27 @@ def test_idle_wakes_the_service_at_once(mail_app, running, dovecot, smtp, cups_c
     assert service.rounds == 2
 
 
+def test_without_move_a_mail_is_copied_flagged_and_expunged(
+    mail_app, dovecot_no_move, smtp, cups_clean
+):
+    """A server without MOVE or UIDPLUS (dovecot told to offer neither): each mail is
+    copied to its folder, flagged deleted and expunged, and none is lost or left behind."""
+    app = mail_app(mailbox=dovecot_no_move)
+    service = app.mailprint()
+    with service.open_mailbox() as box:
+        assert "MOVE" not in box.capabilities and "UIDPLUS" not in box.capabilities
+    dovecot_no_move.deliver(mail("one@example.com", as_pdf("a.pdf")))
+    dovecot_no_move.deliver(mail("stranger@elsewhere.org", as_pdf("x.pdf")))
+    dovecot_no_move.deliver(mail("two@example.com", as_pdf("b.pdf")))
+    assert service.run(once=True) == 0
+    assert sorted(j.title for j in held(app)) == ["a.pdf", "b.pdf"]
+    assert [m["From"] for m in dovecot_no_move.messages("processed")] == [
+        "one@example.com", "two@example.com",
+    ]  # fmt: skip
+    assert [m["From"] for m in dovecot_no_move.messages("failed")] == ["stranger@elsewhere.org"]
+    assert dovecot_no_move.count() == 0
+
+
 def test_a_dropped_idle_connection_is_opened_again(
     mail_app, running, dovecot, smtp, cups_clean, caplog
 ):
