@@ -246,6 +246,7 @@ class App:
         Submitter, and the visitors' flow (served whatever `visitors_on_arrival` says, which
         is about the daemon's job watcher: a visitor's mail is what brings them)."""
         from releasestation.lifecycle.visitors import Visitors
+        from releasestation.mailprint.heartbeat import record
         from releasestation.mailprint.ledger import Ledger
         from releasestation.mailprint.mailbox import Mailbox
         from releasestation.mailprint.senders import Senders
@@ -271,6 +272,7 @@ class App:
             visitors,
             self.audit,
             config.credgen,
+            heartbeat=lambda beat: record(self.store, config.station.name, beat),
         )
 
     # -- monitoring ---------------------------------------------------------------------------
@@ -278,6 +280,7 @@ class App:
     def probe(self) -> Probe:
         """The cached checks of cupsd, its printers, the store, the directory and held jobs
         shared by /readyz, the metrics and the alerts."""
+        from releasestation.mailprint.heartbeat import last
         from releasestation.monitoring.probe import Probe
 
         station, monitoring = self.config.station, self.config.monitoring
@@ -290,6 +293,11 @@ class App:
             self.held_index,
             cache_seconds=monitoring.check_cache_seconds,
             stuck_after=monitoring.stuck_after_seconds,
+            mailprint=(
+                (lambda: last(self.store, station.name))
+                if self.config.mailprint.imap_server
+                else None
+            ),
         )
 
     def station_metrics(self, station: Watched) -> StationMetrics:

@@ -381,3 +381,55 @@ def test_directory_requests_are_timed(start, terminal, slapd, tmp_path):
         assert "metrics-dora" not in run.get("/metrics")[1]
     finally:
         slapd.delete(dn)
+
+
+def test_mailprint_losing_its_mailbox_is_a_metric_an_alert_and_in_status(start, terminal, dovecot):
+    """mailprint records what it sees of its mailbox in the store; the daemon of the same
+    station shows it: /metrics, the alert conditions, /readyz?verbose and status. A
+    mailbox that stops answering is seen at once, its return too; a service stopped on
+    purpose is no problem; one not heard from for longer than it waits is."""
+    from releasestation.mailprint.heartbeat import SERVICE, Heartbeat, last, record
+    from releasestation.monitoring.alerts import conditions
+
+    run = start(mailprint=dovecot.ini(poll_seconds=300), **reader(terminal))
+    up = "releasestation_mailprint_up"
+    assert run.metric(up) is None, "nothing recorded yet"
+    assert "mailprint: nothing recorded for this station" in status(run, run.base)[1]
+
+    service = run.app.mailprint()
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: run.metric(up) == 1, timeout=10)
+        answered = run.metric("releasestation_mailprint_last_answer_timestamp_seconds")
+        assert answered is not None and answered <= time.time()
+        assert "mailprint: ok" in run.get("/readyz?verbose")[1]
+        assert run.get("/readyz")[0] == 200
+
+        dovecot.halt()
+        assert wait_for(lambda: run.metric(up) == 0, timeout=10)
+        line = conditions(run.app.probe, [])["mailprint"]
+        assert "the mailbox does not answer since" in line and dovecot.host in line
+        assert run.get("/readyz")[0] == 200, "the station still releases jobs"
+        code, shown = status(run, run.base)
+        [mail_line] = [x for x in shown.splitlines() if "mailprint (service)" in x]
+        assert code == 1 and mail_line.startswith("FAIL") and "does not answer" in mail_line
+
+        dovecot.start()
+        assert wait_for(lambda: run.metric(up) == 1, timeout=40)
+        assert "mailprint" not in conditions(run.app.probe, [])
+    finally:
+        service.stop()
+        thread.join(15)
+    assert run.metric(up) == 1, "stopped on purpose"
+    assert "mailprint (stopped): ok" in status(run, run.base)[1]
+
+    station, now = run.app.config.station.name, time.time()
+    record(run.app.store, station, Heartbeat(now - 5000, SERVICE, True, now - 5000, wait=660))
+    assert run.metric(up) == 0
+    assert "not heard from since" in conditions(run.app.probe, [])["mailprint"]
+    long_error = 'IMAP server "x\\y": ' + "é" * 400  # escaped and wide: still one row
+    record(run.app.store, station, Heartbeat(now, SERVICE, False, None, now, long_error, 660))
+    kept = last(run.app.store, station)
+    assert kept is not None and not kept.ok and kept.error.startswith('IMAP server "x\\y": é')
+    assert "does not answer" in conditions(run.app.probe, [])["mailprint"]

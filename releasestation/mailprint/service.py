@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 from releasestation.audit import Event
 from releasestation.errors import DocumentRefused, ReleaseStationError
 from releasestation.mailprint import message as mail
+from releasestation.mailprint.heartbeat import EVERY, ONCE, SERVICE, Heartbeat, Pulse
 from releasestation.mailprint.ledger import HELD, REFUSED, Ledger, Taken
 from releasestation.mailprint.mailbox import Mailbox, MailboxError
 from releasestation.mailprint.reply import send_refusal
@@ -109,8 +110,12 @@ class MailPrint:
         visitors: Visitors,
         audit: Audit,
         credgen: CredgenSettings,
+        heartbeat: Callable[[Heartbeat], None] | None = None,
     ):
+        """`heartbeat` records what the service says of its mailbox for the station's
+        monitoring (releasestation.mailprint.heartbeat); None records nothing."""
         self.settings = settings
+        self.heartbeat = heartbeat
         self.open_mailbox = open_mailbox
         self.ledger = ledger
         self.senders = senders
@@ -124,16 +129,28 @@ class MailPrint:
         )
         self.stop_event = threading.Event()
         self.rounds = 0
+        self.pulse = Pulse(None, SERVICE, 0.0)
         self._forgotten_at = -FORGET_EVERY  # old mails are forgotten at the first round
 
     # -- the service ----------------------------------------------------------------------------
     def run(self, once: bool = False) -> int:
         """Take mail until stopped (or one round, `once`); the exit code: 0, or 1 when a
         mail had to be left for later, or 3 when the mailbox could not be used (`once`)."""
+        s = self.settings
+        # the longest between two records: an IDLE, a poll or a back-off, then EVERY
+        wait = max(s.idle_seconds, s.poll_seconds, MAX_BACKOFF) + EVERY
+        self.pulse = Pulse(self.heartbeat, ONCE if once else SERVICE, wait)
+        try:
+            return self._run(once)
+        finally:
+            self.pulse.stopped()
+
+    def _run(self, once: bool) -> int:
         backoff, failing = 1.0, False
         while not self.stop_event.is_set():
             try:
                 with self.open_mailbox() as box:
+                    self.pulse.answered()
                     if failing:
                         log.info("mailprint: the mailbox answers again")
                     failing, backoff = False, 1.0
@@ -145,7 +162,10 @@ class MailPrint:
                             self.stop_event.wait(self.settings.poll_seconds)  # cupsd, the store
                         elif not self._arrived_meanwhile(box, outcomes):
                             box.wait(self.stop_event)
+                            self.pulse.answered()
             except (MailboxError, ReleaseStationError) as exc:
+                if isinstance(exc, MailboxError):
+                    self.pulse.failed(exc)
                 if once:
                     log.error("mailprint: %s", exc)
                     return 3 if isinstance(exc, MailboxError) else 1
@@ -184,6 +204,7 @@ class MailPrint:
                 outcome = Outcome(uid, "failed")
             if outcome is not None:
                 outcomes.append(outcome)
+            self.pulse.answered()
         if time.monotonic() - self._forgotten_at > FORGET_EVERY:
             with contextlib.suppress(ReleaseStationError):
                 self.ledger.forget_old()

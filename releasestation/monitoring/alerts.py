@@ -4,7 +4,8 @@ and once more when it is over; never a storm.
 
 Conditions: a reader not connected, a printer stopped, in error or not accepting jobs,
 cupsd, the store or the directory not answering, a job processing longer than
-`stuck_after_seconds`. Each is tracked by its own key (`reader lobby`, `cupsd`, `job 42`).
+`stuck_after_seconds`, mailprint's mailbox not answering or mailprint not heard from.
+Each is tracked by its own key (`reader lobby`, `cupsd`, `job 42`, `mailprint`).
 A condition that comes back within `alert_every_seconds` of its last mail is not mailed
 again (nor its recovery): a flapping part sends one mail an hour, not one a minute. The
 conditions that changed in one round go in one mail. The mail goes through the `[credgen]`
@@ -54,6 +55,8 @@ def conditions(probe: Probe, readers: Sequence[Reader]) -> dict[str, str]:
         if reader.health.state != "ok":
             detail = reader.health.detail or reader.health.state
             found[f"reader {reader.name}"] = f"reader {reader.name} not connected: {detail}"
+    if snap.mailprint_problem:
+        found["mailprint"] = f"mail to print: {snap.mailprint_problem}"
     return found
 
 

@@ -212,6 +212,18 @@ class _Live(Collector):
             "Jobs processing longer than [monitoring] stuck_after_seconds",
             value=float(len(snap.stuck)),
         )
+        if snap.mailprint is not None:
+            yield GaugeMetricFamily(
+                PREFIX + "mailprint_up",
+                "1 when mailprint's mailbox answered its last try and mailprint is heard from",
+                value=float(snap.mailprint_problem is None),
+            )
+            if snap.mailprint.answered is not None:
+                yield GaugeMetricFamily(
+                    PREFIX + "mailprint_last_answer_timestamp_seconds",
+                    "When mailprint's mailbox last answered (Unix time)",
+                    value=snap.mailprint.answered,
+                )
         yield GaugeMetricFamily(
             PREFIX + "checks_timestamp_seconds",
             "When the peers were last checked (Unix time)",

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The station's peers as checked now: cupsd and its printers, the store, the directory, the
-held jobs and the jobs stuck processing. One Probe serves /readyz, the metrics and the
-alerts; a check is kept for `cache_seconds`, so a scraper polling often cannot load cupsd
-or the directory (concurrent callers wait for the one check under way)."""
+held jobs, the jobs stuck processing, and what mailprint last recorded of its mailbox (one
+row of the store, releasestation.mailprint.heartbeat; not a part /readyz waits for). One
+Probe serves /readyz, the metrics and the alerts; a check is kept for `cache_seconds`, so
+a scraper polling often cannot load cupsd or the directory (concurrent callers wait for the
+one check under way)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from releasestation.errors import ReleaseStationError
 
 if TYPE_CHECKING:
     from releasestation.directory import Directory
+    from releasestation.mailprint.heartbeat import Heartbeat
     from releasestation.printq import PrintServer
     from releasestation.printq.index import HeldIndex
     from releasestation.printq.server import ProcessingJob
@@ -57,10 +60,15 @@ class Snapshot:
     printers: list[Printer] = field(default_factory=list)
     held: dict[str, tuple[int, float | None]] | None = None  # queue: (count, oldest created)
     stuck: list[ProcessingJob] = field(default_factory=list)
+    mailprint: Heartbeat | None = None  # its last record, when it runs for this station
 
     @property
     def parts(self) -> list[Part]:
         return [self.cupsd, self.store, self.directory]
+
+    @property
+    def mailprint_problem(self) -> str | None:
+        return self.mailprint.problem(self.at) if self.mailprint is not None else None
 
 
 class Probe:
@@ -75,7 +83,9 @@ class Probe:
         cache_seconds: float = 5.0,
         stuck_after: float = 1800.0,
         clock: Callable[[], float] = time.time,
+        mailprint: Callable[[], Heartbeat | None] | None = None,
     ):
+        """`mailprint`: reads mailprint's last record (None: mailprint is not set up)."""
         self.printq = printq
         self.store = store
         self.directory = directory
@@ -85,6 +95,7 @@ class Probe:
         self.cache_seconds = cache_seconds
         self.stuck_after = stuck_after
         self.clock = clock
+        self.mailprint = mailprint
         self._lock = threading.Lock()
         self._last: Snapshot | None = None
         self._checked = -1e18  # monotonic time of the last check
@@ -114,7 +125,11 @@ class Probe:
         except ReleaseStationError as exc:
             cupsd = Part("cupsd", False, _line(exc))
             printers = []
-        return Snapshot(now, cupsd, self._store(), self._directory(), printers, self._held(), stuck)
+        store = self._store()
+        mailprint = self.mailprint() if self.mailprint is not None and store.ok else None
+        return Snapshot(
+            now, cupsd, store, self._directory(), printers, self._held(), stuck, mailprint
+        )
 
     def _printer(self, name: str) -> Printer:
         attrs = self.printq.queue_attributes(name)

@@ -81,6 +81,8 @@ class Health:
             lines.append(f"printer {p.name}: {p.state_name}; {p.problem or 'ok'}")
         lines += [f"service {t}" for t in self.troubles()]
         lines += [f"stuck job {j.id} on {j.queue}" for j in snap.stuck]
+        if snap.mailprint is not None:
+            lines.append(f"mailprint: {snap.mailprint_problem or 'ok'}")
         return lines
 
 

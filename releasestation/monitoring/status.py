@@ -27,6 +27,7 @@ from releasestation.errors import ReleaseStationError
 
 if TYPE_CHECKING:
     from releasestation.app import App
+    from releasestation.monitoring.probe import Snapshot
 
 OK, WRONG, UNREACHABLE = 0, 1, 3
 
@@ -105,7 +106,22 @@ def gather(app: App, timeout: float = 5.0, daemon: str | None = None) -> Report:
             report.add(f"held jobs: {exc}", unreachable=True)
     if snap.store.ok:
         _store(report, app, kept.get("releasestation_expiry_last_run_timestamp_seconds"))
+        _mailprint(report, app, snap)
     return report
+
+
+def _mailprint(report: Report, app: App, snap: Snapshot) -> None:
+    """What mailprint last recorded for this station, when `[mailprint]` is set up."""
+    if app.probe.mailprint is None:
+        return
+    report.section("mail to print")
+    beat = snap.mailprint
+    if beat is None:
+        report.add("mailprint: nothing recorded for this station (it runs elsewhere, or not yet)")
+        return
+    problem = snap.mailprint_problem
+    answered = f"; the mailbox last answered {when(beat.answered)}"
+    report.add(f"mailprint ({beat.mode}): {problem or 'ok'}{answered}", wrong=bool(problem))
 
 
 def _readers(report: Report, listen: str, timeout: float) -> dict[str, float]:

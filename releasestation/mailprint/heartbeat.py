@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What `releasestation mailprint` last said of its mailbox, for the station's monitoring.
+
+mailprint is a process of its own (a service, or `--once` from cron) with no HTTP server,
+while the daemon already serves the station's metrics, health and alerts. So mailprint
+records, in one `site_settings` row keyed by its station's name, when it was last heard
+from, how it runs, whether the mailbox answered its last try (and since when it has not,
+and why, in one line) and the longest it waits between two records; the daemon of the
+same station reads that row when it checks its peers (releasestation.monitoring.probe).
+
+A record costs one small write: when the mailbox starts or stops answering, when the
+service stops, and otherwise at most once every `EVERY` seconds. A record that cannot be
+written (the store away) is logged at debug level and never stops a mail.
+
+`problem()` judges a record: the mailbox not answering; or a service not heard from for
+longer than it waits plus `GRACE` (it died, or hangs). A service stopped on purpose, and
+`--once` between two cron runs, are no problem.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+from readers import clean
+from releasestation.errors import ReleaseStationError
+from releasestation.store import Store
+from releasestation.store.models import SiteSetting
+
+log = logging.getLogger(__name__)
+
+PREFIX = "mailprint:"
+EVERY = 60.0  # seconds between two records when nothing changed
+GRACE = 120.0  # beyond the longest wait, before a silent service is a problem
+SERVICE, ONCE, STOPPED = "service", "once", "stopped"
+VALUE_LENGTH = 256  # site_settings.value
+
+
+def key_of(station: str) -> str:
+    return (PREFIX + station)[:64]
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """`at`: when recorded (Unix time); `mode`: SERVICE, ONCE or STOPPED; `ok`: the
+    mailbox answered the last try; `answered`: when it last answered (None: never yet);
+    `since`: when it stopped answering; `error`: why, one line; `wait`: the longest the
+    service goes between two records."""
+
+    at: float
+    mode: str
+    ok: bool
+    answered: float | None = None
+    since: float | None = None
+    error: str = ""
+    wait: float = 0.0
+
+    def encode(self) -> str:
+        value = asdict(self)
+        error = value.pop("error")
+        cut = False
+        while True:  # the error is what gives way to fit the column
+            shown = error + "…" if cut else error
+            text = json.dumps({**value, "error": shown}, separators=(",", ":"), ensure_ascii=False)
+            if len(text) <= VALUE_LENGTH or not error:
+                return text
+            # an escaped character takes two or more: shorten by half the overflow at least
+            error, cut = error[: len(error) - max(2, (len(text) - VALUE_LENGTH) // 2)], True
+
+    @classmethod
+    def decode(cls, text: str) -> Heartbeat:
+        v = json.loads(text)
+        return cls(
+            at=float(v["at"]),
+            mode=str(v["mode"]),
+            ok=bool(v["ok"]),
+            answered=None if v.get("answered") is None else float(v["answered"]),
+            since=None if v.get("since") is None else float(v["since"]),
+            error=str(v.get("error", "")),
+            wait=float(v.get("wait", 0.0)),
+        )
+
+    def problem(self, now: float) -> str | None:
+        """What is wrong with mailprint, by this record, at `now`; None when nothing."""
+        if not self.ok and self.mode != STOPPED:
+            return f"the mailbox does not answer since {_when(self.since)}: {self.error}"
+        if self.mode == SERVICE and now - self.at > self.wait + GRACE:
+            return f"not heard from since {_when(self.at)}: is releasestation mailprint running?"
+        return None
+
+
+def record(store: Store, station: str, beat: Heartbeat) -> None:
+    """Replace the record of `station`'s mailprint with `beat` (its own transaction); a
+    store that cannot take it is logged at debug level, nothing more."""
+    try:
+        with store.write() as session:
+            row = session.get(SiteSetting, key_of(station))
+            if row is None:
+                session.add(SiteSetting(key=key_of(station), value=beat.encode()))
+            else:
+                row.value = beat.encode()
+    except ReleaseStationError as exc:
+        log.debug("mailprint: its state cannot be recorded: %s", exc)
+
+
+def last(store: Store, station: str) -> Heartbeat | None:
+    """The record of `station`'s mailprint; None when there is none or it cannot be read
+    (the store away: the probe tells of the store on its own)."""
+    try:
+        with store.read() as session:
+            row = session.get(SiteSetting, key_of(station))
+            text = row.value if row is not None else None
+    except ReleaseStationError as exc:
+        log.debug("mailprint: its state cannot be read: %s", exc)
+        return None
+    if text is None:
+        return None
+    try:
+        return Heartbeat.decode(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("site_settings %s is not mailprint's state (%s): ignored", key_of(station), exc)
+        return None
+
+
+class Pulse:
+    """The records of one mailprint process, written through `write` (None: none)."""
+
+    def __init__(
+        self,
+        write: Callable[[Heartbeat], None] | None,
+        mode: str,
+        wait: float,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.write = write
+        self.clock = clock
+        self.beat = Heartbeat(at=0.0, mode=mode, ok=True, wait=wait)
+        self._written = False
+
+    def answered(self) -> None:
+        """The mailbox answered."""
+        now = self.clock()
+        changed = not self.beat.ok
+        self._put(replace(self.beat, at=now, ok=True, answered=now, since=None, error=""), changed)
+
+    def failed(self, why: object) -> None:
+        """The mailbox (or what mailprint needs) did not answer: `why`."""
+        now = self.clock()
+        was = self.beat
+        since = was.since if not was.ok and was.since is not None else now
+        error = " ".join(clean(str(why)).split())[:200]
+        self._put(replace(was, at=now, ok=False, since=since, error=error), was.ok)
+
+    def stopped(self) -> None:
+        """The service stops (on purpose); a `--once` run ends."""
+        mode = STOPPED if self.beat.mode == SERVICE else self.beat.mode
+        self._put(replace(self.beat, at=self.clock(), mode=mode), True)
+
+    def _put(self, beat: Heartbeat, changed: bool) -> None:
+        due = not self._written or changed or beat.at - self.beat.at >= EVERY
+        if due:
+            self.beat = beat
+            if self.write is not None:
+                self.write(beat)
+            self._written = True
+
+
+def _when(epoch: float | None) -> str:
+    if not epoch:
+        return "it started"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
