@@ -46,6 +46,12 @@ def load_or_create_hex(where: Path, key: str, what: str, size: int = SECRET_BYTE
         fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         pass
+    except PermissionError as exc:
+        raise ConfigError(
+            f"{key}: cannot create {where}: {exc.strerror} (make it as root, 0600 and owned by"
+            " the account the service runs as, as the README's install steps do; or set"
+            f" {key} to a file that account may create)"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{key}: cannot create {where}: {exc.strerror}") from None
     else:
