@@ -54,6 +54,8 @@ class StationSettings:
     visitors_on_arrival: bool = True
 
     def __post_init__(self) -> None:
+        if not self.name.strip():  # `name =` left empty: the host name, as when absent
+            object.__setattr__(self, "name", socket.gethostname())
         if not self.hold_queues:
             raise ValueError("hold_queues: name at least one CUPS queue")
         if self.hold_hours < 0:
@@ -81,6 +83,7 @@ class CupsSettings:
     password: str | None = field(default=None, repr=False, metadata=SECRET)
     password_file: str | None = None
     encryption: str = "if-requested"  # never | if-requested | required
+    ca_file: str | None = None  # the CA of cupsd's certificate; default: the system's CAs
     timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:

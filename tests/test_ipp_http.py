@@ -169,6 +169,31 @@ def test_tls_checks_the_certificate(serve, tmp_path, monkeypatch):
     assert printer_state(client) == []
 
 
+def test_cupsd_is_trusted_through_cups_ca_file(serve, tmp_path):
+    """A central cupsd with a certificate of the site's own CA (or self-signed):
+    `[cups] ca_file` trusts it for the station's requests and nothing else; the check
+    says what to set when it is missing, and names the key when its file cannot be read."""
+    context, ca_file = tls_context(tmp_path / "certs")
+    _, client = serve(ANSWER, tls=context, encryption="required", ca_file=str(ca_file))
+    assert printer_state(client) == []
+
+    server, _ = serve(ANSWER, tls=context)
+    untrusted = PrintServer(CupsSettings(server=server.address, encryption="required"))
+    missing = tmp_path / "no-such-ca.pem"
+    unreadable = PrintServer(
+        CupsSettings(server=server.address, encryption="required", ca_file=str(missing))
+    )
+    try:
+        [problem] = untrusted.check(["Secure"], printer=None)
+        assert "CERTIFICATE_VERIFY_FAILED" in problem and "[cups] ca_file" in problem
+        [problem] = unreadable.check(["Secure"], printer=None)
+        assert f"[cups] ca_file {missing}: No such file or directory" in problem
+        assert "must name a readable PEM file" in problem
+    finally:
+        untrusted.close()
+        unreadable.close()
+
+
 def test_interim_answers_are_skipped_up_to_a_bound(serve):
     interim = b"HTTP/1.1 100 Continue\r\n\r\n"
     _, client = serve(interim + ANSWER, interim * (http.MAX_INTERIM + 1) + ANSWER)

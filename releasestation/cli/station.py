@@ -13,6 +13,7 @@ from releasestation import sdnotify, secret
 from releasestation.cli import FAILED, OK, set_log_levels
 from releasestation.cli.common import load_app
 from releasestation.errors import ReleaseStationError, StoreError
+from releasestation.printq.checks import Unverified
 from releasestation.store.site import recorded_fingerprint
 
 log = logging.getLogger(__name__)
@@ -131,10 +132,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = False
     try:
         for what, problems in checks(app):
-            print(f"{'ok  ' if not problems else 'FAIL'}  {what}")
+            failing = [p for p in problems if not isinstance(p, Unverified)]
+            print(f"{'FAIL' if failing else 'warn' if problems else 'ok  '}  {what}")
             for problem in problems:
                 print(f"        {problem}")
-            failed = failed or bool(problems)
+            failed = failed or bool(failing)
     finally:
         app.close()
     return FAILED if failed else OK

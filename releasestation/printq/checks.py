@@ -7,8 +7,11 @@ claiming to be its owner — a job others can see, audit noise, and a printout i
 is as weak as feared. The text is read the way cupsd serves it (`/admin/conf/cupsd.conf`,
 open to @SYSTEM accounts only) and, failing that, from /etc/cups/cupsd.conf when cupsd is
 on this machine. If neither can be read, that is reported: an unverified policy is a
-problem, not a pass. The one live probe is harmless: held jobs whose owner cupsd still
-hides from the station are counted.
+problem, not a pass — except for a cupsd on another host, whose cupsd.conf only its own
+SystemGroup may read (a station's account should not be a CUPS admin of the print server):
+that is said as a warning (`Unverified`), and the policy is verified on the print server
+itself, where `releasestation check` run as root reads it. The one live probe is
+harmless: held jobs whose owner cupsd still hides from the station are counted.
 """
 
 from __future__ import annotations
@@ -19,11 +22,25 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from releasestation.errors import PrintServerError
+from releasestation.printq.ipp import split_server
 from releasestation.printq.policy import parse_policies, unauthenticated_owner_ops
 
 # Debian's cupsd crashes on unauthenticated @OWNER checks for users NSS does not know from
 # this bookworm build on (docs/cups.md); no fixed build is known, so later ones count too.
 CRASHING_FROM, CRASHING_BEFORE = "2.4.2-3+deb12u10", "2.4.3"
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+class Unverified(str):
+    """What the check could not verify from here and says as a warning, not a failure."""
+
+
+def remote(server: str) -> bool:
+    """Whether `server` (CupsSettings.server) is a cupsd on another host."""
+    host = split_server(server)[0]
+    return not host.startswith("/") and host.lower() not in LOOPBACK
 
 
 class CheckedServer(Protocol):
@@ -53,7 +70,13 @@ def run_check(
         except PrintServerError as exc:
             said = str(exc)  # it names cupsd's address already, mostly
             said = said if server.server in said else f"{where} cannot be reached: {said}"
-            return [f"{said} (is cupsd running? systemctl status cups)"]
+            if "CERTIFICATE_VERIFY_FAILED" in said or "certificate" in said.lower():
+                hint = "trust the CA that signed cupsd's certificate: [cups] ca_file"
+            elif "[cups] ca_file" in said:
+                hint = "[cups] ca_file must name a readable PEM file"
+            else:
+                hint = "is cupsd running? systemctl status cups"
+            return [f"{said} ({hint})"]
         problems += _queue_problems(queue, attrs, must_hold, where)
         if attrs is not None:
             policies.add(str(attrs.get("printer-op-policy") or "default"))
@@ -83,8 +106,16 @@ def _policy_problems(
         conf = server.cupsd_conf()
     except PrintServerError as exc:
         local = server.local_cupsd_conf()
+        names = ", ".join(sorted(policies))
+        if local is None and remote(server.server):
+            return [
+                Unverified(
+                    f"policy {names} of {where} not verified: its cupsd.conf is for cupsd's "
+                    f"SystemGroup only ({exc}); verify it on the print server, as root there: "
+                    'releasestation check (docs/site.md, "One central cupsd")'
+                )
+            ]
         if local is None:
-            names = ", ".join(sorted(policies))
             return [
                 f"cannot read cupsd.conf of {where} to verify policy {names} ({exc}); "
                 "run the check as root or as a member of cupsd's SystemGroup"

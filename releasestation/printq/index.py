@@ -121,7 +121,7 @@ class HeldIndex(BackgroundService):
         self.lease_seconds = lease_seconds
         self._wanted = {q.casefold() for q in queues}
         s = server.settings
-        self._client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
+        self._client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds, s.ca_file)
         self._lock = threading.RLock()  # the client, the jobs and the subscription state
         # Each job as a plain tuple of HeldJob's fields: tens of thousands of them stay
         # out of the garbage collector's way (tuples of strings and numbers are untracked)

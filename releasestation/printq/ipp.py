@@ -94,10 +94,19 @@ def split_server(server: str) -> tuple[str, int]:
 class IppClient:
     """One keep-alive HTTP connection to cupsd for read-only IPP operations."""
 
-    def __init__(self, server: str, encryption: str = "if-requested", timeout: float = 10.0):
+    def __init__(
+        self,
+        server: str,
+        encryption: str = "if-requested",
+        timeout: float = 10.0,
+        ca_file: str | None = None,
+    ):
+        """`ca_file`: the CA (PEM) cupsd's certificate is checked against with
+        `encryption` "required"; None: the system's CAs."""
         self.server = server
         self.encryption = encryption
         self.timeout = timeout
+        self.ca_file = ca_file
         self._http: HttpConnection | None = None
         self.connects = 0
 
@@ -211,11 +220,18 @@ class IppClient:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.encryption == "required":
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+                sock = self._tls().wrap_socket(sock, server_hostname=host)
         except OSError:
             sock.close()
             raise
         return sock
+
+    def _tls(self) -> ssl.SSLContext:
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConnectionError(f"[cups] ca_file {self.ca_file}: {reason}") from None
 
 
 def _readable(sock: socket.socket) -> bool:

@@ -377,7 +377,7 @@ class PrintServer(Releases):
         except ValueError as exc:
             raise PrintServerError(f"cupsd at {self.server}: {what}: {exc}") from None
         s = self.settings
-        client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
+        client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds, s.ca_file)
         try:
             job_id = submission.print_job(client, operation, job, data)
         except ipp.IppError as exc:
@@ -511,7 +511,7 @@ class PrintServer(Releases):
         kind = "writer" if writer else "reader"
         if getattr(local, f"{kind}_generation", None) != self._generation:
             s = self.settings
-            client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds)
+            client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds, s.ca_file)
             setattr(local, kind, client)
             setattr(local, f"{kind}_generation", self._generation)
             with self._lock:
