@@ -100,6 +100,24 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     st.close()
 
 
+def test_a_new_sqlite_file_and_its_wal_are_0600_whatever_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        st = Store(f"sqlite:///{tmp_path}/new/w.db")
+        st.upgrade()
+        with st.write() as s:
+            s.execute(text("CREATE TABLE t (x)"))
+    finally:
+        os.umask(old)
+    for name in ("w.db", "w.db-wal", "w.db-shm"):
+        assert stat.S_IMODE(os.stat(tmp_path / "new" / name).st_mode) == 0o600, name
+    st.close()
+    kept = tmp_path / "kept.db"  # an existing file keeps the mode the admin gave it
+    kept.touch(mode=0o640)
+    Store(f"sqlite:///{kept}").close()
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+
+
 def test_unusable_url_is_named():
     with pytest.raises(StoreError, match=r"\[database\] url"):
         Store("nosuchdb://x")

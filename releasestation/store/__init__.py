@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,9 +115,15 @@ class Store:
 
 
 def _make_parent(url: str) -> None:
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    if path and path != ":memory:":
+    """The SQLite file's directory (0750), and the file itself 0600 when it is new: it holds
+    the digests of cards and PINs and the audit trail (SQLite gives its -wal and -shm files
+    the same mode). A process's umask would otherwise leave it readable by all."""
+    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    if path and path != ":memory:" and not path.startswith("file:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        # there already, or not ours to make: SQLite then says what is wrong
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _short(exc: SQLAlchemyError) -> str:
