@@ -182,6 +182,15 @@ def test_install_says_what_to_fix_when_lp_cannot_reach_the_interpreter(tmp_path,
     _, err = capsys.readouterr()
     assert code == 1
     assert "lp cannot run the gateway" in err and "--mode 0700" in err
+    assert "not written (nothing installed)" in err
+    assert sorted(p.name for p in (tmp_path / "backend").iterdir()) == [], "no backend left"
+    # A working backend is not replaced by one lp cannot run.
+    usable = ["--python", "/usr/bin/python3"]
+    assert main(["gateway", "install", "--serverbin", str(tmp_path), *usable]) == 0
+    working = (tmp_path / "backend" / "printmanager").read_text()
+    code = main(["gateway", "install", "--serverbin", str(tmp_path), "--python", str(python)])
+    assert code == 1 and "the one there is left as it was" in capsys.readouterr().err
+    assert (tmp_path / "backend" / "printmanager").read_text() == working
 
 
 def test_install_refuses_a_missing_serverbin(tmp_path, capsys):

@@ -46,7 +46,12 @@ def cmd_install(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"releasestation: gateway install: {exc}", file=sys.stderr)
         return USAGE if isinstance(exc, ValueError) else FAILED
-    print(f"installed {done.path} (mode {done.mode:04o})")
+    if done.installed:
+        print(f"installed {done.path} (mode {done.mode:04o})")
+    else:
+        kept = "the one there is left as it was" if done.path.exists() else "nothing installed"
+        print(f"releasestation: gateway install: {done.path} not written ({kept}):",
+              file=sys.stderr)  # fmt: skip
     for problem in done.problems:
         print(f"problem: {problem}", file=sys.stderr)
     for note in done.notes:

@@ -56,6 +56,7 @@ class Installed:
     mode: int
     problems: list[str]
     notes: list[str] = field(default_factory=list)
+    installed: bool = True  # False: a problem kept it from replacing what was there
 
 
 def package_root() -> str:
@@ -75,7 +76,9 @@ def install(
     run_as: str = RUN_AS,
     cupsd_conf: str = CUPSD_CONF,
 ) -> Installed:
-    """Write backend/printmanager (atomically); report what would stop cupsd running it."""
+    """Write backend/printmanager (atomically) unless something would stop cupsd running
+    it: then nothing is replaced (a backend already there stays as it was) and the problems
+    say what to fix."""
     if mode not in (0o755, 0o700):
         raise ValueError("mode: 0755 (runs as lp) or 0700 (runs as root)")
     interpreter = python or sys.executable
@@ -85,13 +88,20 @@ def install(
     path = backend_dir / BACKEND_NAME
     partial = backend_dir / f".{BACKEND_NAME}.new"
     partial.write_text(script_text(interpreter), encoding="utf-8")
-    os.chmod(partial, mode)
-    if os.geteuid() == 0:
-        os.chown(partial, 0, 0)
-    os.replace(partial, path)
-    problems = file_problems(path)
-    if mode == 0o755:
-        problems += check_reachable(interpreter, run_as)
+    try:
+        os.chmod(partial, mode)
+        if os.geteuid() == 0:
+            os.chown(partial, 0, 0)
+        problems = file_problems(partial, shown=path)
+        if mode == 0o755:
+            problems += check_reachable(interpreter, run_as)
+        if problems:
+            partial.unlink()
+            return Installed(path, mode, problems, retry_notes(cupsd_conf), installed=False)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return Installed(path, mode, problems, retry_notes(cupsd_conf))
 
 
@@ -117,14 +127,15 @@ def retry_notes(cupsd_conf: str) -> list[str]:
     ]
 
 
-def file_problems(path: Path) -> list[str]:
-    """What makes cupsd refuse or mistrust the backend file."""
+def file_problems(path: Path, shown: Path | None = None) -> list[str]:
+    """What makes cupsd refuse or mistrust the backend file `path` (named as `shown`)."""
     info = path.stat()
+    name = shown or path
     problems = []
     if info.st_uid != 0:
-        problems.append(f"{path} is not owned by root: cupsd will not run it (run install as root)")
+        problems.append(f"{name} is not owned by root: cupsd will not run it (run install as root)")
     if info.st_mode & 0o022:
-        problems.append(f"{path} is writable by others: cupsd will not run it")
+        problems.append(f"{name} is writable by others: cupsd will not run it")
     return problems
 
 
