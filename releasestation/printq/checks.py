@@ -16,12 +16,15 @@ harmless: held jobs whose owner cupsd still hides from the station are counted.
 
 from __future__ import annotations
 
+import ipaddress
 import pwd
+import socket
 import subprocess
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from releasestation.errors import PrintServerError
+from releasestation.printq.failures import Forbidden
 from releasestation.printq.ipp import split_server
 from releasestation.printq.policy import parse_policies, unauthenticated_owner_ops
 
@@ -30,17 +33,34 @@ from releasestation.printq.policy import parse_policies, unauthenticated_owner_o
 CRASHING_FROM, CRASHING_BEFORE = "2.4.2-3+deb12u10", "2.4.3"
 
 
-LOOPBACK = ("localhost", "127.0.0.1", "::1")
-
-
 class Unverified(str):
     """What the check could not verify from here and says as a warning, not a failure."""
 
 
 def remote(server: str) -> bool:
-    """Whether `server` (CupsSettings.server) is a cupsd on another host."""
+    """Whether `server` (CupsSettings.server) is a cupsd on another host: not a domain
+    socket, and no address its name has is a loopback one (IPv4-mapped too) or one of
+    this machine's own (one a socket can be bound to here). A name that does not resolve
+    is not called remote: the check then fails on reaching it anyway."""
     host = split_server(server)[0]
-    return not host.startswith("/") and host.lower() not in LOOPBACK
+    if host.startswith("/"):
+        return False
+    try:
+        found = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    for family, kind, proto, _name, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if ip.is_loopback or ip.is_unspecified or (mapped is not None and mapped.is_loopback):
+            return False
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.bind(address)  # only this machine's own addresses can be bound
+            return False
+        except OSError:
+            continue
+    return bool(found)
 
 
 class CheckedServer(Protocol):
@@ -107,7 +127,7 @@ def _policy_problems(
     except PrintServerError as exc:
         local = server.local_cupsd_conf()
         names = ", ".join(sorted(policies))
-        if local is None and remote(server.server):
+        if local is None and isinstance(exc, Forbidden) and remote(server.server):
             return [
                 Unverified(
                     f"policy {names} of {where} not verified: its cupsd.conf is for cupsd's "

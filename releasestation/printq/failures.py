@@ -10,5 +10,9 @@ class _Hidden(PrintServerError):
     """cupsd answered about a job without its owner or state."""
 
 
+class Forbidden(PrintServerError):
+    """cupsd knows the station's account and does not let it do this (HTTP 403)."""
+
+
 class _NotFound(Exception):
     """cupsd has no such printer or job."""

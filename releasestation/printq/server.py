@@ -41,7 +41,7 @@ from releasestation.errors import PrintServerError
 from releasestation.owner_names import fold
 from releasestation.printq import ipp, submission
 from releasestation.printq.checks import installed_cupsd_version, run_check
-from releasestation.printq.failures import _Hidden, _NotFound
+from releasestation.printq.failures import Forbidden, _Hidden, _NotFound
 from releasestation.printq.jobs import (
     HELD,
     JOB_ATTRIBUTES,
@@ -520,6 +520,7 @@ class PrintServer(Releases):
         return found
 
     def _write(self, what: str, call: Callable[[cups.Connection], T]) -> T:
+        self._local.password_given = False
         try:
             try:
                 return call(self._connection())
@@ -528,9 +529,12 @@ class PrintServer(Releases):
                     raise
                 log.info("cupsd at %s: connection lost (%s); reconnecting", self.server, exc)
                 self._local.connection = None
+                self._local.password_given = False
                 return call(self._connection())
         except (cups.IPPError, cups.HTTPError, RuntimeError) as exc:
-            raise PrintServerError(f"cupsd at {self.server}: {what}: {_describe(exc)}") from None
+            forbidden = isinstance(exc, cups.HTTPError) and exc.args[:1] == (cups.HTTP_FORBIDDEN,)
+            error = Forbidden if forbidden else PrintServerError
+            raise error(f"cupsd at {self.server}: {what}: {_describe(exc)}") from None
 
     def _connection(self) -> cups.Connection:
         local = self._local
@@ -546,7 +550,12 @@ class PrintServer(Releases):
         return connection
 
     def _password_callback(self, *_args: object) -> str:
-        # Never prompt on a terminal: without a configured password, give up at once.
+        # Never prompt on a terminal: without a configured password, give up at once. The
+        # password is given once per request: libcups asks again after cupsd refused it,
+        # for ever (two seconds a try, cupsd's PAM delay), and "" makes it give up.
+        if getattr(self._local, "password_given", False):
+            return ""
+        self._local.password_given = True
         return self._password or ""
 
 
@@ -583,5 +592,12 @@ def _describe(exc: Exception) -> str:
         status, message = exc.args
         return f"{message} (IPP status 0x{status:04x})"
     if isinstance(exc, cups.HTTPError) and exc.args:
+        if exc.args[0] == cups.HTTP_AUTHORIZATION_CANCELED:
+            return (
+                "cupsd did not accept the station's account: [cups] user and password"
+                " (or, on the domain socket, the account the process runs as)"
+            )
+        if exc.args[0] == cups.HTTP_FORBIDDEN:
+            return "HTTP status 403: the station's account may not do this"
         return f"HTTP status {exc.args[0]}"
     return str(exc) or type(exc).__name__
