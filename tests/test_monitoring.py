@@ -388,8 +388,9 @@ def test_mailprint_losing_its_mailbox_is_a_metric_an_alert_and_in_status(start, 
     station shows it: /metrics, the alert conditions, /readyz?verbose and status. A
     mailbox that stops answering is seen at once, its return too; a service stopped on
     purpose is no problem; one not heard from for longer than it waits is."""
-    from releasestation.mailprint.heartbeat import SERVICE, Heartbeat, last, record
+    from releasestation.mailprint.heartbeat import SERVICE, Heartbeat, key_of, last, record
     from releasestation.monitoring.alerts import conditions
+    from releasestation.store.models import SiteSetting
 
     run = start(mailprint=dovecot.ini(poll_seconds=300), **reader(terminal))
     up = "releasestation_mailprint_up"
@@ -415,14 +416,21 @@ def test_mailprint_losing_its_mailbox_is_a_metric_an_alert_and_in_status(start, 
         [mail_line] = [x for x in shown.splitlines() if "mailprint (service)" in x]
         assert code == 1 and mail_line.startswith("FAIL") and "does not answer" in mail_line
 
-        dovecot.start()
-        assert wait_for(lambda: run.metric(up) == 1, timeout=40)
+        dovecot.start()  # tried again after 1, 2, 4, 8... seconds
+        assert wait_for(lambda: run.metric(up) == 1, timeout=90)
         assert "mailprint" not in conditions(run.app.probe, [])
     finally:
         service.stop()
         thread.join(15)
-    assert run.metric(up) == 1, "stopped on purpose"
-    assert "mailprint (stopped): ok" in status(run, run.base)[1]
+    assert "mailprint (stopped): ok" in status(run, run.base)[1], "stopped on purpose"
+
+    crashing = run.app.mailprint()  # a mistake of ours, not the mailbox's: it must show
+    crashing.open_mailbox = lambda: (_ for _ in ()).throw(TypeError("a bug"))
+    with pytest.raises(TypeError):
+        crashing.run()
+    assert run.metric(up) == 0
+    assert "stopped on an error at" in conditions(run.app.probe, [])["mailprint"]
+    assert "TypeError: a bug" in conditions(run.app.probe, [])["mailprint"]
 
     station, now = run.app.config.station.name, time.time()
     record(run.app.store, station, Heartbeat(now - 5000, SERVICE, True, now - 5000, wait=660))
@@ -432,4 +440,42 @@ def test_mailprint_losing_its_mailbox_is_a_metric_an_alert_and_in_status(start, 
     record(run.app.store, station, Heartbeat(now, SERVICE, False, None, now, long_error, 660))
     kept = last(run.app.store, station)
     assert kept is not None and not kept.ok and kept.error.startswith('IMAP server "x\\y": é')
+    with run.app.store.read() as session:
+        assert len(session.get(SiteSetting, key_of(station)).value) <= 256
     assert "does not answer" in conditions(run.app.probe, [])["mailprint"]
+
+
+def test_mailprints_record_is_written_when_it_matters_and_a_bad_one_is_ignored(store):
+    """Failing is recorded at once, answering again only after a whole round (a server
+    that takes the login and fails every command would flip it twice a second), the same
+    state once a minute; a record with impossible times is ignored, not a crash."""
+    from releasestation.mailprint.heartbeat import Pulse, key_of, last
+    from releasestation.store.models import SiteSetting
+
+    written: list = []
+    ticks = iter(range(0, 10_000, 1))
+    pulse = Pulse(
+        written.append, "service", 660.0, clock=lambda: 1.8e9, monotonic=lambda: next(ticks)
+    )
+    pulse.answered(round_done=True)
+    pulse.failed("IMAP server x: MOVE refused")
+    for _ in range(20):  # logged in, then the round's command fails: a second each
+        pulse.answered()
+        pulse.failed("IMAP server x: MOVE refused")
+    assert [b.ok for b in written] == [True, False], "not a record a flip"
+    pulse.answered(round_done=True)
+    assert written[-1].ok and written[-1].since is None
+    for _ in range(200):
+        pulse.answered()
+    assert len(written) == 3 + 3, "the same state: once a minute (a tick is a second here)"
+
+    bad = ('{"at":1e400,"mode":"service","ok":true}', '{"at":NaN,"mode":"service","ok":true}',
+           '{"at":1,"mode":"service","ok":false,"since":1e20}', "not json")  # fmt: skip
+    for value in bad:
+        with store.write() as session:
+            row = session.get(SiteSetting, key_of("lobby"))
+            if row is None:
+                session.add(SiteSetting(key=key_of("lobby"), value=value))
+            else:
+                row.value = value
+        assert last(store, "lobby") is None, value

@@ -141,21 +141,27 @@ class MailPrint:
         wait = max(s.idle_seconds, s.poll_seconds, MAX_BACKOFF) + EVERY
         self.pulse = Pulse(self.heartbeat, ONCE if once else SERVICE, wait)
         try:
-            return self._run(once)
-        finally:
+            code = self._run(once)
+        except (KeyboardInterrupt, SystemExit):
             self.pulse.stopped()
+            raise
+        except BaseException as exc:
+            self.pulse.crashed(exc)
+            raise
+        self.pulse.stopped()
+        return code
 
     def _run(self, once: bool) -> int:
         backoff, failing = 1.0, False
         while not self.stop_event.is_set():
             try:
                 with self.open_mailbox() as box:
-                    self.pulse.answered()
-                    if failing:
-                        log.info("mailprint: the mailbox answers again")
-                    failing, backoff = False, 1.0
                     while not self.stop_event.is_set():
                         outcomes = self.round(box)
+                        self.pulse.answered(round_done=True)
+                        if failing:  # only a whole round says it works again
+                            log.info("mailprint: the mailbox answers again")
+                            failing, backoff = False, 1.0
                         if once:
                             return 1 if any(o.state == "retry" for o in outcomes) else 0
                         if any(o.state == "retry" for o in outcomes):

@@ -158,8 +158,11 @@ def do_login() -> ResponseReturnValue:
         raise
     if user is None:
         metrics.login("failed")
-        known = _known(username)
-        parts.throttle.failed(slot, username, address, known=known)
+        known = False
+        try:
+            known = _known(username)
+        finally:  # the failure counts whatever asking about the name does
+            parts.throttle.failed(slot, username, address, known=known)
         log.info("web: failed login of %s from %s", _loggable(username, known), address)
         return _failed(401, LOGIN_FAILED, username)
     parts.throttle.release(slot)
