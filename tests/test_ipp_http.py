@@ -189,6 +189,15 @@ def test_cupsd_is_trusted_through_cups_ca_file(serve, tmp_path):
         [problem] = unreadable.check(["Secure"], printer=None)
         assert f"[cups] ca_file {missing}: No such file or directory" in problem
         assert "must name a readable PEM file" in problem
+        # this machine's name reaches the server, whose certificate names 127.0.0.1
+        name, port = socket.gethostname(), server.address.rsplit(":", 1)[1]
+        if name != "localhost" and socket.gethostbyname(name) == "127.0.0.1":
+            settings = CupsSettings(server=f"{name}:{port}", encryption="required",
+                                    ca_file=str(ca_file))  # fmt: skip
+            misnamed = PrintServer(settings)
+            [problem] = misnamed.check(["Secure"], printer=None)
+            misnamed.close()
+            assert "Hostname mismatch" in problem and "as its certificate does" in problem
     finally:
         untrusted.close()
         unreadable.close()

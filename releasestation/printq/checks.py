@@ -90,7 +90,9 @@ def run_check(
         except PrintServerError as exc:
             said = str(exc)  # it names cupsd's address already, mostly
             said = said if server.server in said else f"{where} cannot be reached: {said}"
-            if "CERTIFICATE_VERIFY_FAILED" in said or "certificate" in said.lower():
+            if "mismatch" in said.lower() or "doesn't match" in said:
+                hint = "name cupsd in [cups] server as its certificate does"
+            elif "CERTIFICATE_VERIFY_FAILED" in said or "certificate" in said.lower():
                 hint = "trust the CA that signed cupsd's certificate: [cups] ca_file"
             elif "[cups] ca_file" in said:
                 hint = "[cups] ca_file must name a readable PEM file"
