@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from bench.servers.postgres import pg_schema_url
 from readers import Swipe
@@ -407,6 +408,35 @@ def test_a_different_secret_and_a_store_with_data_are_replaced_only_with_force(
     assert who(restored, CARD, "card") == "alice"
     assert who(restored, "0077777777", "card") is None, "the store is the archive's"
     assert run("audit", "verify", "-c", path) == 0
+
+
+def test_a_refusal_says_which_store_force_would_restore_onto(
+    old_station, tmp_path, fresh_db_url, cupsd, make_app, capsys
+):
+    """A board set up as for a new station (its own config, secret and store) refuses the
+    archive; since --force would also put the archive's config in place, the refusal says
+    which store that config names (here the old station's, which holds data) and where
+    the secret would go, and --force says it replaced that store's data."""
+    _old_path, old_app = old_station
+    out = backed_up(old_station, tmp_path)
+    new_path = write_station(tmp_path / "new", fresh_db_url, cupsd)
+    make_app(new_path).record_secret()  # README: a new secret, db upgrade
+    capsys.readouterr()
+    assert run("restore", out, "-c", new_path) == 1
+    err = capsys.readouterr().err
+    assert "exists and is another secret" in err
+    old_url = make_url(old_app.config.database.url).render_as_string(hide_password=True)
+    assert (
+        f"--force replaces it with the archive's, and then restores onto the store at {old_url}"
+        in err
+    )
+    assert f"writes the site secret to {tmp_path / 'old' / 'secret'}" in err
+
+    assert run("restore", out, "-c", new_path, "--force") == 0
+    said = capsys.readouterr().out
+    assert f"store: the data that was at {old_url} is replaced (--force)" in said
+    assert f"config: {new_path} replaced" in said
+    assert "[station] secret_file: " + str(tmp_path / "old" / "secret") + " unchanged" in said
 
 
 def test_a_tampered_archive_is_refused(old_station, tmp_path, fresh_db_url, cupsd, capsys):

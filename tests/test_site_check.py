@@ -85,6 +85,7 @@ def test_a_wrong_cups_password_fails_check_at_once(tmp_path, db_url, cupsd, cups
         assert code == 1 and "FAIL  cupsd, hold queues and policy" in out
         assert "cupsd did not accept the station's account: [cups] user and password" in out
         assert "Pa55-nope-77" not in out
+        assert "SystemGroup" not in out, "who runs the check is not what is wrong"
     finally:
         front.close()
 
@@ -136,6 +137,7 @@ def test_a_central_cupsd_refusing_its_cupsd_conf_is_a_warning(cupsd, cups_clean)
     said = json.loads(done.stdout.splitlines()[-1])
     [(kind, text)] = said["local"]
     assert kind == "str" and "cannot read cupsd.conf" in text and "403" in text
+    assert text.endswith("run the check as a member of cupsd's SystemGroup")
     [(kind, text)] = said["remote"]
     assert (
         kind == "Unverified" and "not verified" in text and "verify it on the print server" in text

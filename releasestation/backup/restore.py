@@ -70,6 +70,8 @@ class _Restore:
         try:
             with store_copy.database_errors(store):
                 self._check_store(store, secret, config)
+                if self.problems and config_action == "kept":
+                    self.problems.append(self._what_force_does())
                 if self.problems:
                     raise BackupError("nothing restored:\n  " + "\n  ".join(self.problems))
                 if not self.skip_store:
@@ -142,7 +144,10 @@ class _Restore:
                                    "names no such file")  # fmt: skip
                 continue
             where, data = Path(where_now[key]), self.staged[entry["member"]].read_bytes()
-            if where.exists() and not files.same_content(where, data) and not self.force:
+            if where.exists() and files.same_content(where, data):
+                self.report.append(f"{label}: {where} unchanged")
+                continue
+            if where.exists() and not self.force:
                 if key == SECRET_KEY:
                     self.problems.append(
                         f"{label}: {where} exists and is another secret; --force replaces "
@@ -168,11 +173,27 @@ class _Restore:
         except BackupError as exc:
             self.problems.append(str(exc))
             return
-        if store_copy.has_data(store) and not self.force:
-            self.problems.append(
-                f"the store at {url} already holds data: restore onto an empty store, "
-                "--force replaces it, --skip-store keeps it and restores only the files"
-            )
+        if not store_copy.has_data(store):
+            return
+        if self.force:
+            self.report.append(f"store: the data that was at {url} is replaced (--force)")
+            return
+        self.problems.append(
+            f"the store at {url} already holds data: restore onto an empty store, "
+            "--force replaces it, --skip-store keeps it and restores only the files"
+        )
+
+    def _what_force_does(self) -> str:
+        """What --force would do beyond the problems listed: the archive's config replaces
+        the one kept, and then says which store is restored onto and where files go."""
+        archived = self.staged[CONFIG_MEMBER].read_text(encoding="utf-8")
+        theirs = config_mod.parse_text(archived, str(self.config_path))
+        return (
+            f"config: {self.config_path} is not the archive's and was read instead of it; "
+            "--force replaces it with the archive's, and then restores onto the store at "
+            f"{_safe(theirs.database.url)} (replacing any data there) and writes the site "
+            f"secret to {theirs.station.secret_file}"
+        )
 
     # -- writing -------------------------------------------------------------------------
     def _put_back_store(self, store: Store) -> None:

@@ -33,6 +33,9 @@ from releasestation.printq.policy import parse_policies, unauthenticated_owner_o
 CRASHING_FROM, CRASHING_BEFORE = "2.4.2-3+deb12u10", "2.4.3"
 
 
+LOCAL_SOCKETS = ("/run/cups/cups.sock", "/var/run/cups/cups.sock")  # this machine's cupsd
+
+
 class Unverified(str):
     """What the check could not verify from here and says as a warning, not a failure."""
 
@@ -138,10 +141,13 @@ def _policy_problems(
                 )
             ]
         if local is None:
-            return [
-                f"cannot read cupsd.conf of {where} to verify policy {names} ({exc}); "
-                "run the check as root or as a member of cupsd's SystemGroup"
-            ]
+            said = f"cannot read cupsd.conf of {where} to verify policy {names} ({exc})"
+            if not isinstance(exc, Forbidden):  # not a matter of who: what cupsd said is it
+                return [said]
+            if server.server in LOCAL_SOCKETS:
+                return [f"{said}; run the check as root (it then reads /etc/cups/cupsd.conf)"
+                        " or as a member of cupsd's SystemGroup"]  # fmt: skip
+            return [f"{said}; run the check as a member of cupsd's SystemGroup"]
         conf = local
     problems = server.policy_text_problems(conf, policies)
     return problems + crash_hazards(conf, policies, server.local_cupsd_version(), owners)

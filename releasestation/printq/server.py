@@ -40,7 +40,7 @@ from releasestation.config import CupsSettings, read_secret_text
 from releasestation.errors import PrintServerError
 from releasestation.owner_names import fold
 from releasestation.printq import ipp, submission
-from releasestation.printq.checks import installed_cupsd_version, run_check
+from releasestation.printq.checks import LOCAL_SOCKETS, installed_cupsd_version, run_check
 from releasestation.printq.failures import Forbidden, _Hidden, _NotFound
 from releasestation.printq.jobs import (
     HELD,
@@ -61,7 +61,6 @@ HELPERS = 4
 LISTING_TIMEOUT = 120.0  # seconds a service's full listing may wait (held_jobs, patient)
 STARTED = "time-at-processing"
 LOCAL_CUPSD_CONF = Path("/etc/cups/cupsd.conf")
-LOCAL_SOCKETS = ("/run/cups/cups.sock", "/var/run/cups/cups.sock")
 PRINTER_ATTRIBUTES = (
     "printer-name",
     "printer-state",
