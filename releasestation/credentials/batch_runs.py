@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from releasestation.errors import ReleaseStationError
 from releasestation.store import Store
-from releasestation.store.models import SiteSetting
+from releasestation.store.site import put_setting, setting
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +54,13 @@ class BatchRun:
 
 def record_batch_run(store: Store, run: BatchRun) -> None:
     """Replace the recorded run with `run` (its own transaction)."""
-    with store.write() as session:
-        row = session.get(SiteSetting, KEY)
-        if row is None:
-            session.add(SiteSetting(key=KEY, value=run.encode()))
-        else:
-            row.value = run.encode()
+    put_setting(store, KEY, run.encode())
 
 
 def last_batch_run(store: Store) -> BatchRun | None:
     """The recorded run; None when there is none, or it cannot be read (logged)."""
     try:
-        with store.read() as session:
-            row = session.get(SiteSetting, KEY)
-            text = row.value if row is not None else None
+        text = setting(store, KEY)
     except ReleaseStationError as exc:
         log.debug("the last credgen batch run cannot be read: %s", exc)
         return None

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from readers import clean
 from releasestation.errors import ReleaseStationError
 from releasestation.store import Store
-from releasestation.store.models import SiteSetting
+from releasestation.store.site import put_setting, setting
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +109,7 @@ def record(store: Store, station: str, beat: Heartbeat) -> None:
     """Replace the record of `station`'s mailprint with `beat` (its own transaction); a
     store that cannot take it is logged at debug level, nothing more."""
     try:
-        with store.write() as session:
-            row = session.get(SiteSetting, key_of(station))
-            if row is None:
-                session.add(SiteSetting(key=key_of(station), value=beat.encode()))
-            else:
-                row.value = beat.encode()
+        put_setting(store, key_of(station), beat.encode())
     except ReleaseStationError as exc:
         log.debug("mailprint: its state cannot be recorded: %s", exc)
 
@@ -123,9 +118,7 @@ def last(store: Store, station: str) -> Heartbeat | None:
     """The record of `station`'s mailprint; None when there is none or it cannot be read
     (the store away: the probe tells of the store on its own)."""
     try:
-        with store.read() as session:
-            row = session.get(SiteSetting, key_of(station))
-            text = row.value if row is not None else None
+        text = setting(store, key_of(station))
     except ReleaseStationError as exc:
         log.debug("mailprint: its state cannot be read: %s", exc)
         return None

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Site-wide facts in the store: the fingerprint of the site secret.
+"""Site-wide facts in the store: the fingerprint of the site secret, and the small records
+others keep in `site_settings` (`setting`, `put_setting`: the last `credgen batch` run,
+mailprint's state).
 
 Card, PIN and code digests are keyed with the site secret. A station that starts with a
 different secret (a fresh one created on a new station sharing the site's database) would
@@ -20,8 +22,23 @@ FINGERPRINT = "secret_fingerprint"
 
 
 def recorded_fingerprint(store: Store) -> str | None:
+    return setting(store, FINGERPRINT)
+
+
+def setting(store: Store, key: str) -> str | None:
+    """The value of `site_settings` row `key`, or None."""
     with store.read() as session:
-        return session.scalar(select(SiteSetting.value).where(SiteSetting.key == FINGERPRINT))
+        return session.scalar(select(SiteSetting.value).where(SiteSetting.key == key))
+
+
+def put_setting(store: Store, key: str, value: str) -> None:
+    """Set `site_settings` row `key` to `value` (its own transaction)."""
+    with store.write() as session:
+        row = session.get(SiteSetting, key)
+        if row is None:
+            session.add(SiteSetting(key=key, value=value))
+        else:
+            row.value = value
 
 
 def check_secret(store: Store, secret: bytes, path: str) -> None:
