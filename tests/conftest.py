@@ -36,6 +36,19 @@ def _restore_root_logging():
 
 
 @pytest.fixture(autouse=True)
+def _libcups_user_restored():
+    """A PrintServer sets libcups' user for the thread it runs on (cups.setUser, kept per
+    thread by libcups): a test that ran one as another account in the main thread must not
+    leave the next test's own pycups connections speaking as that account."""
+    import getpass
+
+    import cups
+
+    yield
+    cups.setUser(getpass.getuser())
+
+
+@pytest.fixture(autouse=True)
 def _gc_unfrozen():
     """`releasestation run` and the bench freeze what is alive once the station has started
     (releasestation.daemon.settle_memory); a test that runs them must not leave the rest of
