@@ -23,18 +23,16 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 import cups
 
 from readers import clean
 from releasestation.errors import PrintServerError
 from releasestation.printq import docname, ipp
+from releasestation.printq.connections import Connections
 from releasestation.printq.failures import _NotFound
 from releasestation.printq.jobs import HELD, HeldJob, printer_uri
-
-if TYPE_CHECKING:
-    from releasestation.config import CupsSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,31 +46,9 @@ STATE_NAMES = {3: "pending", 5: "processing", 6: "stopped", 7: "cancelled", 8: "
                 9: "completed"}  # fmt: skip
 
 
-class Releases:
-    """Release and move held jobs: the write path of PrintServer, which inherits it and
-    provides what is declared here (its settings, account and password, its connections
-    and reads, its helper threads)."""
-
-    settings: CupsSettings
-    server: str
-    account: str
-    _password: str | None
-
-    if TYPE_CHECKING:  # PrintServer's, with the same signatures
-
-        def submit(self, call: Callable[..., T], *args: Any) -> Future[T]: ...
-
-        def _read(
-            self,
-            what: str,
-            operation: int,
-            attributes: list[tuple[int, str, ipp.Value]],
-            timeout: float | None = None,
-        ): ...
-
-        def _reader(self, writer: bool = False) -> ipp.IppClient: ...
-
-        def _job_now(self, job_id: int) -> HeldJob | None: ...
+class Releases(Connections):
+    """Release and move held jobs: the write path of PrintServer, which inherits it; built
+    on the station's connections to cupsd (releasestation.printq.connections)."""
 
     def release(
         self, job: HeldJob, printer: str | None = None, document_name: object = _ASK

@@ -8,7 +8,9 @@ hot path asks, per owner-name variant, for that owner's held jobs (`my-jobs`); c
 
 Releases and moves (and the document names a swipe's releases need) are PrintServer's base
 class, releasestation.printq.releases, which says how each is sent and what an unanswered one
-means; a swipe's releases overlap on the helper threads of `submit`, here. Cancel, a
+means; a swipe's releases overlap on the helper threads of `submit`. Both are built on
+releasestation.printq.connections (the per-thread IPP clients, the helper threads, the
+one-job read). Cancel, a
 document's head and cupsd.conf go through a pycups `cups.Connection` as the station, retried
 once on a fresh connection when cupsd went away. A document submitted for a user
 (`submit_held`) is Print-Job on a fresh connection that never authenticates, so the job is
@@ -23,12 +25,8 @@ job or queue.
 from __future__ import annotations
 
 import logging
-import os
-import pwd
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -36,7 +34,6 @@ from typing import Any, BinaryIO, TypeVar
 import cups
 
 from readers import clean
-from releasestation.config import CupsSettings, read_secret_text
 from releasestation.errors import PrintServerError
 from releasestation.owner_names import fold
 from releasestation.printq import ipp, submission
@@ -55,9 +52,6 @@ from releasestation.printq.releases import ALL_PRINTERS, Releases
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# Releases of one swipe in flight at once. cupsd serves one request at a time; two or three
-# in flight already keep it from waiting for the station between them.
-HELPERS = 4
 LISTING_TIMEOUT = 120.0  # seconds a service's full listing may wait (held_jobs, patient)
 STARTED = "time-at-processing"
 LOCAL_CUPSD_CONF = Path("/etc/cups/cupsd.conf")
@@ -109,17 +103,6 @@ PAGES = "job-impressions-completed"
 
 class PrintServer(Releases):
     """The station's view of one cupsd: held jobs, release, cancel, queue health, check."""
-
-    def __init__(self, settings: CupsSettings):
-        self.settings = settings
-        self.server = settings.server
-        self.account = settings.user or pwd.getpwuid(os.geteuid()).pw_name
-        self._password = read_secret_text(settings.password, settings.password_file, "[cups]")
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._generation = 0
-        self._readers: list[ipp.IppClient] = []
-        self._pool: ThreadPoolExecutor | None = None
 
     # -- held jobs -----------------------------------------------------------------------
 
@@ -175,27 +158,6 @@ class PrintServer(Releases):
             return self._job_now(job_id)
         except _Hidden:
             return None
-
-    def _job_now(self, job_id: int) -> HeldJob | None:
-        """Job `job_id` in any state; None if cupsd has forgotten it, _Hidden (a
-        PrintServerError) when cupsd answers without the attributes a HeldJob needs."""
-        try:
-            groups = self._read(
-                f"job {job_id}",
-                cups.IPP_OP_GET_JOB_ATTRIBUTES,
-                [
-                    (cups.IPP_TAG_URI, "job-uri", f"ipp://localhost/jobs/{int(job_id)}"),
-                    (cups.IPP_TAG_NAME, "requesting-user-name", self.account),
-                    (cups.IPP_TAG_KEYWORD, "requested-attributes", list(JOB_ATTRIBUTES)),
-                ],
-            )
-        except _NotFound:
-            return None
-        jobs = [from_attributes(a) for a in ipp.groups_of(groups, cups.IPP_TAG_JOB)]
-        found = next((j for j in jobs if j is not None), None)
-        if found is None:
-            raise _Hidden(f"cupsd at {self.server}: job {job_id}: owner or state not shown")
-        return found
 
     def finished_jobs(self, job_ids: Iterable[int]) -> list[FinishedJob]:
         """Those of `job_ids` cupsd has finished with, and their pages; one Get-Job-Attributes
@@ -451,72 +413,6 @@ class PrintServer(Releases):
         return problems
 
     # -- connections -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Drop every connection and the helper threads; a later call opens new ones."""
-        with self._lock:
-            self._generation += 1
-            readers, self._readers = self._readers, []
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False)  # work already sent still finishes
-        for reader in readers:
-            reader.close()
-
-    def submit(self, call: Callable[..., T], *args: Any) -> Future[T]:
-        """Run `call(*args)` on one of the helper threads (each has its own connections to
-        cupsd). On a helper thread itself, it runs at once: a helper never waits for
-        another, so the few helpers cannot all end up waiting."""
-        if getattr(self._local, "helper", False):
-            done: Future[T] = Future()
-            try:
-                done.set_result(call(*args))
-            except BaseException as exc:
-                done.set_exception(exc)
-            return done
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    HELPERS, thread_name_prefix="cupsd-request", initializer=self._helper_started
-                )
-            return self._pool.submit(call, *args)
-
-    def _helper_started(self) -> None:
-        self._local.helper = True
-
-    def _read(
-        self,
-        what: str,
-        operation: int,
-        attributes: list[tuple[int, str, ipp.Value]],
-        timeout: float | None = None,
-    ):
-        """One IPP request on this thread's reader (never authenticated: its requests stay
-        those of the user they name; writes go through `_send`, on the writer); `timeout`
-        instead of `[cups] timeout_seconds`."""
-        try:
-            return self._reader().request(operation, attributes, timeout=timeout)
-        except ipp.IppError as exc:
-            if exc.status == ipp.NOT_FOUND:
-                raise _NotFound(what) from None
-            raise PrintServerError(f"cupsd at {self.server}: {what}: {exc}") from None
-        except OSError as exc:
-            raise PrintServerError(f"cupsd at {self.server} unreachable ({what}): {exc}") from None
-        except Exception as exc:  # malformed IPP
-            raise PrintServerError(f"cupsd at {self.server}: {what}: {exc!r}") from None
-
-    def _reader(self, writer: bool = False) -> ipp.IppClient:
-        local = self._local
-        kind = "writer" if writer else "reader"
-        if getattr(local, f"{kind}_generation", None) != self._generation:
-            s = self.settings
-            client = ipp.IppClient(s.server, s.encryption, s.timeout_seconds, s.ca_file)
-            setattr(local, kind, client)
-            setattr(local, f"{kind}_generation", self._generation)
-            with self._lock:
-                self._readers.append(client)
-        found: ipp.IppClient = getattr(local, kind)
-        return found
 
     def _write(self, what: str, call: Callable[[cups.Connection], T]) -> T:
         self._local.password_given = False
